@@ -1,0 +1,98 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { MtPaasError } from './errors.js';
+import { parseTenantId, type TenantId } from './tenant-id.js';
+import type { Tenant, TenantUser } from './types.js';
+
+/** What a unit of work knows about the tenant it runs for. Frozen once created. */
+export interface TenantContext {
+  /** The tenant id (always validated). */
+  readonly tenantId: TenantId;
+  /** The full tenant record, when the caller resolved it (the request pipeline does). */
+  readonly tenant: Tenant | undefined;
+  /** Correlates logs, audit events and outgoing calls. Generated when not given. */
+  readonly requestId: string;
+  /** The authenticated user, if any. */
+  readonly user: Readonly<TenantUser> | undefined;
+}
+
+/** Input of {@link runWithTenant}: a tenant id or a tenant record, plus optional request id and user. */
+export interface TenantContextInput {
+  /** The tenant id; validated with `parseTenantId`. Optional when `tenant` is given. */
+  tenantId?: string;
+  /** The full tenant record; its id must equal `tenantId` when both are given. */
+  tenant?: Tenant;
+  /** @default a random UUID */
+  requestId?: string;
+  user?: TenantUser;
+}
+
+const storage = new AsyncLocalStorage<TenantContext>();
+
+/** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
+export function createTenantContext(input: TenantContextInput): TenantContext {
+  const rawId = input.tenantId ?? input.tenant?.id;
+  const tenantId = parseTenantId(rawId);
+  if (input.tenant !== undefined && input.tenant.id !== tenantId) {
+    throw new MtPaasError(
+      'CROSS_TENANT_ACCESS',
+      `The tenant record "${input.tenant.id}" does not match the tenant id "${tenantId}"; pass one tenant only.`,
+    );
+  }
+  const user =
+    input.user === undefined
+      ? undefined
+      : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
+  return Object.freeze({
+    tenantId,
+    tenant: input.tenant,
+    requestId: input.requestId ?? randomUUID(),
+    user,
+  });
+}
+
+/**
+ * Runs `fn` with `context` as the current tenant. Everything `fn` starts — awaits, timers,
+ * streams, listeners registered inside it — sees this tenant; when `fn` returns, the outer
+ * tenant (if any) is current again.
+ *
+ * @example
+ * await runWithTenant({ tenantId: 'univ_8' }, async () => listCourses());
+ */
+export function runWithTenant<T>(context: TenantContextInput | TenantContext, fn: () => T): T {
+  const frozen =
+    Object.isFrozen(context) && 'requestId' in context && 'tenantId' in context
+      ? (context as TenantContext)
+      : createTenantContext(context as TenantContextInput);
+  return storage.run(frozen, fn);
+}
+
+/** The current tenant context, or `undefined` outside `runWithTenant`. */
+export function tryCurrentTenant(): TenantContext | undefined {
+  return storage.getStore();
+}
+
+/**
+ * The current tenant context.
+ *
+ * @throws MtPaasError `TENANT_CONTEXT_MISSING` outside `runWithTenant`.
+ */
+export function requireTenant(): TenantContext {
+  const context = storage.getStore();
+  if (context === undefined) {
+    throw new MtPaasError(
+      'TENANT_CONTEXT_MISSING',
+      'No tenant context: run this code inside runWithTenant() (the mt-paas request pipeline does it for every request), or pass the tenant explicitly.',
+    );
+  }
+  return context;
+}
+
+/**
+ * The current tenant's id — the common case of {@link requireTenant}.
+ *
+ * @throws MtPaasError `TENANT_CONTEXT_MISSING` outside `runWithTenant`.
+ */
+export function currentTenant(): TenantId {
+  return requireTenant().tenantId;
+}
