@@ -1,0 +1,80 @@
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createContextPropagator,
+  createMessageEnvelope,
+  type MessageEnvelope,
+  runInMessageContext,
+} from './propagation.js';
+import { currentTenant, requireTenant, runWithTenant } from './tenant-context.js';
+
+const amqpUrl = process.env.MT_PAAS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+describe('tenant context over a real RabbitMQ queue (seed 004 §5.2)', () => {
+  let connection: amqp.ChannelModel;
+  let channel: amqp.Channel;
+  const queue = `mt_paas_context_test_${process.pid}_${Date.now()}`;
+
+  beforeAll(async () => {
+    connection = await amqp.connect(amqpUrl);
+    channel = await connection.createChannel();
+    await channel.assertQueue(queue, { exclusive: true, autoDelete: true });
+  });
+
+  afterAll(async () => {
+    await channel?.close();
+    await connection?.close();
+  });
+
+  it('publishes from each tenant context and the consumer handler runs in that tenant context', async () => {
+    const propagator = createContextPropagator({ signingKey: 'queue-test-signing-key-32-bytes!' });
+    const tenants = Array.from({ length: 25 }, (_, index) => `queue_tenant_${index}`);
+    const handled: Array<{ sentBy: string; handledAs: string; requestId: string; signed: boolean }> = [];
+    const done = new Promise<void>((resolve, reject) => {
+      channel
+        .consume(queue, (message) => {
+          if (message === null) return;
+          try {
+            const envelope = JSON.parse(message.content.toString('utf8')) as MessageEnvelope<{
+              sentBy: string;
+            }>;
+            const signed = envelope.signature !== undefined;
+            const run = signed ? propagator.runInMessageContext.bind(propagator) : runInMessageContext;
+            run(envelope, (payload) => {
+              handled.push({
+                sentBy: payload.sentBy,
+                handledAs: currentTenant(),
+                requestId: requireTenant().requestId,
+                signed,
+              });
+            });
+            channel.ack(message);
+            if (handled.length === tenants.length * 2) resolve();
+          } catch (error) {
+            reject(error);
+          }
+        })
+        .catch(reject);
+    });
+
+    await Promise.all(
+      tenants.map((tenantId) =>
+        runWithTenant({ tenantId, requestId: `req-${tenantId}` }, async () => {
+          const plain = createMessageEnvelope({ sentBy: tenantId });
+          channel.sendToQueue(queue, Buffer.from(JSON.stringify(plain)));
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+          const signed = propagator.wrapMessage({ sentBy: tenantId });
+          channel.sendToQueue(queue, Buffer.from(JSON.stringify(signed)));
+        }),
+      ),
+    );
+    await done;
+
+    expect(handled).toHaveLength(50);
+    for (const entry of handled) {
+      expect(entry.handledAs).toBe(entry.sentBy);
+      expect(entry.requestId).toBe(`req-${entry.sentBy}`);
+    }
+    expect(handled.filter((entry) => entry.signed)).toHaveLength(25);
+  });
+});

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CONTEXT_HEADERS,
+  createContextPropagator,
+  createMessageEnvelope,
+  runInMessageContext,
+} from './propagation.js';
+import { currentTenant, requireTenant, runWithTenant } from './tenant-context.js';
+
+const signingKey = 'a-shared-signing-key-of-32-bytes!';
+
+describe('header propagation', () => {
+  it('round-trips the tenant, request id and user through signed headers', () => {
+    const propagator = createContextPropagator({ signingKey });
+    const headers = runWithTenant(
+      { tenantId: 'univ_8', requestId: 'req-1', user: { id: 'u-7', roles: ['student'] } },
+      () => propagator.toHeaders(),
+    );
+    expect(headers[CONTEXT_HEADERS.tenantId]).toBe('univ_8');
+    expect(headers[CONTEXT_HEADERS.requestId]).toBe('req-1');
+    const input = propagator.fromHeaders(new Headers(headers));
+    expect(input).toEqual({
+      tenantId: 'univ_8',
+      requestId: 'req-1',
+      user: { id: 'u-7', roles: ['student'] },
+    });
+    // Node's IncomingHttpHeaders shape works too
+    expect(propagator.fromHeaders(headers)?.tenantId).toBe('univ_8');
+  });
+
+  it('returns undefined when no tenant header is present', () => {
+    expect(createContextPropagator({ signingKey }).fromHeaders({})).toBeUndefined();
+  });
+
+  it('refuses a tenant header forged from outside', () => {
+    const propagator = createContextPropagator({ signingKey });
+    expect(() => propagator.fromHeaders({ 'x-tenant-id': 'univ_8' })).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    const genuine = runWithTenant({ tenantId: 'univ_8' }, () => propagator.toHeaders());
+    // swap the tenant but keep the signature
+    expect(() => propagator.fromHeaders({ ...genuine, 'x-tenant-id': 'demo_7' })).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    // add roles the caller never had
+    const escalated = Buffer.from(JSON.stringify({ id: 'u-7', roles: ['admin'] })).toString('base64url');
+    expect(() => propagator.fromHeaders({ ...genuine, [CONTEXT_HEADERS.user]: escalated })).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    // signed with another key
+    const other = createContextPropagator({ signingKey: 'another-key-entirely-32-bytes!!' });
+    const foreign = runWithTenant({ tenantId: 'univ_8' }, () => other.toHeaders());
+    expect(() => propagator.fromHeaders(foreign)).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+  });
+
+  it('accepts previous keys during rotation and refuses stale signatures', () => {
+    let now = Date.parse('2026-11-22T10:00:00Z');
+    const old = createContextPropagator({ signingKey: 'old-key-old-key-old-key-old-key!', now: () => now });
+    const rotated = createContextPropagator({
+      signingKey,
+      previousKeys: ['old-key-old-key-old-key-old-key!'],
+      now: () => now,
+      maxAgeSeconds: 60,
+    });
+    const headers = runWithTenant({ tenantId: 'univ_8' }, () => old.toHeaders());
+    expect(rotated.fromHeaders(headers)?.tenantId).toBe('univ_8');
+    now += 61_000;
+    expect(() => rotated.fromHeaders(headers)).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+  });
+
+  it('validates the grammar of a signed tenant id too', () => {
+    const propagator = createContextPropagator({ signingKey });
+    const context = { tenantId: 'BAD ID', requestId: 'r', user: undefined, tenant: undefined } as never;
+    const headers = propagator.toHeaders(context);
+    expect(() => propagator.fromHeaders(headers)).toThrowError(
+      expect.objectContaining({ code: 'INVALID_TENANT_ID' }),
+    );
+  });
+
+  it('refuses a short signing key', () => {
+    expect(() => createContextPropagator({ signingKey: 'short' })).toThrowError(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+});
+
+describe('message envelopes', () => {
+  it('runs the handler in the tenant context of the envelope', async () => {
+    const envelope = runWithTenant({ tenantId: 'hallym_univ', requestId: 'req-9' }, () =>
+      createMessageEnvelope({ lessonId: 3 }),
+    );
+    expect(envelope).toMatchObject({ tenantId: 'hallym_univ', requestId: 'req-9', payload: { lessonId: 3 } });
+    const seen = await runWithTenant({ tenantId: 'other_t' }, () =>
+      runInMessageContext(JSON.parse(JSON.stringify(envelope)), async (payload) => ({
+        tenant: currentTenant(),
+        requestId: requireTenant().requestId,
+        payload,
+      })),
+    );
+    expect(seen).toEqual({ tenant: 'hallym_univ', requestId: 'req-9', payload: { lessonId: 3 } });
+  });
+
+  it('never runs the handler for a malformed tenant id', () => {
+    let ran = false;
+    expect(() =>
+      runInMessageContext({ tenantId: '../x', requestId: 'r', sentAt: '', payload: 1 }, () => {
+        ran = true;
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'INVALID_TENANT_ID' }));
+    expect(ran).toBe(false);
+  });
+
+  it('signed envelopes refuse tampering', () => {
+    const propagator = createContextPropagator({ signingKey });
+    const envelope = runWithTenant({ tenantId: 'univ_8' }, () => propagator.wrapMessage({ amount: 1 }));
+    const roundTripped = JSON.parse(JSON.stringify(envelope));
+    expect(propagator.runInMessageContext(roundTripped, () => currentTenant())).toBe('univ_8');
+    expect(() =>
+      propagator.runInMessageContext({ ...roundTripped, tenantId: 'demo_7' }, () => 1),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    expect(() =>
+      propagator.runInMessageContext({ ...roundTripped, payload: { amount: 1000 } }, () => 1),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    const { signature: _removed, ...unsigned } = roundTripped;
+    expect(() => propagator.runInMessageContext(unsigned, () => 1)).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+  });
+});

@@ -1,0 +1,169 @@
+import { EventEmitter, once } from 'node:events';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { MtPaasError } from './errors.js';
+import {
+  createTenantContext,
+  currentTenant,
+  requireTenant,
+  runWithTenant,
+  tryCurrentTenant,
+} from './tenant-context.js';
+
+const TENANTS = Array.from({ length: 120 }, (_, index) => `tenant_${index}`);
+
+/** Random small delay so that the tenants' steps interleave. */
+const jitter = () => sleep(Math.floor(Math.random() * 5));
+
+describe('tenant context', () => {
+  it('is absent outside runWithTenant', () => {
+    expect(tryCurrentTenant()).toBeUndefined();
+    expect(() => requireTenant()).toThrowError(
+      expect.objectContaining({ code: 'TENANT_CONTEXT_MISSING', httpStatus: 500 }),
+    );
+    expect(() => currentTenant()).toThrow(MtPaasError);
+  });
+
+  it('validates the tenant id before running anything', () => {
+    let ran = false;
+    expect(() =>
+      runWithTenant({ tenantId: "x'; drop table t; --" }, () => {
+        ran = true;
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'INVALID_TENANT_ID' }));
+    expect(ran).toBe(false);
+  });
+
+  it('is frozen, including the user', () => {
+    const context = createTenantContext({ tenantId: 'univ_8', user: { id: 'u1', roles: ['admin'] } });
+    expect(Object.isFrozen(context)).toBe(true);
+    expect(Object.isFrozen(context.user)).toBe(true);
+    expect(Object.isFrozen(context.user?.roles)).toBe(true);
+    expect(() => {
+      (context as { tenantId: string }).tenantId = 'other';
+    }).toThrow(TypeError);
+    expect(context.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses a tenant record that does not match the id', () => {
+    expect(() =>
+      createTenantContext({
+        tenantId: 'univ_8',
+        tenant: { id: 'demo_7' } as never,
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'CROSS_TENANT_ACCESS' }));
+  });
+
+  it('nested runs see the inner tenant and restore the outer one', async () => {
+    await runWithTenant({ tenantId: 'outer_t', requestId: 'r-outer' }, async () => {
+      expect(currentTenant()).toBe('outer_t');
+      await runWithTenant({ tenantId: 'inner_t' }, async () => {
+        await jitter();
+        expect(currentTenant()).toBe('inner_t');
+      });
+      expect(currentTenant()).toBe('outer_t');
+      expect(requireTenant().requestId).toBe('r-outer');
+      expect(() =>
+        runWithTenant({ tenantId: 'inner_t' }, () => {
+          throw new Error('inner failure');
+        }),
+      ).toThrow('inner failure');
+      expect(currentTenant()).toBe('outer_t');
+    });
+    expect(tryCurrentTenant()).toBeUndefined();
+  });
+
+  it('keeps 120 tenants apart across awaits, timers, streams and EventEmitter callbacks', async () => {
+    const shared = new EventEmitter();
+    shared.setMaxListeners(0);
+    const seen = new Map<string, string[]>();
+    const note = (tenantId: string) => {
+      const list = seen.get(tenantId) ?? [];
+      list.push(currentTenant());
+      seen.set(tenantId, list);
+    };
+
+    await Promise.all(
+      TENANTS.map((tenantId) =>
+        runWithTenant({ tenantId, requestId: `req-${tenantId}` }, async () => {
+          // awaits
+          await jitter();
+          note(tenantId);
+
+          // timers: setTimeout, setImmediate, queueMicrotask
+          await new Promise<void>((resolve) =>
+            setTimeout(() => {
+              note(tenantId);
+              resolve();
+            }, Math.random() * 5),
+          );
+          await new Promise<void>((resolve) =>
+            setImmediate(() => {
+              note(tenantId);
+              resolve();
+            }),
+          );
+          await new Promise<void>((resolve) =>
+            queueMicrotask(() => {
+              note(tenantId);
+              resolve();
+            }),
+          );
+
+          // streams: a transform sees the tenant of the pipeline that runs it
+          const chunks: string[] = [];
+          await pipeline(
+            Readable.from(['a', 'b', 'c']),
+            new Transform({
+              objectMode: true,
+              transform(chunk, _encoding, callback) {
+                setTimeout(() => callback(null, `${currentTenant()}:${chunk}`), Math.random() * 3);
+              },
+            }),
+            async (source: AsyncIterable<string>) => {
+              for await (const chunk of source) {
+                await jitter();
+                note(tenantId);
+                chunks.push(chunk);
+              }
+            },
+          );
+          expect(chunks).toEqual([`${tenantId}:a`, `${tenantId}:b`, `${tenantId}:c`]);
+
+          // EventEmitter: a per-unit emitter fired later from a timer
+          const emitter = new EventEmitter();
+          emitter.on('ping', () => note(tenantId));
+          setTimeout(() => emitter.emit('ping'), Math.random() * 5);
+          await once(emitter, 'ping');
+
+          // a shared emitter: every tenant emits its own event; the listener runs in the emitter's caller context
+          const heard = new Promise<string>((resolve) => {
+            const listener = (target: string) => {
+              if (target === tenantId) {
+                shared.off('tenant', listener);
+                resolve(currentTenant());
+              }
+            };
+            shared.on('tenant', listener);
+          });
+          await jitter();
+          shared.emit('tenant', tenantId);
+          expect(await heard).toBe(tenantId);
+
+          await jitter();
+          expect(requireTenant().requestId).toBe(`req-${tenantId}`);
+          note(tenantId);
+        }),
+      ),
+    );
+
+    expect(seen.size).toBe(TENANTS.length);
+    for (const [tenantId, observed] of seen) {
+      expect(observed.length).toBe(9);
+      expect(new Set(observed)).toEqual(new Set([tenantId]));
+    }
+    expect(tryCurrentTenant()).toBeUndefined();
+  });
+});
