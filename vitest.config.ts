@@ -50,9 +50,13 @@ const projects: TestProjectInlineConfiguration[] = workspaceDirs().flatMap((dir)
   ];
 });
 
+// CI asks for a JSON report beside the console output (to print the pass/fail counts in its summary).
+const report = process.env.MT_PAAS_TEST_REPORT;
+
 export default defineConfig({
   test: {
     projects,
     passWithNoTests: false,
+    reporters: report ? ['default', ['json', { outputFile: report }]] : ['default'],
   },
 });
