@@ -32,7 +32,8 @@ export const HOW_TO_START: Record<ServiceName, string> = {
     'start Postgres on 127.0.0.1:5432 with a trusted user postgres ' +
     '(`docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16-alpine`), ' +
     'or set MT_PAAS_TEST_DATABASE_URL to a role with CREATEDB and CREATEROLE',
-  redis: 'start Redis on 127.0.0.1:6379 (`docker run -d -p 6379:6379 redis:7-alpine`), or set MT_PAAS_TEST_REDIS_URL',
+  redis:
+    'start Redis on 127.0.0.1:6379 (`docker run -d -p 6379:6379 redis:7-alpine`), or set MT_PAAS_TEST_REDIS_URL',
   amqp:
     'start RabbitMQ on 127.0.0.1:5672 with guest/guest (`docker run -d -p 5672:5672 rabbitmq:3-alpine`), ' +
     'or set MT_PAAS_TEST_AMQP_URL',

@@ -1,13 +1,5 @@
 import pg from 'pg';
-import {
-  DATABASE_PREFIX,
-  hostTag,
-  isPidAlive,
-  isStaleRun,
-  ROLE_PREFIX,
-  runIdOfName,
-  type StalenessContext,
-} from './run-id.js';
+import { DATABASE_PREFIX, isStaleRun, ROLE_PREFIX, runIdOfName, runSessionName } from './run-id.js';
 
 /** Quotes a Postgres identifier (`"a""b"`). */
 export function quoteIdentifier(name: string): string {
@@ -115,15 +107,45 @@ export async function dropRunObjects(
   return report;
 }
 
-/** Drops what earlier, finished or crashed runs left behind (see {@link isStaleRun}). */
-export function dropStaleRuns(
+/**
+ * Opens the session that marks run `runId` as alive for as long as the process holds it
+ * (`application_name` = {@link runSessionName}). Close it when the run ends.
+ */
+export async function openRunSession(adminUrl: string, runId: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: adminUrl,
+    application_name: runSessionName(runId),
+    connectionTimeoutMillis: 10_000,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
+
+/** Run ids whose marker session is open on the server right now. */
+export async function liveRunIds(adminUrl: string): Promise<Set<string>> {
+  const prefix = runSessionName('');
+  const rows = await withClient(adminUrl, (client) =>
+    client.query<{ name: string }>(
+      'SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE starts_with(application_name, $1)',
+      [prefix],
+    ),
+  );
+  return new Set(rows.rows.map((row) => row.name.slice(prefix.length)));
+}
+
+/** Drops what earlier, finished or crashed runs left behind (see {@link isStaleRun}); returns the stale run ids seen too. */
+export async function dropStaleRuns(
   adminUrl: string,
   serverVersion: number | undefined,
   currentRunId: string,
   now = Date.now(),
-): Promise<CleanupReport> {
-  const context: StalenessContext = { currentRunId, now, host: hostTag(), isPidAlive };
-  return dropRunObjects(adminUrl, serverVersion, (runId) => isStaleRun(runId, context));
+): Promise<CleanupReport & { liveRunIds: Set<string> }> {
+  const live = await liveRunIds(adminUrl);
+  const report = await dropRunObjects(adminUrl, serverVersion, (runId) =>
+    isStaleRun(runId, { currentRunId, now, liveRunIds: live }),
+  );
+  return { ...report, liveRunIds: live };
 }
 
 /** Drops everything the current run created (the last global teardown). */

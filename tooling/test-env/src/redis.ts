@@ -1,5 +1,5 @@
 import { fileScopeToken } from './file-scope.js';
-import { REDIS_PREFIX } from './run-id.js';
+import { REDIS_PREFIX, runIdOfRedisKey } from './run-id.js';
 import { providedTestEnv } from './test-backend.js';
 import { TestEnvError } from './test-env-error.js';
 
@@ -44,6 +44,33 @@ export async function deleteRedisKeys(url: string, pattern: string): Promise<num
       const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
       cursor = next;
       if (keys.length > 0) removed += await client.unlink(...keys);
+    } while (cursor !== '0');
+    return removed;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Deletes keys of runs that are over: every `mtp:t:<runId>:…` key whose run id is not in `liveRunIds`.
+ * Resolves to the number of keys removed.
+ */
+export async function deleteStaleRedisKeys(url: string, liveRunIds: ReadonlySet<string>): Promise<number> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      const stale = keys.filter((key) => {
+        const runId = runIdOfRedisKey(key);
+        return runId !== undefined && !liveRunIds.has(runId);
+      });
+      if (stale.length > 0) removed += await client.unlink(...stale);
     } while (cursor !== '0');
     return removed;
   } finally {

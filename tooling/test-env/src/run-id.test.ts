@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { formatRunId, isStaleRun, parseRunId, runIdOfName, STALE_AFTER_MS, slug } from './run-id.js';
+import {
+  formatRunId,
+  isStaleRun,
+  parseRunId,
+  runIdOfName,
+  runIdOfRedisKey,
+  STARTUP_GRACE_MS,
+  slug,
+} from './run-id.js';
 
 const now = Date.UTC(2026, 10, 22, 20, 0, 0);
 const mine = formatRunId({ startedAt: now, pid: 4242, host: 'ab12' });
@@ -20,33 +28,33 @@ describe('run ids', () => {
     expect(runIdOfName(`mtp_r_${mine}_app`)).toBe(mine);
     expect(runIdOfName('mtp_tenants')).toBeUndefined();
     expect(runIdOfName('postgres')).toBeUndefined();
+    expect(runIdOfRedisKey(`mtp:t:${mine}:redis_abc123:counter`)).toBe(mine);
+    expect(runIdOfRedisKey('mtp:tenant:acme')).toBeUndefined();
   });
 });
 
 describe('isStaleRun', () => {
-  const context = {
-    currentRunId: mine,
-    now,
-    host: 'ab12',
-    isPidAlive: (pid: number) => pid === 4242 || pid === 7,
-  };
+  const live = formatRunId({ startedAt: now - 3_600_000, pid: 7, host: 'cd34' });
+  const context = { currentRunId: mine, now, liveRunIds: new Set([live]) };
 
   it('never drops the current run', () => {
     expect(isStaleRun(mine, context)).toBe(false);
   });
 
-  it('drops a run of this host whose process is gone, and keeps a concurrent one', () => {
-    expect(isStaleRun(formatRunId({ startedAt: now - 60_000, pid: 1234, host: 'ab12' }), context)).toBe(true);
-    expect(isStaleRun(formatRunId({ startedAt: now - 60_000, pid: 7, host: 'ab12' }), context)).toBe(false);
+  it('keeps a run whose marker session is open, whatever its host or age', () => {
+    expect(isStaleRun(live, context)).toBe(false);
   });
 
-  it('judges runs of other hosts by age only', () => {
-    expect(isStaleRun(formatRunId({ startedAt: now - 60_000, pid: 1234, host: 'cd34' }), context)).toBe(
-      false,
+  it('drops a run whose session is gone (finished or crashed)', () => {
+    expect(isStaleRun(formatRunId({ startedAt: now - 3_600_000, pid: 1234, host: 'ab12' }), context)).toBe(
+      true,
     );
-    expect(
-      isStaleRun(formatRunId({ startedAt: now - STALE_AFTER_MS - 1000, pid: 7, host: 'cd34' }), context),
-    ).toBe(true);
+  });
+
+  it('gives a run that just started time to open its session', () => {
+    const starting = formatRunId({ startedAt: now - STARTUP_GRACE_MS / 2, pid: 1234, host: 'ab12' });
+    expect(isStaleRun(starting, context)).toBe(false);
+    expect(isStaleRun(starting, { ...context, now: now + STARTUP_GRACE_MS })).toBe(true);
   });
 
   it('leaves names it cannot parse alone', () => {

@@ -5,7 +5,8 @@ import { hostname } from 'node:os';
  * Run-scoped names. Everything a run creates on a shared server is named
  * `mtp_t_<runId>_...` (databases) or `mtp_r_<runId>_...` (roles), with
  * `runId = <start time, base36 seconds>_<pid base36>_<host hash, 4 chars>`.
- * The name alone is enough to decide later whether the run that made it is over.
+ * The run id tells a later run which objects belong together; whether that run is over is read from the
+ * server (see {@link isStaleRun}).
  */
 export interface RunIdParts {
   /** Start time of the run, epoch milliseconds (second precision). */
@@ -18,9 +19,6 @@ export interface RunIdParts {
 export const DATABASE_PREFIX = 'mtp_t_';
 export const ROLE_PREFIX = 'mtp_r_';
 export const REDIS_PREFIX = 'mtp:t:';
-
-/** Runs older than this are dropped even when their process looks alive (pid reuse, other hosts). */
-export const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
 
 export function hostTag(name: string = hostname()): string {
   const digest = createHash('sha256').update(name).digest();
@@ -53,39 +51,41 @@ export function runIdOfName(name: string): string | undefined {
   return NAMED.exec(name)?.[1];
 }
 
+/** `application_name` of the session each run holds open on the admin database while it lives. */
+export function runSessionName(runId: string): string {
+  return `mtp_test_env_run:${runId}`;
+}
+
+const REDIS_NAMED = /^mtp:t:([0-9a-z]{1,8}_[0-9a-z]{1,6}_[0-9a-z]{4}):/;
+
+/** The run id in a Redis key made by this package (`mtp:t:<runId>:…`), if any. */
+export function runIdOfRedisKey(key: string): string | undefined {
+  return REDIS_NAMED.exec(key)?.[1];
+}
+
 export interface StalenessContext {
   currentRunId: string;
   now: number;
-  /** This machine's {@link hostTag}. */
-  host: string;
-  /** Whether a process with this pid runs on this machine. */
-  isPidAlive: (pid: number) => boolean;
+  /** Run ids that hold their {@link runSessionName} session open right now (read from `pg_stat_activity`). */
+  liveRunIds: ReadonlySet<string>;
 }
+
+/** A run younger than this is never judged stale (it may not have opened its session yet). */
+export const STARTUP_GRACE_MS = 2 * 60 * 1000;
 
 /**
- * Whether an object named by run `runId` is left over from a finished (or crashed) run and may be dropped.
- * - the current run: never;
- * - unparseable: never (not ours);
- * - older than {@link STALE_AFTER_MS}: always;
- * - same host: when its process is gone (a concurrent run on this machine is left alone);
- * - another host sharing the server: only by age.
+ * Whether objects named by run `runId` are left over from a finished (or crashed) run and may be dropped.
+ * A live run keeps a session named {@link runSessionName} open on the Postgres server; the server closes it
+ * when the process dies, however it dies. So, independent of hosts and pid namespaces:
+ * - the current run, a run with a live session, or a run started less than {@link STARTUP_GRACE_MS} ago: keep;
+ * - names without a parseable run id: keep (not ours);
+ * - everything else: stale.
  */
 export function isStaleRun(runId: string, context: StalenessContext): boolean {
-  if (runId === context.currentRunId) return false;
+  if (runId === context.currentRunId || context.liveRunIds.has(runId)) return false;
   const parts = parseRunId(runId);
   if (!parts) return false;
-  if (context.now - parts.startedAt > STALE_AFTER_MS) return true;
-  if (parts.host !== context.host) return false;
-  return !context.isPidAlive(parts.pid);
-}
-
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return context.now - parts.startedAt > STARTUP_GRACE_MS;
 }
 
 /** Lowercase `[a-z0-9_]` slug of at most `max` characters (file names, labels). */

@@ -4,6 +4,7 @@ import {
   createAppRole,
   createTestDatabase,
   describeWithPostgres,
+  requirePostgres,
   type TestDatabase,
   testBackend,
   useTestDatabase,
@@ -66,6 +67,11 @@ describeWithPostgres('createTestDatabase()', () => {
     const adminUrl = withDatabase(handle.url, 'postgres');
     const rows = await query(adminUrl, 'SELECT 1 FROM pg_database WHERE datname = $1', [database.name]);
     expect(rows).toEqual([]);
+  });
+
+  it('skips through the test context when asked to', (context) => {
+    // Postgres is available inside describeWithPostgres, so this returns instead of skipping.
+    expect(requirePostgres(context).url).toMatch(/^postgres(ql)?:\/\//);
   });
 
   it('rejects an unknown template name with a message saying what to do', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { currentFileLabel } from './file-scope.js';
 import { dropDatabase, quoteIdentifier, withClient, withDatabase } from './postgres-admin.js';
@@ -38,7 +39,7 @@ export interface TestDatabase {
 
 const TEMPLATE_NAME = /^[a-z][a-z0-9_]{0,23}$/;
 const templates = new Map<string, TestTemplate>();
-const templateBuilds = new Map<string, Promise<string>>();
+const templateBuilds = new Map<TestTemplate, Promise<string>>();
 
 /**
  * Declares a template database. Nothing happens until a test file asks `createTestDatabase({ template })`:
@@ -69,13 +70,24 @@ export function requirePostgres(context?: {
   );
 }
 
+/**
+ * Four characters naming the project and the setup code: two packages (or two different setups) that pick
+ * the same template name get two templates; identical definitions in one package share one.
+ */
+function templateScope(projectName: string, template: TestTemplate): string {
+  const digest = createHash('sha256').update(`${projectName}\u0000${template.setup.toString()}`).digest();
+  return (digest.readUInt32BE(0) % 36 ** 4).toString(36).padStart(4, '0');
+}
+
 async function buildTemplate(
   server: AvailableService & { serverVersion?: number },
   runId: string,
+  projectName: string,
   template: TestTemplate,
 ) {
-  const finalName = `${DATABASE_PREFIX}${runId}_tpl_${template.name}`;
-  const buildingName = `${DATABASE_PREFIX}${runId}_tpb_${template.name}`;
+  const scope = templateScope(projectName, template);
+  const finalName = `${DATABASE_PREFIX}${runId}_tpl_${scope}_${template.name}`;
+  const buildingName = `${DATABASE_PREFIX}${runId}_tpb_${scope}_${template.name}`;
   await withClient(server.url, async (client) => {
     // Advisory locks are per database: every worker takes this one on the same admin database.
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [finalName]);
@@ -129,13 +141,14 @@ async function renameWhenFree(client: import('pg').Client, from: string, to: str
 function ensureTemplate(
   server: AvailableService & { serverVersion?: number },
   runId: string,
+  projectName: string,
   template: TestTemplate,
 ) {
-  let build = templateBuilds.get(template.name);
+  let build = templateBuilds.get(template);
   if (!build) {
-    build = buildTemplate(server, runId, template);
-    templateBuilds.set(template.name, build);
-    build.catch(() => templateBuilds.delete(template.name));
+    build = buildTemplate(server, runId, projectName, template);
+    templateBuilds.set(template, build);
+    build.catch(() => templateBuilds.delete(template));
   }
   return build;
 }
@@ -146,7 +159,7 @@ function ensureTemplate(
  * and by the next run if this one crashes.
  */
 export async function createTestDatabase(options: CreateTestDatabaseOptions = {}): Promise<TestDatabase> {
-  const { backend } = providedTestEnv();
+  const { backend, projectName } = providedTestEnv();
   const server = requirePostgres();
   let template: TestTemplate | undefined;
   if (typeof options.template === 'string') {
@@ -160,7 +173,9 @@ export async function createTestDatabase(options: CreateTestDatabaseOptions = {}
   } else {
     template = options.template;
   }
-  const templateName = template ? await ensureTemplate(server, backend.runId, template) : undefined;
+  const templateName = template
+    ? await ensureTemplate(server, backend.runId, projectName, template)
+    : undefined;
   const name = `${DATABASE_PREFIX}${backend.runId}_${slug(options.label ?? currentFileLabel('db'), 16)}_${randomSuffix(6)}`;
   await withClient(server.url, async (client) => {
     await client.query(

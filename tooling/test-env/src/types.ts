@@ -45,6 +45,8 @@ export interface ProvidedTestEnv {
   backend: TestBackend;
   /** Random per run; role passwords are derived from it so every test file computes the same one. */
   runSecret: string;
+  /** The vitest project (`int:<package>`) this value was provided to; templates are scoped by it. */
+  projectName: string;
 }
 
 export const PROVIDE_KEY = 'mtPaasTestEnv' as const;

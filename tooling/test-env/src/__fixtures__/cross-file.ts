@@ -1,7 +1,13 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { defineTestTemplate, type TestDatabase, type TestRedis, testBackend } from '../index.js';
+import {
+  defineTestTemplate,
+  requireRedis,
+  type TestDatabase,
+  type TestRedis,
+  testBackend,
+} from '../index.js';
 
 /**
  * Shared by the two `cross-file-*.int.test.ts` files: one template both clone, and a run-scoped
@@ -16,7 +22,7 @@ export const catalogTemplate = defineTestTemplate('xfile_catalog', async (url) =
   } finally {
     await client.end();
   }
-  const redis = new Redis(testBackend().redis.available ? (testBackend().redis as { url: string }).url : '');
+  const redis = new Redis(requireRedis().url);
   try {
     await redis.incr(`mtp:t:${testBackend().runId}:xfile-template-builds`);
   } finally {
