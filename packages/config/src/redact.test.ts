@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './parse-config.js';
+import { REDACTED, redact } from './redact.js';
+
+const text = [
+  'marketplace:',
+  '  api_url: https://market.example.com/api/v1',
+  '  api_key: mk_live_123',
+  '  webhooks:',
+  '    secrets: [whsec_new, whsec_old]',
+  '    legacy_secret: webhook_secret_12345',
+  'database:',
+  '  central:',
+  '    url: postgresql://app:p%40ss@db.example.com:5432/mt_paas_central',
+  '  tenant:',
+  '    url_template: postgresql://tenant_user:tpw@db:5432/tenant_{tenant_id}',
+  '  vector:',
+  '    type: qdrant',
+  '    url: http://localhost:6333',
+  '    api_key: qdrant-key',
+  'redis:',
+  '  url: redis://:redispw@cache:6379/0',
+  'auth:',
+  '  jwt:',
+  '    secret: jwt-secret',
+  'security:',
+  '  encryption:',
+  '    key: 0123456789abcdef0123456789abcdef',
+  'logging:',
+  '  activity_log:',
+  '    endpoint: https://lrs.example.com/xapi',
+  '    username: lrs',
+  '    password: lrs-password',
+  'custom:',
+  '  llm:',
+  '    openai_api_key: sk-123',
+  '    model: gpt-4',
+  '    max_tokens: 1000',
+].join('\n');
+
+describe('redact', () => {
+  const config = parseConfig(text, { env: {} });
+  const safe = redact(config);
+
+  it('masks every secret of the typed config', () => {
+    expect(safe.marketplace.apiKey).toBe(REDACTED);
+    expect(safe.marketplace.webhooks.secrets).toEqual([REDACTED, REDACTED]);
+    expect(safe.marketplace.webhooks.legacySecret).toBe(REDACTED);
+    expect(safe.auth.jwt.secret).toBe(REDACTED);
+    expect(safe.security.encryption.key).toBe(REDACTED);
+    expect(safe.database.vector.apiKey).toBe(REDACTED);
+    expect(safe.logging.activityLog.password).toBe(REDACTED);
+    expect(safe.custom).toEqual({ llm: { openai_api_key: REDACTED, model: 'gpt-4', max_tokens: 1000 } });
+  });
+
+  it('masks passwords inside URLs and keeps the rest of the URL', () => {
+    expect(safe.database.central.url).toBe(
+      `postgresql://app:${REDACTED}@db.example.com:5432/mt_paas_central`,
+    );
+    expect(safe.database.tenant.urlTemplate).toBe(
+      `postgresql://tenant_user:${REDACTED}@db:5432/tenant_{tenant_id}`,
+    );
+    expect(safe.redis.url).toBe(`redis://:${REDACTED}@cache:6379/0`);
+    expect(safe.marketplace.apiUrl).toBe('https://market.example.com/api/v1');
+  });
+
+  it('leaves non-secrets alone and does not modify its input', () => {
+    expect(safe.logging.activityLog.username).toBe('lrs');
+    expect(safe.plans).toEqual(config.plans);
+    expect(config.marketplace.apiKey).toBe('mk_live_123');
+    expect(config.database.central.url).toContain('p%40ss');
+    const serialized = JSON.stringify(safe);
+    for (const secret of [
+      'mk_live_123',
+      'whsec_new',
+      'webhook_secret_12345',
+      'p%40ss',
+      'tpw',
+      'redispw',
+      'jwt-secret',
+      '0123456789abcdef',
+      'qdrant-key',
+      'lrs-password',
+      'sk-123',
+    ]) {
+      expect(serialized).not.toContain(secret);
+    }
+  });
+
+  it('works on the raw snake_case tree too', () => {
+    expect(
+      redact({
+        marketplace: { api_key: 'k', api_url: 'https://m' },
+        security: { encryption: { key: 'k2' } },
+      }),
+    ).toEqual({
+      marketplace: { api_key: REDACTED, api_url: 'https://m' },
+      security: { encryption: { key: REDACTED } },
+    });
+  });
+});
