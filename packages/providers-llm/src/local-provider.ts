@@ -1,0 +1,231 @@
+import { callMessages, createLanguageModelStream, type StreamPart } from './language-model-stream.js';
+import { createLocalEmbeddingModel } from './local-embedding.js';
+import type {
+  CallOptions,
+  EmbeddingModel,
+  GenerateOptions,
+  GenerateResult,
+  LanguageModel,
+  LanguageModelStream,
+  RerankingModel,
+  RerankResponse,
+} from './spec.js';
+import { splitSentences, tokenize } from './text.js';
+
+/** Options of {@link createLocalProvider}. */
+export interface LocalProviderOptions {
+  /** Vector length of the local embedding model. @default 256 */
+  dimensions?: number;
+  /** Most sentences the extractive answerer returns. @default 3 */
+  maxSentences?: number;
+  /** The answer when no sentence of the context matches the question. */
+  noAnswerText?: string;
+}
+
+/** The local provider: an extractive answerer, hash embeddings and a lexical reranker, all in-process. */
+export interface LocalProvider {
+  (modelId?: string): LanguageModel;
+  readonly name: 'local';
+  /** The extractive answerer (any model id; `extractive` by convention). */
+  languageModel(modelId?: string): LanguageModel;
+  /** The hash embedding model (see `createLocalEmbeddingModel`). */
+  embedding(modelId?: string, options?: { dimensions?: number }): EmbeddingModel;
+  /** A lexical reranker (the same scoring as the answerer). */
+  reranker(modelId?: string): RerankingModel;
+}
+
+const STOPWORDS = new Set(
+  'a an and are as at be but by can could did do does for from had has have how i if in into is it its me my of on or our so than that the their them then there these they this to was we were what when where which who whom why will with would you your'.split(
+    ' ',
+  ),
+);
+
+const QUESTION_MARKER = /^\s*(?:question|q|질문|문제)\s*[:：]\s*/imu;
+
+/** Weighted lexical features: content words (1) and their character trigrams (0.5). */
+function features(text: string): Map<string, number> {
+  const result = new Map<string, number>();
+  for (const word of tokenize(text)) {
+    if (STOPWORDS.has(word)) continue;
+    result.set(`w:${word}`, (result.get(`w:${word}`) ?? 0) + 1);
+    const characters = Array.from(`#${word}#`);
+    for (let index = 0; index + 3 <= characters.length; index++) {
+      const key = `c:${characters.slice(index, index + 3).join('')}`;
+      result.set(key, (result.get(key) ?? 0) + 0.5);
+    }
+  }
+  return result;
+}
+
+/**
+ * Scores each passage against the query: the IDF-weighted features they share, damped by the
+ * passage length. Deterministic; 0 when nothing is shared.
+ */
+export function lexicalScores(query: string, passages: readonly string[]): number[] {
+  const queryFeatures = features(query);
+  const passageFeatures = passages.map(features);
+  const documentFrequency = new Map<string, number>();
+  for (const passage of passageFeatures) {
+    for (const key of passage.keys()) documentFrequency.set(key, (documentFrequency.get(key) ?? 0) + 1);
+  }
+  const count = passages.length;
+  return passageFeatures.map((passage) => {
+    let score = 0;
+    let size = 0;
+    for (const weight of passage.values()) size += weight;
+    for (const [key, queryWeight] of queryFeatures) {
+      const weight = passage.get(key);
+      if (weight === undefined) continue;
+      const idf = Math.log(1 + count / (documentFrequency.get(key) ?? 1));
+      score += Math.min(weight, queryWeight) * idf;
+    }
+    return size === 0 ? 0 : score / Math.sqrt(size);
+  });
+}
+
+/** Splits a call into the question and the context to answer from. */
+function questionAndContext(call: GenerateOptions): { question: string; context: string } {
+  const messages = callMessages(call);
+  let lastUser = -1;
+  for (let index = messages.length - 1; index >= 0; index--) {
+    if (messages[index]!.role === 'user') {
+      lastUser = index;
+      break;
+    }
+  }
+  const contextParts = call.system === undefined ? [] : [call.system];
+  let question = '';
+  messages.forEach((message, index) => {
+    if (index !== lastUser) {
+      contextParts.push(message.content);
+      return;
+    }
+    const marker = QUESTION_MARKER.exec(message.content);
+    if (marker === null) {
+      question = message.content;
+      return;
+    }
+    contextParts.push(message.content.slice(0, marker.index));
+    question = message.content.slice(marker.index + marker[0].length);
+  });
+  return { question, context: contextParts.join('\n') };
+}
+
+/**
+ * The deterministic local provider — the embedded default when no LLM key is configured.
+ * Its language model is an extractive answerer: it answers from the context supplied in the
+ * call (system prompt, earlier messages, or text before a `Question:` / `질문:` line) with the
+ * sentences that best match the question, in their original order. It never invents text.
+ *
+ * @example
+ * const local = createLocalProvider();
+ * const { text } = await local().generate({
+ *   system: 'Row mode shares tables. Schema mode gives each tenant a schema.',
+ *   prompt: 'What does schema mode give each tenant?',
+ * }); // 'Schema mode gives each tenant a schema.'
+ */
+export function createLocalProvider(options: LocalProviderOptions = {}): LocalProvider {
+  const maxSentences = options.maxSentences ?? 3;
+  const noAnswer = options.noAnswerText ?? 'The provided context does not answer this question.';
+
+  function answer(call: GenerateOptions): { sentences: string[]; inputTokens: number } {
+    const { question, context } = questionAndContext(call);
+    const inputTokens = tokenize(`${context}\n${question}`).length;
+    const sentences = splitSentences(context);
+    const scores = lexicalScores(question, sentences);
+    const best = Math.max(0, ...scores);
+    if (best === 0) return { sentences: [noAnswer], inputTokens };
+    const chosen = scores
+      .map((score, index) => ({ score, index }))
+      .filter((entry) => entry.score >= best * 0.5)
+      .sort((left, right) => right.score - left.score || left.index - right.index)
+      .slice(0, maxSentences)
+      .sort((left, right) => left.index - right.index)
+      .map((entry) => sentences[entry.index]!);
+    return { sentences: chosen, inputTokens };
+  }
+
+  function languageModel(modelId = 'extractive'): LanguageModel {
+    const model = `local:${modelId}`;
+    return {
+      specificationVersion: 'v1',
+      provider: 'local',
+      modelId,
+      async generate(call: GenerateOptions): Promise<GenerateResult> {
+        call.abortSignal?.throwIfAborted();
+        const { sentences, inputTokens } = answer(call);
+        const text = sentences.join(' ');
+        const outputTokens = tokenize(text).length;
+        return {
+          text,
+          finishReason: 'stop',
+          model,
+          usage: { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens },
+        };
+      },
+      async stream(call: GenerateOptions): Promise<LanguageModelStream> {
+        call.abortSignal?.throwIfAborted();
+        const { sentences, inputTokens } = answer(call);
+        const controller = new AbortController();
+        const signals = [controller.signal, ...(call.abortSignal === undefined ? [] : [call.abortSignal])];
+        const signal = AbortSignal.any(signals);
+        async function* parts(): AsyncGenerator<StreamPart> {
+          let outputTokens = 0;
+          for (const [index, sentence] of sentences.entries()) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            signal.throwIfAborted();
+            outputTokens += tokenize(sentence).length;
+            yield { type: 'text', text: index === 0 ? sentence : ` ${sentence}` };
+          }
+          yield { type: 'usage', inputTokens, outputTokens, totalTokens: inputTokens + outputTokens };
+          yield { type: 'finish', finishReason: 'stop' };
+        }
+        return createLanguageModelStream({
+          model,
+          parts: parts(),
+          cancel: (reason) => controller.abort(reason),
+          options: call,
+        });
+      },
+    };
+  }
+
+  function reranker(modelId = 'lexical'): RerankingModel {
+    return {
+      specificationVersion: 'v1',
+      provider: 'local',
+      modelId,
+      async rerank(
+        query: string,
+        documents: readonly string[],
+        topN?: number,
+        call: CallOptions = {},
+      ): Promise<RerankResponse> {
+        call.abortSignal?.throwIfAborted();
+        const scores = lexicalScores(query, documents);
+        const results = documents
+          .map((document, index) => ({ index, score: scores[index]!, document }))
+          .sort((left, right) => right.score - left.score || left.index - right.index);
+        return { results: topN === undefined ? results : results.slice(0, topN), usage: {} };
+      },
+    };
+  }
+
+  const provider = ((modelId?: string) => languageModel(modelId)) as LocalProvider;
+  Object.defineProperties(provider, {
+    name: { value: 'local' },
+    languageModel: { value: languageModel },
+    embedding: {
+      value: (modelId?: string, embeddingOptions: { dimensions?: number } = {}) =>
+        createLocalEmbeddingModel({
+          dimensions: embeddingOptions.dimensions ?? options.dimensions ?? 256,
+          ...(modelId === undefined ? {} : { modelId }),
+        }),
+    },
+    reranker: { value: reranker },
+  });
+  return provider;
+}
+
+/** The default local provider (256-dimension embeddings, three-sentence answers). */
+export const local: LocalProvider = createLocalProvider();
