@@ -39,14 +39,13 @@ export function clone<T>(value: T): T {
  * meaning "not set, use the default".
  */
 function nullIsMeaningful(path: readonly (string | number)[]): boolean {
-  const [section, plan, field, meter, quotaField] = path;
+  const [section, , field, , quotaField] = path;
   if (section === 'custom') return true;
   if (section !== 'plans') return false;
   if (path.length === 2) return true; // plans.<plan>: null removes the plan
   if (path.length === 3 && field === 'rpm') return true; // unlimited
   if (path.length === 4 && field === 'quotas') return true; // plans.<plan>.quotas.<meter>: null → unlimited
-  if (path.length === 5 && field === 'quotas' && quotaField === 'limit') return true;
-  return plan === undefined && meter === undefined;
+  return path.length === 5 && field === 'quotas' && quotaField === 'limit';
 }
 
 /**

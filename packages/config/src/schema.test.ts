@@ -402,12 +402,14 @@ describe('plans', () => {
         '    rpm: 30',
         '    quotas:',
         '      api_requests: 500',
+        '      storage_mb: 2048',
         '      llm_tokens: { limit: 5000, period: daily, enforcement: throttle, soft_limit: 4000 }',
         '    features: [ai_chat]',
       ].join('\n'),
     );
     expect(plans.free?.rpm).toBe(30);
     expect(plans.free?.quotas.api_requests).toEqual({ limit: 500, period: 'monthly', enforcement: 'block' });
+    expect(plans.free?.quotas.storage_mb).toEqual({ limit: 2048, period: 'never', enforcement: 'block' });
     expect(plans.free?.quotas.llm_tokens).toEqual({
       limit: 5000,
       period: 'daily',

@@ -741,9 +741,21 @@ function withDefaultPlans(value: unknown): unknown {
   for (const [key, plan] of Object.entries(value ?? {})) {
     const name = key.toLowerCase();
     if (plan === null) delete result[name];
-    else result[name] = name in result ? deepMerge(result[name], plan) : plan;
+    else result[name] = name in result ? deepMerge(result[name], expandQuotaShorthands(plan)) : plan;
   }
   return result;
+}
+
+/** `storage_mb: 2048` → `storage_mb: { limit: 2048 }`, so merging keeps the default period. */
+function expandQuotaShorthands(plan: unknown): unknown {
+  if (!isPlainObject(plan) || !isPlainObject(plan.quotas)) return plan;
+  const quotas = Object.fromEntries(
+    Object.entries(plan.quotas).map(([meter, quota]) => [
+      meter,
+      isPlainObject(quota) ? quota : { limit: quota },
+    ]),
+  );
+  return { ...plan, quotas };
 }
 
 const plansSchema = z.preprocess(
