@@ -59,9 +59,20 @@ export async function createAppRole(
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
       const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
       if (!exists.rowCount) await client.query(`CREATE ROLE ${role}`);
+      // SUPERUSER, BYPASSRLS and REPLICATION default to off, and a non-superuser admin may not even name them.
       await client.query(
-        `ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(password)}`,
+        `ALTER ROLE ${role} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(password)}`,
       );
+      const { rows } = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+        'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+        [name],
+      );
+      if (rows[0]?.rolsuper || rows[0]?.rolbypassrls) {
+        throw new TestEnvError(
+          'TEST_ROLE_BYPASSES_RLS',
+          `role ${name} exists with SUPERUSER or BYPASSRLS and would bypass row-level security; drop it (DROP ROLE ${role}) and rerun`,
+        );
+      }
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});

@@ -232,9 +232,11 @@ export function describeBackend(backend: TestBackend): string[] {
   return (['postgres', 'redis', 'amqp'] as const).map((service) => {
     const entry = backend[service];
     if (entry.available) {
-      const source = { env: `${ENV_VARS[service]}`, local: 'local server', testcontainers: 'testcontainers' }[
-        entry.source
-      ];
+      const source = {
+        env: `server from ${ENV_VARS[service]}`,
+        local: 'local server',
+        testcontainers: 'testcontainers',
+      }[entry.source];
       return `[test-env] ${service}: ${source} ${redactUrl(entry.url)} (${entry.detail})`;
     }
     const stand = { pglite: 'PGlite / in-memory only', memory: 'in-memory stores only', none: 'nothing' }[

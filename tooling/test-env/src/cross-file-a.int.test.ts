@@ -10,7 +10,7 @@ describeWith(['postgres', 'redis'], 'cross-file isolation (file a)', () => {
     database = await createTestDatabase({ template: catalogTemplate });
   });
   afterAll(async () => {
-    await database.drop();
+    await database?.drop();
   });
 
   it('clones the shared template, built once per run', async () => {

@@ -4,7 +4,7 @@ import { afterAll, expect, it } from 'vitest';
 import { describeWith, quoteIdentifier, requirePostgres, testBackend, testRedis } from './index.js';
 import { dropStaleRuns, openRunSession } from './postgres-admin.js';
 import { deleteStaleRedisKeys } from './redis.js';
-import { formatRunId, hostTag, runSessionName } from './run-id.js';
+import { formatRunId, hostTag, randomSuffix, runSessionName } from './run-id.js';
 
 describeWith(['postgres', 'redis'], 'clean-up of earlier runs', () => {
   const sessions: pg.Client[] = [];
@@ -27,9 +27,10 @@ describeWith(['postgres', 'redis'], 'clean-up of earlier runs', () => {
     // Pids far above any real pid limit: these runs cannot belong to a process of this machine.
     const crashed = formatRunId({ startedAt, pid: 36 ** 5 - 2, host: hostTag() });
     const alive = formatRunId({ startedAt, pid: 36 ** 5 - 3, host: 'zz99' });
-    const crashedDb = `mtp_t_${crashed}_leftover_aaaaaa`;
-    const aliveDb = `mtp_t_${alive}_running_bbbbbb`;
-    const crashedRole = `mtp_r_${crashed}_app`;
+    const suffix = randomSuffix(6);
+    const crashedDb = `mtp_t_${crashed}_leftover_${suffix}`;
+    const aliveDb = `mtp_t_${alive}_running_${suffix}`;
+    const crashedRole = `mtp_r_${crashed}_app_${suffix}`;
     created.push(crashedDb, aliveDb);
 
     const client = new pg.Client({ connectionString: url });

@@ -8,10 +8,12 @@ import {
   type TestRedis,
   testBackend,
 } from '../index.js';
+import { providedTestEnv } from '../test-backend.js';
 
 /**
- * Shared by the two `cross-file-*.int.test.ts` files: one template both clone, and a run-scoped
- * registry in Redis through which each file compares itself with the other one.
+ * Shared by the two `cross-file-*.int.test.ts` files: one template both clone (templates are per
+ * vitest project, so the counters are too), and a registry in Redis through which each file compares
+ * itself with the other one.
  */
 export const catalogTemplate = defineTestTemplate('xfile_catalog', async (url) => {
   const client = new pg.Client({ connectionString: url });
@@ -24,7 +26,7 @@ export const catalogTemplate = defineTestTemplate('xfile_catalog', async (url) =
   }
   const redis = new Redis(requireRedis().url);
   try {
-    await redis.incr(`mtp:t:${testBackend().runId}:xfile-template-builds`);
+    await redis.incr(`mtp:t:${testBackend().runId}:xfile-template-builds:${providedTestEnv().projectName}`);
   } finally {
     redis.disconnect();
   }
@@ -43,7 +45,7 @@ export async function registerAndCompare(
   redis: TestRedis,
 ): Promise<FileRecord | undefined> {
   const client = new Redis(redis.url);
-  const registry = `mtp:t:${testBackend().runId}:xfile-registry`;
+  const registry = `mtp:t:${testBackend().runId}:xfile-registry:${providedTestEnv().projectName}`;
   try {
     const mine: FileRecord = { file, database: database.name, prefix: redis.prefix };
     await client.hset(registry, file, JSON.stringify(mine));
@@ -64,7 +66,9 @@ export async function registerAndCompare(
 export async function templateBuildCount(redisUrl: string): Promise<number> {
   const client = new Redis(redisUrl);
   try {
-    return Number(await client.get(`mtp:t:${testBackend().runId}:xfile-template-builds`));
+    return Number(
+      await client.get(`mtp:t:${testBackend().runId}:xfile-template-builds:${providedTestEnv().projectName}`),
+    );
   } finally {
     client.disconnect();
   }
