@@ -1,0 +1,138 @@
+import { MtPaasError, runWithTenant } from '@mt-paas/context';
+import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
+import { assertRoles, normalizeFrameworkError } from './guards.js';
+import type { PipelineRequest, RoutePolicy } from './http-types.js';
+import {
+  createTenantPipeline,
+  type PipelineAdmission,
+  type TenantPipeline,
+  type TenantPipelineOptions,
+} from './pipeline.js';
+
+/** Hono env of apps using the middleware: `c.get('tenant')`. */
+export interface MtPaasHonoEnv {
+  Variables: { tenant: PipelineAdmission };
+}
+
+/** Options of {@link mtPaasHono}: a pipeline, or the options to build one. */
+export type HonoTenantOptions = { pipeline: TenantPipeline } | TenantPipelineOptions;
+
+/** The Hono middleware, with its pipeline attached. */
+export type HonoTenantMiddleware = MiddlewareHandler<MtPaasHonoEnv> & { pipeline: TenantPipeline };
+
+function toPipelineRequest(c: Context): PipelineRequest {
+  const headers: Record<string, string> = {};
+  c.req.raw.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  const url = new URL(c.req.url);
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return {
+    method: c.req.method,
+    path: url.pathname,
+    url: url.pathname + url.search,
+    headers,
+    ...(incoming?.socket?.remoteAddress === undefined ? {} : { ip: incoming.socket.remoteAddress }),
+  };
+}
+
+function errorResponse(pipeline: TenantPipeline, error: unknown, admission?: PipelineAdmission): Response {
+  const result = pipeline.errorResponse(normalizeFrameworkError(error), admission);
+  return new Response(JSON.stringify(result.body), { status: result.status, headers: result.headers });
+}
+
+function routeTemplate(c: Context): string | undefined {
+  const routes = c.req.matchedRoutes;
+  for (let index = routes.length - 1; index >= 0; index--) {
+    const route = routes[index];
+    if (route !== undefined && route.method !== 'ALL') return route.path;
+  }
+  return undefined;
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * The mt-paas Hono middleware: resolves and admits the tenant, guards a JSON body (parsed once and
+ * cached by Hono, so handlers can still call `c.req.json()`), sets `c.get('tenant')`, and runs the
+ * rest inside `runWithTenant`. Policy: the `policy` argument, else the pipeline's `routes`.
+ *
+ * @example
+ * app.use('*', mtPaasHono({ directory, strategies: [{ type: 'header' }] }));
+ */
+export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): HonoTenantMiddleware {
+  const pipeline = 'pipeline' in options ? options.pipeline : createTenantPipeline(options);
+  const started = pipeline.start();
+  started.catch((error) => pipeline.logger.error({ err: error }, 'Tenant event subscription failed'));
+  const middleware: MiddlewareHandler<MtPaasHonoEnv> = async (c, next) => {
+    let admission: PipelineAdmission | undefined;
+    try {
+      await started;
+      admission = await pipeline.admit(toPipelineRequest(c), policy);
+      if (BODY_METHODS.has(c.req.method) && /json/i.test(c.req.header('content-type') ?? '')) {
+        let body: unknown;
+        try {
+          body = await c.req.json();
+        } catch (error) {
+          throw new MtPaasError('INVALID_REQUEST', 'The JSON body could not be parsed; send valid JSON.', {
+            cause: error,
+          });
+        }
+        await pipeline.checkBody(admission, body);
+      }
+    } catch (error) {
+      const response = errorResponse(pipeline, error, admission);
+      pipeline.finish(admission, { status: response.status, route: routeTemplate(c) });
+      return response;
+    }
+    const admitted = admission;
+    c.set('tenant', admitted);
+    if (admitted.context === undefined) await next();
+    else await runWithTenant(admitted.context, () => next());
+    for (const [name, value] of Object.entries(admitted.headers)) c.res.headers.set(name, value);
+    pipeline.finish(admitted, { status: c.res.status, route: routeTemplate(c) });
+  };
+  return Object.assign(middleware, { pipeline });
+}
+
+/** An `app.onError` handler answering every error with `{ error: { code, message } }`. */
+export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorHandler<MtPaasHonoEnv> {
+  return (error, c) => errorResponse(pipeline, error, c.get('tenant'));
+}
+
+function gate(check: (admission: PipelineAdmission | undefined) => void): MiddlewareHandler<MtPaasHonoEnv> {
+  return async (c, next) => {
+    check(c.get('tenant'));
+    await next();
+  };
+}
+
+/** Refuses (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature; errors go to `app.onError`. */
+export function requireFeature(feature: string): MiddlewareHandler<MtPaasHonoEnv> {
+  return gate((admission) => assertFeature(admission?.entitlements, feature));
+}
+
+/** Refuses tenants below the plan. */
+export function requirePlan(
+  plan: string,
+  order: readonly string[] = DEFAULT_PLAN_ORDER,
+): MiddlewareHandler<MtPaasHonoEnv> {
+  return gate((admission) => assertPlan(admission?.entitlements, plan, order));
+}
+
+/** Refuses users without one of the roles (401 / 403). */
+export function requireRole(...roles: string[]): MiddlewareHandler<MtPaasHonoEnv> {
+  return gate((admission) => assertRoles(admission?.principal, roles));
+}
+
+/** A `/metrics` handler for the pipeline's prom-client registry. */
+export function metricsHandler(pipeline: TenantPipeline): (c: Context) => Promise<Response> {
+  return async (c) => {
+    if (pipeline.metrics === undefined) {
+      return c.json({ error: { code: 'INVALID_REQUEST', message: 'Metrics are disabled.' } }, 404);
+    }
+    const { contentType, body } = await pipeline.metrics.render();
+    return c.body(body, 200, { 'content-type': contentType });
+  };
+}

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { MtPaasError } from '@mt-paas/context';
+import {
+  createRemoteJWKSet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import { LRUCache } from 'lru-cache';
+
+/** Options of {@link createJwtVerifier}. Give exactly one of `secret` and `jwksUrl`. */
+export interface JwtAuthOptions {
+  /** Shared secret for HS256 (the seed's `auth.jwt.secret`). At least 32 bytes. */
+  secret?: string;
+  /** JWKS endpoint for asymmetric keys (RS256 / ES256 …). */
+  jwksUrl?: string;
+  /**
+   * Allowed algorithms; always set, never taken from the token.
+   * @default ['HS256'] with `secret`, ['RS256', 'ES256'] with `jwksUrl`
+   */
+  algorithms?: readonly string[];
+  /** Required `iss`. */
+  issuer?: string | readonly string[];
+  /** Required `aud`. */
+  audience?: string | readonly string[];
+  /** Allowed clock skew in seconds, at most 60. @default 30 */
+  clockToleranceSeconds?: number;
+  /** Claim holding the tenant id. @default 'tenant_id' */
+  tenantClaim?: string;
+  /** Claim holding the roles (array or space-separated string). @default 'roles' */
+  rolesClaim?: string;
+  /** Most longest token accepted, in characters. @default 8192 */
+  maxTokenLength?: number;
+  /**
+   * Cache verified tokens (keyed by SHA-256 of the token, expiring with the token). `false` or a size.
+   * @default false
+   */
+  cache?: false | { max: number };
+}
+
+/** A verified token. */
+export interface VerifiedToken {
+  claims: JWTPayload & Record<string, unknown>;
+  subject: string | undefined;
+  /** The tenant claim, raw (checked against the grammar by the pipeline). */
+  tenantClaim: unknown;
+  roles: string[];
+}
+
+/** Verifies bearer tokens. */
+export interface JwtVerifier {
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512']);
+
+/**
+ * Builds a JWT verifier with jose. The algorithm allow-list is always set: HMAC algorithms only
+ * with a secret and asymmetric ones only with a JWKS, so an RS256 public key can never be used as
+ * an HS256 secret (algorithm confusion); `alg: none` is never accepted.
+ *
+ * @throws MtPaasError `CONFIG_INVALID` for a bad configuration (at build time, not per request).
+ */
+export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
+  if ((options.secret === undefined) === (options.jwksUrl === undefined)) {
+    throw new MtPaasError('CONFIG_INVALID', 'auth.jwt needs exactly one of "secret" (HS256) and "jwksUrl".');
+  }
+  const algorithms = [
+    ...(options.algorithms ?? (options.secret !== undefined ? ['HS256'] : ['RS256', 'ES256'])),
+  ];
+  if (algorithms.length === 0 || algorithms.some((alg) => alg.toLowerCase() === 'none')) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'auth.jwt.algorithms must list real algorithms; "none" is never allowed.',
+    );
+  }
+  const hmac = algorithms.filter((alg) => HMAC_ALGORITHMS.has(alg));
+  if (options.secret !== undefined && hmac.length !== algorithms.length) {
+    throw new MtPaasError('CONFIG_INVALID', 'With auth.jwt.secret only HS256/HS384/HS512 may be allowed.');
+  }
+  if (options.jwksUrl !== undefined && hmac.length > 0) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'With auth.jwt.jwksUrl only asymmetric algorithms (RS256, ES256, …) may be allowed.',
+    );
+  }
+  if (options.secret !== undefined && Buffer.byteLength(options.secret) < 32) {
+    throw new MtPaasError('CONFIG_INVALID', 'auth.jwt.secret must be at least 32 bytes long.');
+  }
+  const clockTolerance = Math.min(Math.max(options.clockToleranceSeconds ?? 30, 0), 60);
+  const tenantClaim = options.tenantClaim ?? 'tenant_id';
+  const rolesClaim = options.rolesClaim ?? 'roles';
+  const maxLength = options.maxTokenLength ?? 8192;
+  const key: Uint8Array | JWTVerifyGetKey =
+    options.secret !== undefined
+      ? new TextEncoder().encode(options.secret)
+      : createRemoteJWKSet(new URL(options.jwksUrl!), { timeoutDuration: 2000, cooldownDuration: 30_000 });
+  const cache =
+    options.cache === undefined || options.cache === false
+      ? undefined
+      : new LRUCache<string, VerifiedToken>({ max: options.cache.max, ttl: 60_000, ttlAutopurge: false });
+
+  async function verifyUncached(token: string): Promise<VerifiedToken> {
+    try {
+      const { payload } = await jwtVerify(token, key as Uint8Array, {
+        algorithms,
+        issuer: options.issuer as string | string[] | undefined,
+        audience: options.audience as string | string[] | undefined,
+        clockTolerance,
+        requiredClaims: ['exp'],
+      });
+      const rawRoles = payload[rolesClaim];
+      const roles = Array.isArray(rawRoles)
+        ? rawRoles.filter((role): role is string => typeof role === 'string')
+        : typeof rawRoles === 'string'
+          ? rawRoles.split(' ').filter(Boolean)
+          : [];
+      return { claims: payload, subject: payload.sub, tenantClaim: payload[tenantClaim], roles };
+    } catch (error) {
+      throw unauthenticated(error);
+    }
+  }
+
+  return {
+    async verify(token) {
+      if (token.length === 0 || token.length > maxLength) {
+        throw new MtPaasError('UNAUTHENTICATED', 'The bearer token is empty or too long; sign in again.');
+      }
+      if (cache === undefined) return verifyUncached(token);
+      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const cached = cache.get(cacheKey);
+      if (cached !== undefined) return cached;
+      const verified = await verifyUncached(token);
+      const expiresInMs = (verified.claims.exp ?? 0) * 1000 - Date.now();
+      if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: expiresInMs });
+      return verified;
+    },
+  };
+}
+
+function unauthenticated(error: unknown): MtPaasError {
+  let reason = 'invalid token';
+  if (error instanceof joseErrors.JWTExpired) reason = 'the token has expired';
+  else if (error instanceof joseErrors.JWTClaimValidationFailed)
+    reason = `claim "${error.claim}" is not accepted`;
+  else if (error instanceof joseErrors.JOSEAlgNotAllowed) reason = 'the signing algorithm is not allowed';
+  else if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+    reason = 'the signature does not verify';
+  else if (error instanceof joseErrors.JWKSNoMatchingKey) reason = 'no key in the JWKS matches the token';
+  else if (error instanceof joseErrors.JWKSTimeout) reason = 'the JWKS endpoint did not answer in time';
+  return new MtPaasError(
+    'UNAUTHENTICATED',
+    `Authentication failed: ${reason}. Sign in again to get a new token.`,
+    {
+      details: { reason },
+      cause: error,
+    },
+  );
+}
+
+/** The bearer token of an `Authorization` header, if any. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
