@@ -117,6 +117,10 @@ export function parseSources<Custom = Record<string, unknown>>(
   for (const source of parsed)
     merged = deepMerge(merged, source.document.toJS({ maxAliasCount: 1000 }) ?? {});
   merged = dropNulls(merged);
+  // Top-level `x-…` keys are extension fields (as in docker-compose): a home for YAML anchors.
+  for (const key of Object.keys(merged as Record<string, unknown>)) {
+    if (key.startsWith('x-')) delete (merged as Record<string, unknown>)[key];
+  }
 
   const schema = (
     options.customSchema ? createConfigSchema(options.customSchema) : mtPaasConfigSchema

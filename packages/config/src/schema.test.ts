@@ -602,6 +602,24 @@ describe('errors', () => {
     ]);
   });
 
+  it('ignores top-level x- keys, a home for anchors used with merge keys', () => {
+    const config = parse(
+      'x-pool: &pool\n  pool_size: 25\ndatabase:\n  central:\n    <<: *pool\n    url: postgresql://db/c\n',
+    );
+    expect(config.database.central).toEqual({ url: 'postgresql://db/c', poolSize: 25 });
+  });
+
+  it('suggests the right key inside a plan', () => {
+    expect(issuesOf('plans:\n  free:\n    rpmm: 3\n')).toEqual([
+      expect.objectContaining({
+        path: 'plans.free.rpmm',
+        line: 3,
+        column: 5,
+        message: expect.stringContaining('"rpm"'),
+      }),
+    ]);
+  });
+
   it('reports YAML syntax errors with their place', () => {
     const issues = issuesOf('service:\n  id: a\n  id: b\n');
     expect(issues[0]).toEqual(expect.objectContaining({ kind: 'yaml', file: 'mt-paas.yaml', line: 3 }));
