@@ -1,3 +1,5 @@
+export type { EnsureAppRoleOptions, RoleFlags } from './app-role.js';
+export { DEFAULT_APP_ROLE, ensureAppRole } from './app-role.js';
 export type {
   Catalog,
   CatalogOptions,
@@ -10,10 +12,26 @@ export type {
 export { CATALOG_MIGRATIONS_FOLDER, createCatalog, migrateCatalog } from './catalog.js';
 export type { CatalogTables } from './catalog-schema.js';
 export { createCatalogTables, DEFAULT_CATALOG_SCHEMA } from './catalog-schema.js';
+export type { PoolGroup, PoolGroupOptions } from './database-pools.js';
+export { createPoolGroup } from './database-pools.js';
 export type { EmbeddedDatabaseOptions, PgDriverOptions, SqlDriver, SqlRows, SqlSession } from './driver.js';
 export { createPgDriver, createPgliteDriver, openEmbeddedDatabase } from './driver.js';
 export type { MigrationFile } from './migrator.js';
 export { readMigrationsFolder } from './migrator.js';
+export type {
+  DatabaseModeOptions,
+  TenantDb,
+  TenantDbMode,
+  TenantDbOptions,
+  TenantScope,
+} from './tenant-db.js';
+export { createTenantDb, createTenantStorage, dropTenantStorage, migrateTenants } from './tenant-db.js';
+export type {
+  MigrateTenantsOptions,
+  MigrateTenantsResult,
+  MigrationProgress,
+} from './tenant-migrations.js';
+export { SHARED_TARGET } from './tenant-migrations.js';
 export type { TenantTable } from './tenant-table.js';
 export {
   currentTenantSql,
@@ -23,3 +41,4 @@ export {
   tenantPolicyName,
   tenantTable,
 } from './tenant-table.js';
+export type { Scope, TenantTransaction, UnitStats } from './unit-of-work.js';

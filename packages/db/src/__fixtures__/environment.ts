@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { createAppRole, testBackend } from '@mt-paas/test-env';
+import { ensureAppRole } from '../app-role.js';
+import { type Catalog, createCatalog } from '../catalog.js';
+import { createTenantDb, type TenantDb, type TenantDbOptions } from '../tenant-db.js';
+
+/** The fixture app's drizzle-kit migrations. */
+export const FIXTURE_MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** A migrated catalog, a fresh app role and a tenant db in one mode, on a test database. */
+export interface ModeEnvironment {
+  catalog: Catalog;
+  tenantDb: TenantDb;
+  appRole: string;
+  appUrl: string;
+  close(): Promise<void>;
+}
+
+/** Opens a {@link ModeEnvironment} on `databaseUrl` (an admin URL from test-env). */
+export async function openModeEnvironment(
+  mode: TenantDbOptions['mode'],
+  databaseUrl: string,
+  label: string,
+  overrides: Partial<TenantDbOptions> = {},
+): Promise<ModeEnvironment> {
+  const catalog = await createCatalog({ connectionString: databaseUrl });
+  await catalog.migrate();
+  const role = await createAppRole(databaseUrl, { name: `db_${label}`, privileges: 'none' });
+  await ensureAppRole(catalog.driver, { role: role.name, schemas: ['public'] });
+  const tenantDb = await createTenantDb({
+    mode,
+    catalog,
+    connectionString: role.url,
+    adminConnectionString: databaseUrl,
+    migrationsFolder: FIXTURE_MIGRATIONS,
+    database: { databasePrefix: `mtp_t_${testBackend().runId}_${label}_` },
+    ...overrides,
+  });
+  if (mode === 'row') await tenantDb.migrateTenants();
+  return {
+    catalog,
+    tenantDb,
+    appRole: role.name,
+    appUrl: role.url,
+    async close() {
+      await tenantDb.close();
+      await catalog.close();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import { MtPaasError } from '@mt-paas/context';
+import type { SqlDriver, SqlSession } from './driver.js';
+import { LEDGER_TABLE } from './migrator.js';
+import { assertIdentifier, quoteIdentifier, quoteLiteral } from './sql-text.js';
+
+/** The app role used when none is configured (PGlite, or `ensureAppRole()` without a name). */
+export const DEFAULT_APP_ROLE = 'mt_paas_app';
+
+/** Options of {@link ensureAppRole}. */
+export interface EnsureAppRoleOptions {
+  /** Role name. @default 'mt_paas_app' */
+  role?: string;
+  /** Login password; without one the role is `NOLOGIN` (fine for PGlite's `SET LOCAL ROLE`). */
+  password?: string;
+  /** Schemas whose tables the role may read and write (grants now and for tables created later). @default ['public'] */
+  schemas?: readonly string[];
+}
+
+/**
+ * Creates (or repairs) the role the app connects as: `NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`,
+ * owning nothing, with `CONNECT` on the database, `USAGE` on the schemas and DML on their tables and
+ * sequences. Run it with the owner / admin connection (the one migrations use). Idempotent and safe
+ * to run concurrently.
+ *
+ * @returns the role name.
+ */
+export async function ensureAppRole(admin: SqlDriver, options: EnsureAppRoleOptions = {}): Promise<string> {
+  const role = assertIdentifier(options.role ?? DEFAULT_APP_ROLE, 'app role');
+  const login =
+    options.password === undefined ? 'NOLOGIN' : `LOGIN PASSWORD ${quoteLiteral(options.password)}`;
+  const attributes = 'NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION';
+  await admin.exec(
+    `DO $mt_paas$ BEGIN
+       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(role)}) THEN
+         BEGIN
+           CREATE ROLE ${quoteIdentifier(role)} ${login} ${attributes};
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+         END;
+       END IF;
+     END $mt_paas$;
+     ALTER ROLE ${quoteIdentifier(role)} ${options.password === undefined ? '' : login} ${attributes};`,
+  );
+  const { rows } = await admin.query<{ database: string }>('SELECT current_database() AS database');
+  await admin.exec(
+    `GRANT CONNECT ON DATABASE ${quoteIdentifier(rows[0]!.database)} TO ${quoteIdentifier(role)}`,
+  );
+  for (const schema of options.schemas ?? ['public']) {
+    await admin.transaction((session) => grantSchema(session, assertIdentifier(schema, 'schema'), role));
+  }
+  return role;
+}
+
+/** Grants `role` USAGE on `schema` and DML on its tables/sequences (not the migration ledger). */
+export async function grantSchema(session: SqlSession, schema: string, role: string): Promise<void> {
+  const s = quoteIdentifier(schema);
+  const r = quoteIdentifier(role);
+  await session.exec(
+    `CREATE SCHEMA IF NOT EXISTS ${s};
+     GRANT USAGE ON SCHEMA ${s} TO ${r};
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${r};
+     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${r};
+     ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${r};
+     ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${r};
+     DO $mt_paas$ BEGIN
+       IF to_regclass(${quoteLiteral(`${s}.${quoteIdentifier(LEDGER_TABLE)}`)}) IS NOT NULL THEN
+         EXECUTE ${quoteLiteral(`REVOKE ALL ON ${s}.${quoteIdentifier(LEDGER_TABLE)} FROM ${r}`)};
+       END IF;
+     END $mt_paas$;`,
+  );
+}
+
+/**
+ * Hardens the tenant tables of `schema` after migrations: `FORCE ROW LEVEL SECURITY` on every table
+ * with row security enabled, then the app role's grants.
+ */
+export async function hardenSchema(
+  session: SqlSession,
+  schema: string,
+  role: string | undefined,
+): Promise<void> {
+  await session.exec(
+    `DO $mt_paas$ DECLARE t record; BEGIN
+       FOR t IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+                  AND NOT c.relforcerowsecurity LOOP
+         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t.name);
+       END LOOP;
+     END $mt_paas$;`,
+  );
+  if (role !== undefined) await grantSchema(session, schema, role);
+}
+
+/** Role attributes that matter for isolation. */
+export interface RoleFlags {
+  name: string;
+  superuser: boolean;
+  bypassRls: boolean;
+}
+
+/** The flags of `role` (or of `current_user`). */
+export async function roleFlags(
+  session: Pick<SqlSession, 'query'>,
+  role?: string,
+): Promise<RoleFlags | undefined> {
+  const { rows } = await session.query<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }>(
+    role === undefined
+      ? 'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user'
+      : 'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+    role === undefined ? [] : [role],
+  );
+  const row = rows[0];
+  return row === undefined
+    ? undefined
+    : { name: row.rolname, superuser: row.rolsuper, bypassRls: row.rolbypassrls };
+}
+
+/** @throws MtPaasError `CONFIG_INVALID` when `flags` would let the app bypass row-level security. */
+export function refuseBypass(flags: RoleFlags | undefined, roleName: string): void {
+  if (flags === undefined) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The app role "${roleName}" does not exist; create it with ensureAppRole().`,
+    );
+  }
+  if (flags.superuser || flags.bypassRls) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `Row mode refuses to start: the app connects as "${flags.name}", which is ${flags.superuser ? 'a SUPERUSER' : 'BYPASSRLS'} and would see every tenant's rows. Connect as a NOSUPERUSER NOBYPASSRLS role that owns no tenant table (ensureAppRole() creates one); run migrations with the owner.`,
+      { details: { role: flags.name, superuser: flags.superuser, bypassRls: flags.bypassRls } },
+    );
+  }
+}

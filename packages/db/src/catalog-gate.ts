@@ -1,0 +1,259 @@
+import type { SqlSession } from './driver.js';
+
+/** What {@link checkCatalogGate} can find. */
+export type GateFindingCode =
+  | 'RLS_DISABLED'
+  | 'RLS_NOT_FORCED'
+  | 'PRIMARY_KEY_NOT_TENANT_LEADING'
+  | 'UNIQUE_NOT_TENANT_LEADING'
+  | 'POLICY_MISSING'
+  | 'POLICY_NOT_TENANT_SCOPED'
+  | 'POLICY_OR_BYPASS'
+  | 'POLICY_VOLATILE_FUNCTION'
+  | 'APP_ROLE_MISSING'
+  | 'APP_ROLE_SUPERUSER'
+  | 'APP_ROLE_BYPASSRLS'
+  | 'APP_ROLE_OWNS_TABLE';
+
+/** One problem found by {@link checkCatalogGate}. */
+export interface CatalogGateFinding {
+  code: GateFindingCode;
+  /** `schema.table`, the index or policy name, or the role. */
+  object: string;
+  message: string;
+}
+
+/** Options of {@link checkCatalogGate}. */
+export interface CatalogGateOptions {
+  /** The role the app connects as. */
+  appRole: string;
+  /**
+   * Schemas whose tables with a `tenant_id` column are tenant tables.
+   * @default every schema except pg_catalog, information_schema, pg_toast and the catalog schema `mt_paas`
+   */
+  schemas?: readonly string[];
+  /** Schemas never checked. @default ['mt_paas'] */
+  excludeSchemas?: readonly string[];
+}
+
+interface TableRow {
+  oid: number;
+  name: string;
+  rls: boolean;
+  forced: boolean;
+  owner: string;
+  owned_by_app: boolean;
+}
+
+/**
+ * The database-side gate: reads the system catalogs (run it as any role that can see them, e.g. the
+ * migration owner) and returns every finding. A clean database returns `[]`.
+ *
+ * Checks: every tenant table has `relrowsecurity` and `relforcerowsecurity`; its primary key and every
+ * unique index lead with `tenant_id`; it has a policy that compares `tenant_id` with
+ * `current_setting('app.tenant_id', …)`, with no `OR` and no VOLATILE function, and no second permissive
+ * policy that could widen it; the app role exists, is neither SUPERUSER nor BYPASSRLS and owns (or is a
+ * member of the owner of) no tenant table.
+ */
+export async function checkCatalogGate(
+  session: Pick<SqlSession, 'query'>,
+  options: CatalogGateOptions,
+): Promise<CatalogGateFinding[]> {
+  const findings: CatalogGateFinding[] = [];
+  const exclude = [
+    ...(options.excludeSchemas ?? ['mt_paas']),
+    'pg_catalog',
+    'information_schema',
+    'pg_toast',
+  ];
+  const role = await session.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+    'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+    [options.appRole],
+  );
+  const flags = role.rows[0];
+  if (flags === undefined) {
+    findings.push({
+      code: 'APP_ROLE_MISSING',
+      object: options.appRole,
+      message: `Role "${options.appRole}" does not exist.`,
+    });
+  } else {
+    if (flags.rolsuper) {
+      findings.push({
+        code: 'APP_ROLE_SUPERUSER',
+        object: options.appRole,
+        message: 'The app role is a superuser: RLS never applies to it.',
+      });
+    }
+    if (flags.rolbypassrls) {
+      findings.push({
+        code: 'APP_ROLE_BYPASSRLS',
+        object: options.appRole,
+        message: 'The app role has BYPASSRLS.',
+      });
+    }
+  }
+
+  const tables = await session.query<TableRow>(
+    `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name, c.relrowsecurity AS rls,
+            c.relforcerowsecurity AS forced, pg_get_userbyid(c.relowner) AS owner,
+            (r.oid IS NOT NULL AND (c.relowner = r.oid OR pg_has_role(r.oid, c.relowner, 'MEMBER'))) AS owned_by_app
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped AND a.attnum > 0
+       LEFT JOIN pg_roles r ON r.rolname = $1
+      WHERE c.relkind IN ('r', 'p')
+        AND NOT (n.nspname = ANY($2::text[]))
+        AND ($3::text[] IS NULL OR n.nspname = ANY($3::text[]))
+        AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast%'
+      ORDER BY 2`,
+    [options.appRole, exclude, options.schemas === undefined ? null : [...options.schemas]],
+  );
+  if (tables.rows.length === 0) return findings;
+  const oids = tables.rows.map((table) => table.oid);
+
+  const indexes = await session.query<{
+    table_oid: number;
+    name: string;
+    primary: boolean;
+    first_column: string | null;
+  }>(
+    `SELECT i.indrelid::int AS table_oid, ic.relname AS name, i.indisprimary AS primary,
+            (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[0]) AS first_column
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE i.indrelid = ANY($1::oid[]) AND (i.indisunique OR i.indisprimary)`,
+    [oids],
+  );
+  const policies = await session.query<{
+    table_oid: number;
+    name: string;
+    permissive: boolean;
+    command: string;
+    using: string | null;
+    check: string | null;
+    volatile_functions: string[] | null;
+  }>(
+    `SELECT p.polrelid::int AS table_oid, p.polname AS name, p.polpermissive AS permissive, p.polcmd::text AS command,
+            pg_get_expr(p.polqual, p.polrelid) AS using, pg_get_expr(p.polwithcheck, p.polrelid) AS check,
+            (SELECT array_agg(DISTINCT pr.proname) FROM pg_depend d JOIN pg_proc pr ON pr.oid = d.refobjid
+              WHERE d.classid = 'pg_policy'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_proc'::regclass
+                AND pr.provolatile = 'v') AS volatile_functions
+       FROM pg_policy p WHERE p.polrelid = ANY($1::oid[])`,
+    [oids],
+  );
+
+  // Built-in functions are pinned (no pg_depend rows): also look up every function name the expressions call.
+  const called = new Set<string>();
+  for (const policy of policies.rows) {
+    for (const expression of [policy.using, policy.check]) {
+      for (const match of (expression ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_$]*)\s*\(/g)) {
+        called.add(match[1]!.toLowerCase());
+      }
+    }
+  }
+  const volatileByName = new Set(
+    called.size === 0
+      ? []
+      : (
+          await session.query<{ proname: string }>(
+            "SELECT DISTINCT proname FROM pg_proc WHERE proname = ANY($1::text[]) AND provolatile = 'v'",
+            [[...called]],
+          )
+        ).rows.map((row) => row.proname),
+  );
+  const volatileIn = (expression: string | null) =>
+    [...(expression ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_$]*)\s*\(/g)]
+      .map((match) => match[1]!.toLowerCase())
+      .filter((name) => volatileByName.has(name));
+
+  for (const table of tables.rows) {
+    if (!table.rls) {
+      findings.push({
+        code: 'RLS_DISABLED',
+        object: table.name,
+        message: 'Row-level security is not enabled.',
+      });
+    }
+    if (!table.forced) {
+      findings.push({
+        code: 'RLS_NOT_FORCED',
+        object: table.name,
+        message: 'Row-level security is not FORCEd: the table owner bypasses it.',
+      });
+    }
+    if (table.owned_by_app) {
+      findings.push({
+        code: 'APP_ROLE_OWNS_TABLE',
+        object: table.name,
+        message: `The app role "${options.appRole}" owns this table (owner "${table.owner}"): run migrations as another role.`,
+      });
+    }
+    for (const index of indexes.rows.filter((row) => row.table_oid === table.oid)) {
+      if (index.first_column !== 'tenant_id') {
+        findings.push({
+          code: index.primary ? 'PRIMARY_KEY_NOT_TENANT_LEADING' : 'UNIQUE_NOT_TENANT_LEADING',
+          object: `${table.name} (${index.name})`,
+          message: `${index.primary ? 'The primary key' : 'A unique index'} starts with "${index.first_column ?? 'an expression'}" instead of tenant_id.`,
+        });
+      }
+    }
+    const own = policies.rows.filter((row) => row.table_oid === table.oid);
+    const scoped = (expression: string | null) =>
+      expression !== null &&
+      /tenant_id/.test(expression) &&
+      /current_setting\('app\.tenant_id'/.test(expression);
+    if (own.length === 0) {
+      findings.push({
+        code: 'POLICY_MISSING',
+        object: table.name,
+        message: 'The table has no row-level security policy.',
+      });
+    }
+    const permissive = own.filter((policy) => policy.permissive);
+    for (const policy of own) {
+      const label = `${table.name} policy ${policy.name}`;
+      const expressions = [policy.using, policy.check].filter((value): value is string => value !== null);
+      if (policy.permissive && !(scoped(policy.using) || (policy.command === 'a' && scoped(policy.check)))) {
+        findings.push({
+          code: 'POLICY_NOT_TENANT_SCOPED',
+          object: label,
+          message: "The policy does not compare tenant_id with current_setting('app.tenant_id').",
+        });
+      }
+      if (policy.check !== null && policy.permissive && !scoped(policy.check)) {
+        findings.push({
+          code: 'POLICY_NOT_TENANT_SCOPED',
+          object: label,
+          message: 'WITH CHECK does not compare tenant_id.',
+        });
+      }
+      if (expressions.some((expression) => /\bOR\b/i.test(expression))) {
+        findings.push({
+          code: 'POLICY_OR_BYPASS',
+          object: label,
+          message: 'The policy has an OR that can widen it.',
+        });
+      }
+      const volatile = new Set([
+        ...(policy.volatile_functions ?? []),
+        ...volatileIn(policy.using),
+        ...volatileIn(policy.check),
+      ]);
+      if (volatile.size > 0) {
+        findings.push({
+          code: 'POLICY_VOLATILE_FUNCTION',
+          object: label,
+          message: `The policy calls VOLATILE function(s) ${[...volatile].join(', ')}.`,
+        });
+      }
+    }
+    if (permissive.length > 1) {
+      findings.push({
+        code: 'POLICY_OR_BYPASS',
+        object: table.name,
+        message: `Permissive policies are OR-ed: ${permissive.map((policy) => policy.name).join(', ')} together may widen access.`,
+      });
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,44 @@
+import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { courses } from './__fixtures__/app-schema.js';
+import { type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
+import { assertIsolation, testIsolationMode } from './isolation-kit.js';
+
+for (const mode of ['row', 'schema', 'database'] as const) {
+  describeWithPostgres(`isolation kit, ${mode} mode on Postgres`, () => {
+    const database = useTestDatabase({ label: `iso_${mode}` });
+    let environment: ModeEnvironment;
+    beforeAll(async () => {
+      environment = await openModeEnvironment(mode, database.url, `iso${mode[0]}`);
+    });
+    afterAll(async () => {
+      await environment?.close();
+    });
+
+    it('keeps 20 concurrent tenants apart', async () => {
+      const report = await testIsolationMode({
+        tenantDb: environment.tenantDb,
+        table: courses,
+        row: (tenantId, index) => ({ title: `${tenantId} course ${index}`, code: `c${index}` }),
+        update: { seats: 12 },
+      });
+      assertIsolation(report);
+      expect(report.checks).toBeGreaterThan(20 * 3 * 4);
+      expect(report.tenants).toHaveLength(20);
+    });
+  });
+}
+
+describe('assertIsolation', () => {
+  it('throws with the violations listed', () => {
+    expect(() =>
+      assertIsolation({
+        mode: 'row',
+        tenants: [],
+        checks: 2,
+        ok: false,
+        violations: [{ step: 'select', tenantId: 'a_1', message: 'saw a row of tenant "b_2"' }],
+      }),
+    ).toThrow(/row mode \(1 of 2 checks\):\n- \[select\] a_1: saw a row of tenant "b_2"/);
+  });
+});

@@ -1,0 +1,43 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { PgliteSession, PgliteTransaction } from 'drizzle-orm/pglite';
+import { quoteIdentifier } from './sql-text.js';
+import { type Scope, scopeSql, type TenantTransaction, type UnitStats } from './unit-of-work.js';
+
+const dialect = new PgDialect();
+
+/**
+ * PGlite unit of work: one PGlite transaction, `set_config(..., true)` and `SET LOCAL ROLE <app role>`
+ * (PGlite's own user is a superuser, so RLS only applies once the transaction switches role).
+ */
+export async function runOnPglite<T>(
+  pglite: PGlite,
+  scope: Scope,
+  fn: (tx: TenantTransaction) => T | Promise<T>,
+  stats?: UnitStats,
+): Promise<T> {
+  return pglite.transaction(async (transaction) => {
+    await transaction.exec(scopeSql(scope, { begin: false }));
+    const session = new PgliteSession(transaction as never, dialect, undefined, {});
+    if (stats) stats.statements += 1;
+    const tx = new PgliteTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    return await fn(tx);
+  });
+}
+
+/** A PGlite transaction as the app role with no tenant set; always rolled back. */
+export async function runUnscopedOnPglite<T>(
+  pglite: PGlite,
+  role: string,
+  fn: (tx: TenantTransaction) => T | Promise<T>,
+): Promise<T> {
+  let value: T | undefined;
+  await pglite.transaction(async (transaction) => {
+    await transaction.exec(`SET LOCAL ROLE ${quoteIdentifier(role)}`);
+    const session = new PgliteSession(transaction as never, dialect, undefined, {});
+    const tx = new PgliteTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    value = await fn(tx);
+    await transaction.rollback();
+  });
+  return value as T;
+}

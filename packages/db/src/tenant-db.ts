@@ -1,0 +1,450 @@
+import type { PGlite } from '@electric-sql/pglite';
+import {
+  MtPaasError,
+  parseTenantId,
+  requireTenant,
+  type Tenant,
+  type TenantId,
+  tryCurrentTenant,
+} from '@mt-paas/context';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { LRUCache } from 'lru-cache';
+import pg from 'pg';
+import { DEFAULT_APP_ROLE, ensureAppRole, refuseBypass, roleFlags } from './app-role.js';
+import type { Catalog } from './catalog.js';
+import { createPoolGroup, type PoolGroup, type PoolGroupOptions } from './database-pools.js';
+import { createPgDriver, type SqlDriver } from './driver.js';
+import { assertIdentifier } from './sql-text.js';
+import { mapStorageError } from './storage-errors.js';
+import {
+  createTenantStorageImpl,
+  dropTenantStorageImpl,
+  type MigrateTenantsOptions,
+  type MigrateTenantsResult,
+  migrateTenantsImpl,
+  type TenantStorageContext,
+} from './tenant-migrations.js';
+import { runOnClient, type Scope, type TenantTransaction, type UnitStats } from './unit-of-work.js';
+
+/** Where tenants' rows live. */
+export type TenantDbMode = 'row' | 'schema' | 'database';
+
+/** Options of database mode. */
+export interface DatabaseModeOptions extends PoolGroupOptions {
+  /**
+   * URL of a tenant's database as the app role: `{database}` is replaced by the database name
+   * (the placement location, else `<databasePrefix><tenantId>`), `{tenant}` by the tenant id.
+   * A placement location that is itself a `postgres://` URL is used as is.
+   * @default `connectionString` with its database name replaced by `{database}`
+   */
+  urlTemplate?: string;
+  /** Same as `urlTemplate`, as the owner (creates databases, runs migrations). @default from `adminConnectionString` */
+  adminUrlTemplate?: string;
+  /** Prefix of tenant database names. @default 't_' */
+  databasePrefix?: string;
+}
+
+/** Options of {@link createTenantDb}. */
+export interface TenantDbOptions {
+  /** Isolation mode. */
+  mode: TenantDbMode;
+  /** The central catalog (tenant lookup, placement, migration state). */
+  catalog: Catalog;
+  /**
+   * URL the app connects with — a NOSUPERUSER NOBYPASSRLS role that owns no tenant table.
+   * Omitted with an embedded (PGlite) catalog: the catalog's PGlite is used, with `SET LOCAL ROLE appRole`.
+   */
+  connectionString?: string;
+  /** Bring your own app pool (row/schema). Pipelining is used when it was created with `pipeline: true`. */
+  pool?: pg.Pool;
+  /**
+   * URL of the owner role (runs migrations, creates schemas/databases).
+   * @default the catalog's connection
+   */
+  adminConnectionString?: string;
+  /** Size of the app pool (row/schema). @default 10 */
+  maxConnections?: number;
+  /**
+   * The app role's name (grants after migrations; `SET LOCAL ROLE` on PGlite).
+   * @default the user of `connectionString`; 'mt_paas_app' on PGlite
+   */
+  appRole?: string;
+  /** drizzle-kit output folder of the app's tenant tables (for `migrateTenants` / `createTenantStorage`). */
+  migrationsFolder?: string;
+  /** Row mode: schema of the shared tenant tables. @default 'public' */
+  appSchema?: string;
+  /** Schema mode: prefix of tenant schema names. @default 't_' */
+  schemaPrefix?: string;
+  /**
+   * Schema mode: explicit schema names for existing databases (KELI-Tutor style: the schema is the bare
+   * tenant id). A map or a function; `undefined` falls back to the placement location, then `<prefix><id>`.
+   */
+  schemaNames?: Readonly<Record<string, string>> | ((tenantId: TenantId) => string | undefined);
+  /** Database mode options. */
+  database?: DatabaseModeOptions;
+  /** How long a tenant looked up in the catalog is trusted (ms). @default 5000 */
+  tenantCacheTtlMs?: number;
+  /**
+   * Use protocol pipelining (node-postgres `pipeline: true`): the scoping query travels with the first
+   * statement, and COMMIT with the last when the callback returns an unawaited drizzle query.
+   * @default true
+   */
+  pipeline?: boolean;
+}
+
+/** A unit-of-work runner bound to one tenant. */
+export interface TenantScope {
+  readonly tenantId: TenantId;
+  /** Runs `fn` in one transaction scoped to this tenant. */
+  run<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+}
+
+/** Tenant-scoped database access in one isolation mode. */
+export interface TenantDb {
+  readonly mode: TenantDbMode;
+  readonly catalog: Catalog;
+  /** Runs `fn` in one transaction scoped to the current tenant (`requireTenant()` from `@mt-paas/context`). */
+  run<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+  /** A runner for an explicit tenant (jobs, consumers, admin tools). */
+  forTenant(tenantId: string): TenantScope;
+  /**
+   * Runs `fn` in a transaction on the app connection with NO tenant set — for tests and checks only:
+   * row-level security then shows no rows and refuses every write.
+   */
+  unscoped<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+  /** The schema of a tenant (schema mode). */
+  schemaOf(tenantId: TenantId): Promise<string>;
+  /** The database URL of a tenant as the app role (database mode). */
+  databaseUrlOf(tenantId: TenantId): Promise<string>;
+  /** Creates the tenant's storage (schema / database; nothing in row mode) and applies its migrations. */
+  createTenantStorage(tenantId: string): Promise<string[]>;
+  /** Drops the tenant's storage (schema / database; its rows in row mode). Irreversible. */
+  dropTenantStorage(tenantId: string): Promise<void>;
+  /** Applies the app's tenant migrations to every target of this mode. */
+  migrateTenants(options?: MigrateTenantsOptions): Promise<MigrateTenantsResult>;
+  /** Statements sent by units of work so far (for the bench). */
+  readonly stats: Readonly<UnitStats>;
+  /** Database mode: the pool group (open connection count, pools). */
+  readonly pools: PoolGroup | undefined;
+  /** Closes what this instance opened (app pool, database pools, admin connection). */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates tenant-scoped database access. In row mode it refuses to start when the app role is a
+ * superuser or has BYPASSRLS.
+ *
+ * @example
+ * const tenantDb = await createTenantDb({ mode: 'row', catalog, connectionString: process.env.APP_DATABASE_URL });
+ * const rows = await runWithTenant({ tenantId: 'univ_8' }, () => tenantDb.run((tx) => tx.select().from(courses)));
+ */
+export async function createTenantDb(options: TenantDbOptions): Promise<TenantDb> {
+  const { mode, catalog } = options;
+  if (mode !== 'row' && mode !== 'schema' && mode !== 'database') {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `Unknown isolation mode "${String(mode)}": use row, schema or database.`,
+    );
+  }
+  const schemaPrefix = options.schemaPrefix ?? 't_';
+  const appSchema = assertIdentifier(options.appSchema ?? 'public', 'app schema');
+  const pipeline = options.pipeline ?? true;
+  const embedded =
+    options.connectionString === undefined && options.pool === undefined && catalog.driver.kind === 'pglite';
+  if (embedded && mode === 'database') {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'Database mode needs a Postgres server: the embedded database (PGlite) is one database only. Configure database.url, or use row or schema mode.',
+    );
+  }
+  if (
+    !embedded &&
+    options.connectionString === undefined &&
+    options.pool === undefined &&
+    mode !== 'database'
+  ) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `${mode} mode needs the app role's connection (connectionString or pool): a NOSUPERUSER NOBYPASSRLS role that owns no tenant table.`,
+    );
+  }
+  const pglite: PGlite | undefined = embedded ? catalog.driver.pglite : undefined;
+  const appRole = assertIdentifier(
+    options.appRole ??
+      (embedded
+        ? DEFAULT_APP_ROLE
+        : (userOf(options.connectionString ?? poolUser(options.pool)) ?? DEFAULT_APP_ROLE)),
+    'app role',
+  );
+
+  const ownedAdmin: SqlDriver | undefined =
+    options.adminConnectionString === undefined
+      ? undefined
+      : createPgDriver({ connectionString: options.adminConnectionString, max: 4 });
+  const admin: SqlDriver = ownedAdmin ?? catalog.driver;
+
+  let pool: pg.Pool | undefined;
+  const ownsPool = options.pool === undefined;
+  if (!embedded && mode !== 'database') {
+    pool =
+      options.pool ??
+      new pg.Pool({
+        connectionString: options.connectionString,
+        max: options.maxConnections ?? 10,
+        idleTimeoutMillis: 30_000,
+        ...({ pipeline } as object),
+      });
+    if (ownsPool) pool.on('error', () => {});
+  }
+
+  const databaseOptions = options.database ?? {};
+  const databasePrefix = databaseOptions.databasePrefix ?? 't_';
+  const pools = mode === 'database' ? createPoolGroup(databaseOptions) : undefined;
+  const urlTemplate =
+    databaseOptions.urlTemplate ??
+    (options.connectionString ? withDatabasePlaceholder(options.connectionString) : undefined);
+  const adminUrlTemplate =
+    databaseOptions.adminUrlTemplate ??
+    withDatabasePlaceholder(
+      options.adminConnectionString ?? databaseOptions.urlTemplate ?? options.connectionString ?? '',
+    );
+  if (mode === 'database' && urlTemplate === undefined) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'Database mode needs database.urlTemplate (e.g. "postgres://app@db:5432/{database}") or connectionString.',
+    );
+  }
+
+  // Startup checks: the role the app connects as must not bypass RLS (row mode refuses to start).
+  try {
+    if (embedded) {
+      await ensureAppRole(catalog.driver, { role: appRole, schemas: mode === 'row' ? [appSchema] : [] });
+      refuseBypass(await roleFlags(catalog.driver, appRole), appRole);
+    } else if (pool !== undefined && mode === 'row') {
+      const result = await pool.query(
+        'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user',
+      );
+      const row = result.rows[0] as { rolname: string; rolsuper: boolean; rolbypassrls: boolean } | undefined;
+      refuseBypass(
+        row === undefined
+          ? undefined
+          : { name: row.rolname, superuser: row.rolsuper, bypassRls: row.rolbypassrls },
+        appRole,
+      );
+    }
+  } catch (error) {
+    if (ownsPool) await pool?.end();
+    await ownedAdmin?.close();
+    await pools?.close();
+    throw mapStorageError(error, 'startup check');
+  }
+
+  const tenantCache = new LRUCache<string, Tenant>({ max: 10_000, ttl: options.tenantCacheTtlMs ?? 5000 });
+  const resolveTenant = async (tenantId: TenantId): Promise<Tenant> => {
+    const fromContext = tryCurrentTenant();
+    if (fromContext?.tenantId === tenantId && fromContext.tenant !== undefined) return fromContext.tenant;
+    const cached = tenantCache.get(tenantId);
+    if (cached !== undefined) return cached;
+    const tenant = await catalog.directory.get(tenantId);
+    if (tenant === undefined || tenant.status === 'purged') {
+      throw new MtPaasError(
+        'TENANT_NOT_FOUND',
+        `Tenant "${tenantId}" is not in the catalog${tenant ? ' any more (purged)' : ''}; check the id or onboard the tenant first.`,
+        { details: { tenantId } },
+      );
+    }
+    tenantCache.set(tenantId, tenant);
+    return tenant;
+  };
+
+  const schemaFor = (tenant: Pick<Tenant, 'id' | 'placement'>): string => {
+    const mapped =
+      typeof options.schemaNames === 'function'
+        ? options.schemaNames(tenant.id)
+        : options.schemaNames?.[tenant.id];
+    const location = tenant.placement.mode === 'schema' ? tenant.placement.location : undefined;
+    return assertIdentifier(mapped ?? location ?? `${schemaPrefix}${tenant.id}`, 'tenant schema');
+  };
+  const databaseNameFor = (tenant: Pick<Tenant, 'id' | 'placement'>): string => {
+    const location = tenant.placement.mode === 'database' ? tenant.placement.location : undefined;
+    if (location !== undefined && !isUrl(location)) return assertIdentifier(location, 'tenant database');
+    return assertIdentifier(`${databasePrefix}${tenant.id}`, 'tenant database');
+  };
+  const databaseUrlFor = (tenant: Pick<Tenant, 'id' | 'placement'>, template: string | undefined): string => {
+    const location = tenant.placement.mode === 'database' ? tenant.placement.location : undefined;
+    if (location !== undefined && isUrl(location)) return location;
+    if (template === undefined || template === '') {
+      throw new MtPaasError('CONFIG_INVALID', 'Database mode needs database.urlTemplate.');
+    }
+    return template
+      .replaceAll('{database}', encodeURIComponent(databaseNameFor(tenant)))
+      .replaceAll('{tenant}', tenant.id);
+  };
+
+  const stats: UnitStats = { statements: 0 };
+
+  const runPg = async <T>(
+    clientPromise: Promise<pg.PoolClient>,
+    scope: Scope,
+    fn: (tx: TenantTransaction) => T | Promise<T>,
+  ) => {
+    let client: pg.PoolClient;
+    try {
+      client = await clientPromise;
+    } catch (error) {
+      throw mapStorageError(error, 'connect');
+    }
+    return runOnClient(client, scope, fn, stats);
+  };
+
+  const runEmbedded = async <T>(scope: Scope, fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T> => {
+    const { runOnPglite } = await import('./pglite-unit-of-work.js');
+    return runOnPglite(pglite!, scope, fn, stats);
+  };
+
+  const runFor = async <T>(tenantId: TenantId, fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T> => {
+    const tenant = await resolveTenant(tenantId);
+    if (mode === 'row') {
+      if (embedded) return runEmbedded({ tenantId, role: appRole }, fn);
+      return runPg(pool!.connect(), { tenantId }, fn);
+    }
+    if (mode === 'schema') {
+      const schema = schemaFor(tenant);
+      if (embedded) return runEmbedded({ tenantId, schema, role: appRole }, fn);
+      return runPg(pool!.connect(), { tenantId, schema }, fn);
+    }
+    return runPg(pools!.connect(tenantId, databaseUrlFor(tenant, urlTemplate)), { tenantId }, fn);
+  };
+
+  const storageContext: TenantStorageContext = {
+    mode,
+    catalog,
+    admin,
+    appRole,
+    appSchema,
+    migrationsFolder: options.migrationsFolder,
+    resolveTenant: async (tenantId) => {
+      const tenant = await catalog.directory.get(tenantId);
+      if (tenant === undefined) {
+        throw new MtPaasError(
+          'TENANT_NOT_FOUND',
+          `Tenant "${tenantId}" is not in the catalog; create it first.`,
+          {
+            details: { tenantId },
+          },
+        );
+      }
+      return tenant;
+    },
+    schemaFor,
+    databaseNameFor,
+    adminDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, adminUrlTemplate),
+    evictDatabasePool: async (tenantId) => {
+      await pools?.evict(tenantId);
+    },
+    forgetTenant: (tenantId) => {
+      tenantCache.delete(tenantId);
+    },
+  };
+
+  return {
+    mode,
+    catalog,
+    run(fn) {
+      let tenantId: TenantId;
+      try {
+        tenantId = requireTenant().tenantId;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return runFor(tenantId, fn);
+    },
+    forTenant(rawTenantId) {
+      const tenantId = parseTenantId(rawTenantId);
+      return { tenantId, run: (fn) => runFor(tenantId, fn) };
+    },
+    async unscoped(fn) {
+      if (embedded) {
+        const { runUnscopedOnPglite } = await import('./pglite-unit-of-work.js');
+        return runUnscopedOnPglite(pglite!, mode === 'row' ? appRole : appRole, fn);
+      }
+      if (mode === 'database') {
+        throw new MtPaasError('CONFIG_INVALID', 'unscoped() needs a shared database (row or schema mode).');
+      }
+      const client = await pool!.connect().catch((error: unknown) => {
+        throw mapStorageError(error, 'connect');
+      });
+      const { runUnscopedOnClient } = await import('./unscoped.js');
+      return runUnscopedOnClient(client, fn, new PgDialect());
+    },
+    async schemaOf(tenantId) {
+      return schemaFor(await resolveTenant(tenantId));
+    },
+    async databaseUrlOf(tenantId) {
+      return databaseUrlFor(await resolveTenant(tenantId), urlTemplate);
+    },
+    createTenantStorage: (tenantId) => createTenantStorageImpl(storageContext, parseTenantId(tenantId)),
+    dropTenantStorage: (tenantId) => dropTenantStorageImpl(storageContext, parseTenantId(tenantId)),
+    migrateTenants: (migrateOptions) => migrateTenantsImpl(storageContext, migrateOptions ?? {}),
+    stats,
+    pools,
+    async close() {
+      if (ownsPool) await pool?.end();
+      await pools?.close();
+      await ownedAdmin?.close();
+    },
+  };
+}
+
+function isUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value);
+}
+
+function userOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const user = decodeURIComponent(new URL(url).username);
+    return user === '' ? undefined : user;
+  } catch {
+    return undefined;
+  }
+}
+
+function poolUser(pool: pg.Pool | undefined): string | undefined {
+  const options = (pool as unknown as { options?: { user?: string; connectionString?: string } } | undefined)
+    ?.options;
+  return options?.user ?? (options?.connectionString ? userOf(options.connectionString) : undefined);
+}
+
+/** `postgres://u@h:5432/db?x` → `postgres://u@h:5432/{database}?x`. */
+function withDatabasePlaceholder(url: string): string {
+  if (url === '') return url;
+  try {
+    const parsed = new URL(url);
+    parsed.pathname = '/__MT_PAAS_DATABASE__';
+    return parsed.toString().replace('__MT_PAAS_DATABASE__', '{database}');
+  } catch {
+    throw new MtPaasError('CONFIG_INVALID', 'The database URL is not a valid postgres:// URL.');
+  }
+}
+
+/**
+ * Applies the app's tenant migrations (the `migrationsFolder` of `tenantDb`) to the shared tables
+ * (row), every tenant schema (schema) or every tenant database (database). Same as `tenantDb.migrateTenants()`.
+ */
+export function migrateTenants(
+  tenantDb: TenantDb,
+  options?: MigrateTenantsOptions,
+): Promise<MigrateTenantsResult> {
+  return tenantDb.migrateTenants(options);
+}
+
+/** Creates a tenant's storage and applies its migrations. Same as `tenantDb.createTenantStorage()`. */
+export function createTenantStorage(tenantDb: TenantDb, tenantId: string): Promise<string[]> {
+  return tenantDb.createTenantStorage(tenantId);
+}
+
+/** Drops a tenant's storage. Same as `tenantDb.dropTenantStorage()`. */
+export function dropTenantStorage(tenantDb: TenantDb, tenantId: string): Promise<void> {
+  return tenantDb.dropTenantStorage(tenantId);
+}

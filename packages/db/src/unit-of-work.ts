@@ -1,0 +1,171 @@
+import { MtPaasError, type TenantId } from '@mt-paas/context';
+import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
+import { PgDialect, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
+import type pg from 'pg';
+import { transactionStatus } from './driver.js';
+import { quoteIdentifier, quoteLiteral } from './sql-text.js';
+import { mapStorageError } from './storage-errors.js';
+import { TENANT_SETTING } from './tenant-table.js';
+
+/**
+ * The drizzle transaction a unit of work hands to its callback. Every statement runs inside one
+ * transaction scoped to one tenant; `tx.transaction()` nests with savepoints, `tx.rollback()` rolls back.
+ */
+export type TenantTransaction = PgTransaction<PgQueryResultHKT, Record<string, never>>;
+
+/** What a unit of work sets, transaction-locally, before the callback's first statement. */
+export interface Scope {
+  tenantId: TenantId;
+  /** Schema mode: the tenant's schema (becomes the only entry of `search_path`). */
+  schema?: string;
+  /** PGlite: `SET LOCAL ROLE` to this role (PGlite's own user is a superuser). */
+  role?: string;
+}
+
+/**
+ * The scoping statement(s), sent as ONE simple-protocol query. Safe to build as text: the tenant id
+ * passed the tenant id grammar (`[a-z][a-z0-9_]*`), schema and role names were validated as identifiers,
+ * and all of them are quoted on top of that.
+ */
+export function scopeSql(scope: Scope, options: { begin: boolean }): string {
+  const settings = [`set_config('${TENANT_SETTING}', ${quoteLiteral(scope.tenantId)}, true)`];
+  if (scope.schema !== undefined) {
+    settings.push(`set_config('search_path', ${quoteLiteral(quoteIdentifier(scope.schema))}, true)`);
+  }
+  let text = `${options.begin ? 'BEGIN; ' : ''}SELECT ${settings.join(', ')}`;
+  if (scope.role !== undefined) text += `; SET LOCAL ROLE ${quoteIdentifier(scope.role)}`;
+  return text;
+}
+
+const dialect = new PgDialect();
+
+/** Counts what a unit of work sent, for tests and the bench. */
+export interface UnitStats {
+  /** Queries sent on the connection (scoping, callback statements, COMMIT/ROLLBACK). */
+  statements: number;
+}
+
+type Thenable<T> = {
+  then: (resolve: (value: T) => unknown, reject: (reason: unknown) => unknown) => unknown;
+};
+
+function isLazyThenable<T>(value: unknown): value is Thenable<T> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !(value instanceof Promise) &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function abortedError(): MtPaasError {
+  return new MtPaasError(
+    'INTERNAL',
+    'The tenant transaction was rolled back because a statement inside it failed (the error was caught in the callback). Let the error propagate, or use tx.transaction() for a savepoint you can recover from.',
+  );
+}
+
+function endedError(): MtPaasError {
+  return new MtPaasError(
+    'INTERNAL',
+    'This tenant transaction has ended: do not keep `tx` beyond the callback of run().',
+  );
+}
+
+/**
+ * Runs `fn` in one transaction on a checked-out node-postgres client, scoped to `scope`, then
+ * releases the client. The client is discarded (`release(error)`) whenever its state is not a
+ * clean idle connection afterwards, so no tenant setting or open transaction can reach the next user.
+ *
+ * Round trips: on a pipelining client (`pipeline: true`) the scoping query travels with the first
+ * statement; a callback that returns an unawaited drizzle query also gets its COMMIT pipelined
+ * (one round trip in all). Otherwise: 1 (BEGIN + set_config) + statements + 1 (COMMIT).
+ */
+export async function runOnClient<T>(
+  client: pg.PoolClient,
+  scope: Scope,
+  fn: (tx: TenantTransaction) => T | Promise<T>,
+  stats?: UnitStats,
+): Promise<T> {
+  const pipelined = (client as unknown as { pipeline?: boolean }).pipeline === true;
+  let ended = false;
+  let discard: Error | undefined;
+  let queries = 0;
+  const send = (config: unknown, values?: unknown) => {
+    queries += 1;
+    if (stats) stats.statements += 1;
+    return client.query(config as pg.QueryConfig, values as unknown[] | undefined);
+  };
+  const proxy = {
+    query(config: unknown, values?: unknown) {
+      if (ended) return Promise.reject(endedError());
+      return send(config, values);
+    },
+  };
+  let setupError: unknown;
+  let commitPromise: Promise<pg.QueryResult> | undefined;
+  try {
+    const setup = send(scopeSql(scope, { begin: true })).then(
+      () => undefined,
+      (error: unknown) => {
+        setupError = error;
+      },
+    );
+    if (!pipelined) {
+      await setup;
+      if (setupError !== undefined) throw setupError;
+    }
+    const session = new NodePgSession(proxy as never, dialect, undefined, {});
+    const tx = new NodePgTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    let value: T;
+    try {
+      const result = fn(tx);
+      if (pipelined && isLazyThenable<T>(result)) {
+        // An unawaited drizzle query: it is the callback's last statement, so COMMIT can follow it on the wire.
+        const before = queries;
+        const valuePromise = new Promise<T>((resolve, reject) => {
+          result.then(resolve, reject);
+        });
+        if (queries === before + 1) {
+          ended = true;
+          commitPromise = send('COMMIT');
+          commitPromise.catch(() => {});
+        }
+        value = await valuePromise;
+      } else {
+        value = await result;
+      }
+    } catch (error) {
+      ended = true;
+      if (commitPromise !== undefined) {
+        await commitPromise.catch((commitError: unknown) => {
+          discard = commitError instanceof Error ? commitError : new Error(String(commitError));
+        });
+      } else {
+        await send('ROLLBACK').catch((rollbackError: unknown) => {
+          discard = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        });
+      }
+      await setup;
+      throw error;
+    }
+    ended = true;
+    await setup;
+    if (setupError !== undefined) {
+      await send('ROLLBACK').catch(() => {});
+      throw setupError;
+    }
+    const commit = await (commitPromise ?? send('COMMIT'));
+    if (commit.command === 'ROLLBACK') throw abortedError();
+    return value;
+  } catch (error) {
+    discard ??= setupError instanceof Error ? setupError : undefined;
+    throw mapStorageError(error, 'tenant unit of work');
+  } finally {
+    ended = true;
+    if (discard === undefined && transactionStatus(client) !== 'I') {
+      discard = new Error('connection left inside a transaction');
+    }
+    client.release(discard);
+  }
+}
