@@ -42,45 +42,77 @@ const STOPWORDS = new Set(
 
 const QUESTION_MARKER = /^\s*(?:question|q|질문|문제)\s*[:：]\s*/imu;
 
-/** Weighted lexical features: content words (1) and their character trigrams (0.5). */
-function features(text: string): Map<string, number> {
-  const result = new Map<string, number>();
-  for (const word of tokenize(text)) {
-    if (STOPWORDS.has(word)) continue;
-    result.set(`w:${word}`, (result.get(`w:${word}`) ?? 0) + 1);
-    const characters = Array.from(`#${word}#`);
-    for (let index = 0; index + 3 <= characters.length; index++) {
-      const key = `c:${characters.slice(index, index + 3).join('')}`;
-      result.set(key, (result.get(key) ?? 0) + 0.5);
-    }
+function contentWords(text: string): string[] {
+  return tokenize(text).filter((word) => !STOPWORDS.has(word));
+}
+
+function trigrams(word: string): Set<string> {
+  const characters = Array.from(`#${word}#`);
+  const result = new Set<string>();
+  for (let index = 0; index + 3 <= characters.length; index++) {
+    result.add(characters.slice(index, index + 3).join(''));
   }
   return result;
 }
 
 /**
- * Scores each passage against the query: the IDF-weighted features they share, damped by the
- * passage length. Deterministic; 0 when nothing is shared.
+ * How well two words match, 0..1: 1 when equal; the length ratio when one starts the other
+ * ("tenant"/"tenants", "도서관"/"도서관은"); else the Dice coefficient of their character
+ * trigrams. Below 0.5 counts as no match.
+ */
+function wordSimilarity(left: string, right: string): number {
+  if (left === right) return 1;
+  const [shorter, longer] = left.length <= right.length ? [left, right] : [right, left];
+  const minimum = /^[a-z0-9]+$/.test(shorter) ? 3 : 2;
+  let similarity = 0;
+  if (Array.from(shorter).length >= minimum && longer.startsWith(shorter)) {
+    similarity = Array.from(shorter).length / Array.from(longer).length;
+  } else {
+    const leftGrams = trigrams(left);
+    const rightGrams = trigrams(right);
+    let shared = 0;
+    for (const gram of leftGrams) if (rightGrams.has(gram)) shared++;
+    similarity = (2 * shared) / (leftGrams.size + rightGrams.size);
+  }
+  return similarity >= 0.5 ? similarity : 0;
+}
+
+interface PassageMatch {
+  score: number;
+  /** Query words this passage matches. */
+  matched: Set<string>;
+}
+
+function matchPassages(query: string, passages: readonly string[]): PassageMatch[] {
+  const queryWords = [...new Set(contentWords(query))];
+  const passageWords = passages.map((passage) => [...new Set(contentWords(passage))]);
+  const similarities = passageWords.map((words) =>
+    queryWords.map((queryWord) => Math.max(0, ...words.map((word) => wordSimilarity(queryWord, word)))),
+  );
+  const count = passages.length;
+  const idf = queryWords.map((_, position) => {
+    const frequency = similarities.filter((row) => (row[position] ?? 0) > 0).length;
+    return Math.log((count + 1) / (frequency + 0.5));
+  });
+  return similarities.map((row) => {
+    let score = 0;
+    const matched = new Set<string>();
+    row.forEach((similarity, position) => {
+      if (similarity === 0) return;
+      score += similarity * idf[position]!;
+      matched.add(queryWords[position]!);
+    });
+    return { score, matched };
+  });
+}
+
+/**
+ * Scores each passage against the query: the query's content words found in the passage
+ * (exactly, as a prefix, or by character trigrams), weighted by how rare they are among the
+ * passages. Deterministic; 0 when nothing matches.
  */
 export function lexicalScores(query: string, passages: readonly string[]): number[] {
-  const queryFeatures = features(query);
-  const passageFeatures = passages.map(features);
-  const documentFrequency = new Map<string, number>();
-  for (const passage of passageFeatures) {
-    for (const key of passage.keys()) documentFrequency.set(key, (documentFrequency.get(key) ?? 0) + 1);
-  }
-  const count = passages.length;
-  return passageFeatures.map((passage) => {
-    let score = 0;
-    let size = 0;
-    for (const weight of passage.values()) size += weight;
-    for (const [key, queryWeight] of queryFeatures) {
-      const weight = passage.get(key);
-      if (weight === undefined) continue;
-      const idf = Math.log(1 + count / (documentFrequency.get(key) ?? 1));
-      score += Math.min(weight, queryWeight) * idf;
-    }
-    return size === 0 ? 0 : score / Math.sqrt(size);
-  });
+  return matchPassages(query, passages).map((match) => match.score);
 }
 
 /** Splits a call into the question and the context to answer from. */
@@ -132,14 +164,24 @@ export function createLocalProvider(options: LocalProviderOptions = {}): LocalPr
     const { question, context } = questionAndContext(call);
     const inputTokens = tokenize(`${context}\n${question}`).length;
     const sentences = splitSentences(context);
-    const scores = lexicalScores(question, sentences);
-    const best = Math.max(0, ...scores);
-    if (best === 0) return { sentences: [noAnswer], inputTokens };
-    const chosen = scores
-      .map((score, index) => ({ score, index }))
-      .filter((entry) => entry.score >= best * 0.5)
-      .sort((left, right) => right.score - left.score || left.index - right.index)
-      .slice(0, maxSentences)
+    const matches = matchPassages(question, sentences);
+    const ranked = matches
+      .map((match, index) => ({ ...match, index }))
+      .filter((entry) => entry.score > 0)
+      .sort((left, right) => right.score - left.score || left.index - right.index);
+    const best = ranked[0];
+    if (best === undefined) return { sentences: [noAnswer], inputTokens };
+    // The best sentence, then others only when they are nearly as good and cover question words it missed.
+    const picked = [best];
+    const covered = new Set(best.matched);
+    for (const entry of ranked.slice(1)) {
+      if (picked.length >= maxSentences || entry.score < best.score * 0.5) break;
+      const adds = [...entry.matched].some((word) => !covered.has(word));
+      if (!adds) continue;
+      picked.push(entry);
+      for (const word of entry.matched) covered.add(word);
+    }
+    const chosen = picked
       .sort((left, right) => left.index - right.index)
       .map((entry) => sentences[entry.index]!);
     return { sentences: chosen, inputTokens };

@@ -40,6 +40,12 @@ export function parseModelReference(value: string, knownProviders?: Iterable<str
     const provider = trimmed.slice(0, colon).toLowerCase();
     const known = new Set(knownProviders ?? BUILT_IN_PROVIDERS);
     if (known.has(provider)) return { provider, modelId: trimmed.slice(colon + 1) };
+    if (/^[a-z][a-z0-9_-]*$/.test(provider)) {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        `Unknown LLM provider "${provider}" in "${trimmed}"; use one of ${[...known].join(', ')} (for an Ollama tag write "ollama:${trimmed}"), or register the provider.`,
+      );
+    }
   }
   if (/^claude-/i.test(trimmed)) return { provider: 'anthropic', modelId: trimmed };
   if (/^(?:models\/)?gemini-/i.test(trimmed)) return { provider: 'gemini', modelId: trimmed };
