@@ -3,7 +3,14 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectContainerRuntime, probeAmqp, probeRedis, probeTcp, redactUrl } from './probes.js';
+import {
+  detectContainerRuntime,
+  pingDockerApi,
+  probeAmqp,
+  probeRedis,
+  probeTcp,
+  redactUrl,
+} from './probes.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -70,16 +77,23 @@ describe('probes', () => {
     });
   });
 
-  it('detectContainerRuntime finds a DOCKER_HOST socket that answers, and can be switched off', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'test-env-')), 'docker.sock');
-    await listen(() => {}, path);
-    expect(await detectContainerRuntime({ DOCKER_HOST: `unix://${path}` })).toMatchObject({ found: true });
+  it('detectContainerRuntime needs a socket whose Docker API answers /_ping, and can be switched off', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'test-env-'));
+    const docker = join(dir, 'docker.sock');
+    await listen((data, reply) => {
+      if (data.startsWith('GET /_ping'))
+        reply('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK');
+    }, docker);
+    expect(await detectContainerRuntime({ DOCKER_HOST: `unix://${docker}` })).toMatchObject({ found: true });
     expect(
-      await detectContainerRuntime({ DOCKER_HOST: `unix://${path}`, MT_PAAS_TEST_CONTAINERS: '0' }),
+      await detectContainerRuntime({ DOCKER_HOST: `unix://${docker}`, MT_PAAS_TEST_CONTAINERS: '0' }),
     ).toEqual({
       found: false,
       reason: 'testcontainers disabled by MT_PAAS_TEST_CONTAINERS=0',
     });
+    const notDocker = join(dir, 'silent.sock');
+    await listen(() => {}, notDocker);
+    expect(await pingDockerApi({ path: notDocker }, 200)).toMatchObject({ ok: false });
   });
 
   it('redactUrl masks passwords', () => {

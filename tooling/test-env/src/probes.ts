@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -215,9 +216,36 @@ export function containerSocketCandidates(env: NodeJS.ProcessEnv = process.env):
   return [...new Set(candidates)];
 }
 
+/** `GET /_ping` of the Docker Engine API (Podman answers it too): `OK` within `timeoutMs` means a runtime. */
+export function pingDockerApi(endpoint: Endpoint, timeoutMs = 1000): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const request = httpRequest(
+      {
+        ...('path' in endpoint ? { socketPath: endpoint.path } : endpoint),
+        path: '/_ping',
+        method: 'GET',
+        timeout: timeoutMs,
+      },
+      (response) => {
+        response.resume();
+        resolve(
+          response.statusCode === 200
+            ? { ok: true, detail: describeEndpoint(endpoint) }
+            : { ok: false, error: `${describeEndpoint(endpoint)}: /_ping answered ${response.statusCode}` },
+        );
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error(`no /_ping answer within ${timeoutMs} ms`)));
+    request.on('error', (error) =>
+      resolve({ ok: false, error: `${describeEndpoint(endpoint)}: ${errorText(error)}` }),
+    );
+    request.end();
+  });
+}
+
 /**
- * Finds a container runtime without loading testcontainers: a socket file that accepts a connection,
- * or a `tcp://` DOCKER_HOST that answers. Takes a few hundred milliseconds at most.
+ * Finds a container runtime without loading testcontainers: a socket (file, or `tcp://` DOCKER_HOST) whose
+ * Docker API answers `/_ping`. Missing socket files cost nothing; a silent one at most a second.
  */
 export async function detectContainerRuntime(
   env: NodeJS.ProcessEnv = process.env,
@@ -227,22 +255,28 @@ export async function detectContainerRuntime(
   }
   const checked: string[] = [];
   for (const candidate of containerSocketCandidates(env)) {
-    checked.push(candidate);
-    let endpoint: Endpoint | undefined;
-    if (
-      candidate.startsWith('tcp://') ||
-      candidate.startsWith('http://') ||
-      candidate.startsWith('https://')
-    ) {
+    let endpoint: Endpoint;
+    if (/^(tcp|http|https):\/\//.test(candidate)) {
       const parsed = new URL(candidate.replace(/^tcp:/, 'http:'));
       endpoint = { host: parsed.hostname, port: Number(parsed.port || 2375) };
+      if (candidate.startsWith('https:') || env.DOCKER_TLS_VERIFY) {
+        // TLS endpoints need client certificates: an open port is the best cheap evidence.
+        const result = await probeTcp(endpoint);
+        if (result.ok) return { found: true, description: candidate };
+        checked.push(`${candidate} (${result.error})`);
+        continue;
+      }
     } else {
       const path = candidate.replace(/^unix:\/\//, '');
-      if (!path.startsWith('/') || !existsSync(path)) continue;
+      if (!path.startsWith('/') || !existsSync(path)) {
+        checked.push(candidate);
+        continue;
+      }
       endpoint = { path };
     }
-    const result = await probeTcp(endpoint, TCP_TIMEOUT_MS);
+    const result = await pingDockerApi(endpoint);
     if (result.ok) return { found: true, description: candidate };
+    checked.push(`${candidate} (${result.error})`);
   }
   return { found: false, reason: `no container runtime (checked ${checked.join(', ')})` };
 }
