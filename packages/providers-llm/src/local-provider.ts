@@ -261,7 +261,7 @@ export function createLocalProvider(options: LocalProviderOptions = {}): LocalPr
       value: (modelId?: string, embeddingOptions: { dimensions?: number } = {}) =>
         createLocalEmbeddingModel({
           dimensions: embeddingOptions.dimensions ?? options.dimensions ?? 256,
-          ...(modelId === undefined ? {} : { modelId }),
+          ...(modelId === undefined || modelId === 'hash' ? {} : { modelId }),
         }),
     },
     reranker: { value: reranker },

@@ -187,7 +187,7 @@ export const llmConfigSchema = z.looseObject({
   fallback_model: modelList.optional(),
   /** Answers when the tenant's token budget is used up (instead of `QUOTA_EXCEEDED`). */
   budget_fallback_model: z.string().min(1).optional(),
-  /** @default 'local:hash-256' */
+  /** @default 'local:hash' */
   embedding_model: z.string().min(1).optional(),
   /** Vector length for embedding models whose size is not known (or to shorten text-embedding-3). */
   embedding_dimensions: z.number().int().positive().optional(),
@@ -518,7 +518,7 @@ export async function providersFor(
   };
 
   const dimensions = overrides.embedding_dimensions ?? base.embedding_dimensions;
-  const embeddingReference = overrides.embedding_model ?? base.embedding_model ?? 'local:hash-256';
+  const embeddingReference = overrides.embedding_model ?? base.embedding_model ?? 'local:hash';
   const embedding =
     resolve(embeddingReference, 'embedding', (instance, id) =>
       instance.embedding?.(id, dimensions === undefined ? {} : { dimensions }),
