@@ -1,5 +1,6 @@
+import { describeWithAmqp, testAmqp } from '@mt-paas/test-env';
 import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
   createContextPropagator,
   createMessageEnvelope,
@@ -8,15 +9,15 @@ import {
 } from './propagation.js';
 import { currentTenant, requireTenant, runWithTenant } from './tenant-context.js';
 
-const amqpUrl = process.env.MT_PAAS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-
-describe('tenant context over a real RabbitMQ queue (seed 004 §5.2)', () => {
+describeWithAmqp('tenant context over a real RabbitMQ queue (seed 004 §5.2)', () => {
   let connection: amqp.ChannelModel;
   let channel: amqp.Channel;
-  const queue = `mt_paas_context_test_${process.pid}_${Date.now()}`;
+  let queue: string;
 
   beforeAll(async () => {
-    connection = await amqp.connect(amqpUrl);
+    const broker = testAmqp();
+    queue = broker.name('context_envelopes');
+    connection = await amqp.connect(broker.url);
     channel = await connection.createChannel();
     await channel.assertQueue(queue, { exclusive: true, autoDelete: true });
   });
