@@ -113,6 +113,9 @@ describe('mt-paas-config check', () => {
     const result = run(['check'], { cwd: directory });
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('(none: built-in defaults)');
+    expect(run(['check', '--env', 'qa'], { cwd: directory }).stdout).toContain(
+      '# environment: qa (no overlay file for it)',
+    );
     expect(parse(result.stdout).isolation.mode).toBe('row');
   });
 

@@ -56,7 +56,13 @@ async function main(argv: string[]): Promise<number> {
       const header = [
         `# mt-paas config: valid`,
         `# files: ${[files.main ?? '(none: built-in defaults)', ...files.overlays].join(', ')}`,
-        `# environment: ${files.environment ?? '(none)'}`,
+        `# environment: ${
+          files.environment === undefined
+            ? '(none)'
+            : files.overlays.length === 0
+              ? `${files.environment} (no overlay file for it)`
+              : files.environment
+        }`,
         '# secrets are redacted',
       ];
       process.stdout.write(`${header.join('\n')}\n${stringify(config)}`);

@@ -295,6 +295,20 @@ describe('tenant_identification', () => {
     ]);
   });
 
+  it('needs a capture group in the subdomain pattern', () => {
+    expect(
+      issuesOf(
+        'tenant_identification:\n  methods:\n    - type: subdomain\n      extract_pattern: "^[^.]+"\n',
+      ),
+    ).toEqual([
+      expect.objectContaining({
+        path: 'tenant_identification.methods[0].extract_pattern',
+        line: 4,
+        message: expect.stringContaining('capture group'),
+      }),
+    ]);
+  });
+
   it('needs at least one method', () => {
     expect(issuesOf('tenant_identification:\n  methods: []\n')).toEqual([
       expect.objectContaining({ path: 'tenant_identification.methods' }),

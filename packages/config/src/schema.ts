@@ -401,6 +401,15 @@ export type TenantIdentificationMethod =
       prefix: string;
     };
 
+function isValidRegex(pattern: string): boolean {
+  try {
+    new RegExp(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The `type`s of `tenant_identification.methods`. */
 export const TENANT_IDENTIFICATION_TYPES = [
   'header',
@@ -419,7 +428,15 @@ const methodSchema = z.preprocess(
       z.strictObject({ type: z.literal('header'), name: nonEmptyString.default('X-Tenant-ID') }),
       z.strictObject({
         type: z.literal('subdomain'),
-        extract_pattern: regexString.default('^([^.]+)'),
+        extract_pattern: regexString
+          .refine(
+            // An invalid expression is already reported by regexString.
+            (pattern) => !isValidRegex(pattern) || (new RegExp(`${pattern}|`).exec('')?.length ?? 1) > 1,
+            {
+              error: 'needs a capture group: group 1 is the tenant id, e.g. "^([^.]+)"',
+            },
+          )
+          .default('^([^.]+)'),
         base_domain: nonEmptyString.optional(),
       }),
       z.strictObject({ type: z.literal('jwt_claim'), claim_name: nonEmptyString.default('tenant_id') }),
