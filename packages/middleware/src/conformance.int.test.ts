@@ -17,6 +17,7 @@ describeWith(['postgres', 'redis'], 'request pipeline on Postgres + Redis', () =
     const redis = new Redis(testRedis().url, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
     return {
       redis,
+      keyPrefix: testRedis().prefix,
       directory: {
         get: (tenantId) => catalog.directory.get(tenantId),
         resolveDomain: (domain) => catalog.directory.resolveDomain(domain),
@@ -46,6 +47,7 @@ describeWith(['postgres', 'redis'], 'request pipeline on Postgres + Redis', () =
         },
       },
       async close() {
+        await testRedis().flush();
         redis.disconnect();
         await catalog.close();
         await database.drop();

@@ -17,6 +17,8 @@ export interface ConformanceEnvironment {
   };
   /** When given, rate limits and quotas run on Redis; otherwise in process. */
   redis?: Redis;
+  /** Redis key prefix (the test environment's, so its teardown removes the keys). */
+  keyPrefix?: string;
 }
 
 export const JWT_SECRET = 'conformance-secret-0123456789-abcdefghijklmnop';
@@ -125,7 +127,7 @@ export function describeConformance(
           { path: '/api/reports', policy: { plan: 'professional' } },
           { path: '/api/staff', policy: { auth: 'jwt', roles: ['admin'] } },
         ],
-        keyPrefix: `mtpaas_test_${suffix}`,
+        keyPrefix: `${environment.keyPrefix ?? 'mtpaas_test:'}${suffix}`,
         logger: pino({ level: 'silent' }),
         ...(environment.redis === undefined
           ? {}

@@ -1,0 +1,155 @@
+import { Writable } from 'node:stream';
+import { isMtPaasError, type MtPaasError } from '@mt-paas/context';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { countingDirectory, entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
+import { createTenantPipeline, type TenantPipelineOptions } from './pipeline.js';
+import { createRedisClient } from './redis-client.js';
+
+function captureLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+function pipelineWith(options: Partial<TenantPipelineOptions> = {}) {
+  const directory = countingDirectory(
+    memoryDirectory([
+      makeTenant('univ_8'),
+      makeTenant('hltutor'),
+      makeTenant('slow_one', { entitlements: entitlements({ rpm: 2 }) }),
+    ]),
+  );
+  return {
+    directory,
+    pipeline: createTenantPipeline({
+      directory,
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+      ...options,
+    }),
+  };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<MtPaasError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isMtPaasError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+const request = (headers: Record<string, string> = {}, path = '/api/x') => ({
+  method: 'GET',
+  path,
+  url: path,
+  headers,
+});
+
+describe('createTenantPipeline', () => {
+  it('uses a default tenant only when configured', async () => {
+    const off = pipelineWith();
+    expect((await refusal(off.pipeline.admit(request()))).code).toBe('TENANT_NOT_IDENTIFIED');
+    const on = pipelineWith({ defaultTenant: 'hltutor' });
+    const admission = await on.pipeline.admit(request());
+    expect(admission).toMatchObject({ tenantId: 'hltutor', source: 'default' });
+    expect(admission.context?.tenantId).toBe('hltutor');
+    expect(() => pipelineWith({ defaultTenant: 'Bad Id' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
+  });
+
+  it('checks the grammar before any lookup, for every strategy', async () => {
+    const { pipeline, directory } = pipelineWith({
+      strategies: [{ type: 'header' }, { type: 'query' }, { type: 'cookie' }, { type: 'path-prefix' }],
+    });
+    for (const bad of [
+      request({ 'x-tenant-id': 'x'.repeat(100_000) }),
+      request({ cookie: 'tenant_id=%E2%80%AEuniv' }),
+      { ...request(), url: '/api/x?tenant=univ_8&tenant=' },
+      request({}, '/t/%2e%2e/x'),
+    ]) {
+      expect((await refusal(pipeline.admit(bad))).code).toBe('INVALID_TENANT_ID');
+    }
+    expect(directory.calls.get).toEqual([]);
+  });
+
+  it('turns unexpected errors into a 500 without internals', () => {
+    const { pipeline } = pipelineWith();
+    const response = pipeline.errorResponse(new Error('password=hunter2 at db.internal'));
+    expect(response.status).toBe(500);
+    expect(response.body.error.code).toBe('INTERNAL');
+    expect(JSON.stringify(response.body)).not.toContain('hunter2');
+  });
+
+  it('fails open when Redis is down, deciding at once and logging once per outage', async () => {
+    const redis = createRedisClient({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 200 });
+    redis.on('error', () => {});
+    const { logger, lines } = captureLogger();
+    const { pipeline } = pipelineWith({ rateLimit: { redis, failMode: 'open' }, quota: { redis }, logger });
+    const admissions = await Promise.all(
+      Array.from({ length: 20 }, () => pipeline.admit(request({ 'x-tenant-id': 'slow_one' }))),
+    );
+    expect(admissions.length).toBe(20);
+    for (let index = 0; index < 5; index++) await pipeline.admit(request({ 'x-tenant-id': 'slow_one' }));
+    const outageLogs = lines.filter((line) => String(line.msg).includes('rate limit store unavailable'));
+    expect(outageLogs.length).toBe(1);
+    redis.disconnect();
+  });
+
+  it('fails closed with 503 when configured', async () => {
+    const redis = createRedisClient({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 200 });
+    redis.on('error', () => {});
+    const { pipeline } = pipelineWith({ rateLimit: { redis, failMode: 'closed' } });
+    const error = await refusal(pipeline.admit(request({ 'x-tenant-id': 'univ_8' })));
+    expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', httpStatus: 503, retryAfterSeconds: 5 });
+    redis.disconnect();
+  });
+
+  it('limits per tenant and user when perUser is set', async () => {
+    const { pipeline } = pipelineWith({
+      rateLimit: { perUser: true },
+      apiKeys: {
+        keys: [
+          { id: 'svc_a', key: 'k'.repeat(32) },
+          { id: 'svc_b', key: 'q'.repeat(32) },
+        ],
+      },
+      defaultAuth: 'jwt-or-api-key',
+    });
+    const as = (key: string) => request({ 'x-tenant-id': 'slow_one', 'x-api-key': key });
+    await pipeline.admit(as('k'.repeat(32)));
+    await pipeline.admit(as('k'.repeat(32)));
+    expect((await refusal(pipeline.admit(as('k'.repeat(32))))).code).toBe('RATE_LIMITED');
+    await expect(pipeline.admit(as('q'.repeat(32)))).resolves.toMatchObject({
+      principal: { service: 'svc_b' },
+    });
+  });
+
+  it('meters other meters through consume()', async () => {
+    const { pipeline } = pipelineWith();
+    const directory = memoryDirectory([
+      makeTenant('univ_8', {
+        entitlements: entitlements({
+          limits: {
+            rpm: null,
+            quotas: { llm_tokens: { limit: 1000, period: 'monthly', enforcement: 'block' } },
+          },
+        }),
+      }),
+    ]);
+    const metered = createTenantPipeline({ directory, logger: pino({ level: 'silent' }), metrics: false });
+    const admission = await metered.admit(request({ 'x-tenant-id': 'univ_8' }));
+    expect((await metered.consume(admission, 'llm_tokens', 900))?.used).toBe(900);
+    expect((await refusal(metered.consume(admission, 'llm_tokens', 200))).code).toBe('QUOTA_EXCEEDED');
+    await pipeline.close();
+    await metered.close();
+  });
+});

@@ -1,0 +1,100 @@
+import type { TenantId, UsageRecord } from '@mt-paas/context';
+import { describe, expect, it } from 'vitest';
+import { createMemoryQuotaStore, createQuotaMeter, type QuotaEvent, quotaPeriod } from './quota.js';
+
+const tenant = 'univ_8' as TenantId;
+
+describe('createQuotaMeter', () => {
+  it('blocks at the limit without counting refused requests', async () => {
+    const meter = createQuotaMeter({ store: createMemoryQuotaStore() });
+    const quota = { limit: 3, period: 'daily', enforcement: 'block' } as const;
+    const allowed: boolean[] = [];
+    for (let index = 0; index < 5; index++)
+      allowed.push((await meter.consume(tenant, 'api_requests', quota)).allowed);
+    expect(allowed).toEqual([true, true, true, false, false]);
+    expect(await meter.usage(tenant, 'api_requests', 'daily')).toBe(3);
+  });
+
+  it('emits 80 / 90 / 95 / 100 % once per period, even with concurrent requests', async () => {
+    const events: QuotaEvent[] = [];
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore(),
+      onEvent: (event) => events.push(event),
+    });
+    const quota = { limit: 100, period: 'monthly', enforcement: 'alert' } as const;
+    await Promise.all(Array.from({ length: 150 }, () => meter.consume(tenant, 'llm_tokens', quota)));
+    expect(events.map((event) => [event.type, event.percent])).toEqual([
+      ['quota.threshold', 80],
+      ['quota.threshold', 90],
+      ['quota.threshold', 95],
+      ['quota.exceeded', 100],
+    ]);
+  });
+
+  it('admits past the limit with throttle (flagged), alert and overage', async () => {
+    const meter = createQuotaMeter({ store: createMemoryQuotaStore() });
+    for (const enforcement of ['throttle', 'alert', 'overage'] as const) {
+      const quota = { limit: 1, period: 'hourly', enforcement } as const;
+      await meter.consume(tenant, `m_${enforcement}`, quota);
+      const second = await meter.consume(tenant, `m_${enforcement}`, quota);
+      expect(second.allowed).toBe(true);
+      expect(second.throttled).toBe(enforcement === 'throttle');
+    }
+  });
+
+  it('flushes metered usage to the sink with idempotency keys, overage apart', async () => {
+    const records: UsageRecord[] = [];
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore(),
+      usageSink: { record: async (batch) => void records.push(...batch) },
+      flushIntervalMs: 3_600_000,
+    });
+    const quota = { limit: 5, period: 'daily', enforcement: 'overage' } as const;
+    await meter.consume(tenant, 'llm_tokens', quota, 4);
+    await meter.consume(tenant, 'llm_tokens', quota, 3);
+    await meter.flush();
+    expect(records.map((record) => [record.quantity, record.attributes?.overage ?? 'false'])).toEqual([
+      [5, 'false'],
+      [2, 'true'],
+    ]);
+    expect(new Set(records.map((record) => record.idempotencyKey)).size).toBe(2);
+    await meter.flush();
+    expect(records.length).toBe(2);
+    await meter.close();
+  });
+
+  it('retries a failed flush with the same idempotency keys', async () => {
+    const attempts: UsageRecord[][] = [];
+    let fail = true;
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore(),
+      usageSink: {
+        record: async (batch) => {
+          attempts.push([...batch]);
+          if (fail) throw new Error('ledger down');
+        },
+      },
+      flushIntervalMs: 3_600_000,
+    });
+    await meter.consume(tenant, 'api_requests', { limit: null, period: 'never', enforcement: 'block' });
+    await expect(meter.flush()).rejects.toThrow('ledger down');
+    fail = false;
+    await meter.flush();
+    expect(attempts.length).toBe(2);
+    expect(attempts[1]!.map((record) => record.idempotencyKey)).toEqual(
+      attempts[0]!.map((record) => record.idempotencyKey),
+    );
+    await meter.close();
+  });
+});
+
+describe('quotaPeriod', () => {
+  it('computes UTC period boundaries', () => {
+    const at = new Date('2026-03-31T23:59:59Z');
+    expect(quotaPeriod('hourly', at).start.toISOString()).toBe('2026-03-31T23:00:00.000Z');
+    expect(quotaPeriod('daily', at).end?.toISOString()).toBe('2026-04-01T00:00:00.000Z');
+    expect(quotaPeriod('monthly', at).start.toISOString()).toBe('2026-03-01T00:00:00.000Z');
+    expect(quotaPeriod('never', at)).toMatchObject({ end: undefined, key: 'all' });
+    expect(quotaPeriod('daily', at).key).toBe('2026033100');
+  });
+});

@@ -1,0 +1,130 @@
+import type { Tenant, TenantId } from '@mt-paas/context';
+import { describeWithRedis, testRedis } from '@mt-paas/test-env';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
+import { createTenantPipeline } from './pipeline.js';
+import { createQuotaMeter, createRedisQuotaStore, type QuotaEvent } from './quota.js';
+import { createRedisRateLimitStore } from './rate-limiter.js';
+import { createRedisClient } from './redis-client.js';
+import { createRedisEventBus } from './redis-event-bus.js';
+import { tenantKey } from './redis-keys.js';
+
+describeWithRedis('Redis stores', () => {
+  let redisA: Redis;
+  let redisB: Redis;
+  let prefix: string;
+
+  beforeAll(async () => {
+    const server = testRedis();
+    prefix = `${server.prefix}mw`;
+    redisA = createRedisClient({ url: server.url });
+    redisB = createRedisClient({ url: server.url });
+    await Promise.all(
+      [redisA, redisB].map((client) => new Promise((resolve) => client.once('ready', resolve))),
+    );
+  });
+
+  afterAll(async () => {
+    await testRedis().flush();
+    redisA.disconnect();
+    redisB.disconnect();
+  });
+
+  it('admits exactly 10 of 100 concurrent requests across two connections (one Lua call each)', async () => {
+    const storeA = createRedisRateLimitStore({ redis: redisA });
+    const storeB = createRedisRateLimitStore({ redis: redisB });
+    const key = tenantKey(prefix, 'univ_8', 'rl');
+    const decisions = await Promise.all(
+      Array.from({ length: 100 }, (_, index) => (index % 2 === 0 ? storeA : storeB).consume(key, 10, 60_000)),
+    );
+    expect(decisions.filter((decision) => decision.allowed).length).toBe(10);
+    const refused = decisions.filter((decision) => !decision.allowed);
+    expect(refused.every((decision) => decision.remaining === 0 && decision.retryAfterSeconds > 0)).toBe(
+      true,
+    );
+    expect(await redisA.pttl(key)).toBeGreaterThan(0);
+  });
+
+  it('emits each soft limit once per period across two instances sharing Redis', async () => {
+    const events: QuotaEvent[] = [];
+    const onEvent = (event: QuotaEvent) => events.push(event);
+    const meterA = createQuotaMeter({
+      store: createRedisQuotaStore({ redis: redisA }),
+      keyPrefix: prefix,
+      onEvent,
+    });
+    const meterB = createQuotaMeter({
+      store: createRedisQuotaStore({ redis: redisB }),
+      keyPrefix: prefix,
+      onEvent,
+    });
+    const quota = { limit: 50, period: 'daily', enforcement: 'block' } as const;
+    const tenantId = 'quota_t' as TenantId;
+    const results = await Promise.all(
+      Array.from({ length: 80 }, (_, index) =>
+        (index % 2 === 0 ? meterA : meterB).consume(tenantId, 'api_requests', quota),
+      ),
+    );
+    expect(results.filter((result) => result.allowed).length).toBe(50);
+    expect(events.map((event) => event.percent)).toEqual([80, 90, 95, 100]);
+    expect(await meterA.usage(tenantId, 'api_requests', 'daily')).toBe(50);
+    await Promise.all([meterA.close(), meterB.close()]);
+  });
+
+  it('carries a status change to every instance within 1 s (two pipelines, two Redis connections)', async () => {
+    const tenants = memoryDirectory([makeTenant('univ_ev')]);
+    const busA = createRedisEventBus({ redis: redisA });
+    const busB = createRedisEventBus({ redis: redisB });
+    const options = { directory: tenants, logger: pino({ level: 'silent' }), metrics: false as const };
+    const pipelineA = createTenantPipeline({ ...options, events: busA });
+    const pipelineB = createTenantPipeline({ ...options, events: busB });
+    await Promise.all([pipelineA.start(), pipelineB.start()]);
+    const request = { method: 'GET', path: '/x', headers: { 'x-tenant-id': 'univ_ev' } };
+    await pipelineA.admit(request);
+    await pipelineB.admit(request);
+    const suspended: Tenant = makeTenant('univ_ev', { status: 'suspended' });
+    tenants.put(suspended);
+    // Both still serve from their caches until the event arrives.
+    await expect(pipelineB.admit(request)).resolves.toBeDefined();
+    await busA.publish({
+      type: 'tenant.changed',
+      tenantId: suspended.id,
+      status: 'suspended',
+      at: new Date().toISOString(),
+    });
+    await vi.waitFor(
+      async () => {
+        await expect(pipelineB.admit(request)).rejects.toMatchObject({ code: 'TENANT_SUSPENDED' });
+        await expect(pipelineA.admit(request)).rejects.toMatchObject({ code: 'TENANT_SUSPENDED' });
+      },
+      { timeout: 1_000, interval: 20 },
+    );
+    await Promise.all([pipelineA.close(), pipelineB.close(), busA.close(), busB.close()]);
+  });
+
+  it('drops malformed events instead of acting on them', async () => {
+    const invalid: string[] = [];
+    const bus = createRedisEventBus({
+      redis: redisB,
+      channel: `${prefix}:events`,
+      onInvalidMessage: (raw) => invalid.push(raw),
+    });
+    const seen: unknown[] = [];
+    await bus.subscribe((event) => void seen.push(event));
+    await redisA.publish(
+      `${prefix}:events`,
+      JSON.stringify({ type: 'tenant.changed', tenantId: 'Bad:Id', at: 'x' }),
+    );
+    await redisA.publish(`${prefix}:events`, 'not json');
+    await bus.publish({
+      type: 'tenant.deleted',
+      tenantId: 'univ_ok' as TenantId,
+      at: new Date().toISOString(),
+    });
+    await vi.waitFor(() => expect(seen.length).toBe(1), { timeout: 2_000 });
+    expect(invalid.length).toBe(2);
+    await bus.close();
+  });
+});
