@@ -1,0 +1,134 @@
+import { MtPaasError } from '@mt-paas/context';
+import { FetchError, ofetch } from 'ofetch';
+import type { z } from 'zod';
+
+/** Options shared by the HTTP stores. */
+export interface HttpClientOptions {
+  /** Provider name in error messages. */
+  provider: string;
+  /** Base URL of the server. */
+  url: string;
+  /** Extra headers on every request (auth). */
+  headers: Record<string, string>;
+  /** Per-request timeout in milliseconds. */
+  timeoutMs: number;
+  /** Retries of idempotent failures (network errors, 429, 5xx). */
+  retries: number;
+  /** Reads the server's error message out of an error body. */
+  errorMessage: (body: unknown) => string | undefined;
+}
+
+/** One request. */
+export interface HttpRequest<T> {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  /** zod schema of the success body. */
+  schema: z.ZodType<T>;
+  /** Answer `undefined` instead of throwing on 404. */
+  allowNotFound?: boolean;
+  /** Answer `undefined` instead of throwing on 409 (already exists). */
+  allowConflict?: boolean;
+}
+
+/** A small JSON client over ofetch that maps failures to `MtPaasError`. */
+export interface HttpClient {
+  request<T>(request: HttpRequest<T>): Promise<T | undefined>;
+}
+
+/** Creates the JSON client the Qdrant and Chroma stores use. */
+export function createHttpClient(options: HttpClientOptions): HttpClient {
+  const base = options.url.replace(/\/+$/, '');
+  const fetcher = ofetch.create({
+    baseURL: base,
+    headers: options.headers,
+    timeout: options.timeoutMs,
+    retry: options.retries,
+    retryDelay: 200,
+    retryStatusCodes: [408, 429, 500, 502, 503, 504],
+  });
+  return {
+    async request<T>(request: HttpRequest<T>): Promise<T | undefined> {
+      let data: unknown;
+      try {
+        data = await fetcher(request.path, {
+          method: request.method,
+          ...(request.query === undefined ? {} : { query: request.query }),
+          ...(request.body === undefined ? {} : { body: request.body as Record<string, unknown> }),
+          responseType: 'json',
+          // Only idempotent reads and our idempotent writes are retried; all of ours are.
+        });
+      } catch (error) {
+        if (!(error instanceof FetchError)) throw error;
+        const status = error.statusCode ?? error.response?.status;
+        if (status === 404 && request.allowNotFound) return undefined;
+        if (status === 409 && request.allowConflict) return undefined;
+        throw toProviderError(options, request, error, status);
+      }
+      const parsed = request.schema.safeParse(data);
+      if (!parsed.success) {
+        throw new MtPaasError(
+          'PROVIDER_ERROR',
+          `${options.provider} answered ${request.method} ${request.path} with an unexpected body; check that ${base} is a ${options.provider} server of a supported version.`,
+          {
+            details: {
+              provider: options.provider,
+              path: request.path,
+              issues: parsed.error.issues.slice(0, 5),
+            },
+          },
+        );
+      }
+      return parsed.data;
+    },
+  };
+}
+
+function toProviderError(
+  options: HttpClientOptions,
+  request: HttpRequest<unknown>,
+  error: FetchError,
+  status: number | undefined,
+): MtPaasError {
+  const where = `${options.provider} (${request.method} ${request.path})`;
+  if (status === undefined) {
+    const timedOut = error.name === 'TimeoutError' || /timeout|aborted/i.test(error.message);
+    return new MtPaasError(
+      timedOut ? 'TIMEOUT' : 'PROVIDER_UNAVAILABLE',
+      timedOut
+        ? `${where} did not answer within ${options.timeoutMs} ms; check the server's load or raise timeoutMs.`
+        : `${options.provider} at ${options.url} is unreachable (${error.cause instanceof Error ? error.cause.message : error.message}); check the url and that the server is running.`,
+      { details: { provider: options.provider }, cause: error },
+    );
+  }
+  const serverMessage = options.errorMessage(error.data);
+  const details = { provider: options.provider, status, path: request.path, serverMessage };
+  if (status === 401 || status === 403) {
+    return new MtPaasError(
+      'PROVIDER_ERROR',
+      `${where} refused the credentials (${status}); check the apiKey.`,
+      {
+        details,
+        cause: error,
+      },
+    );
+  }
+  if (status === 429 || status >= 500) {
+    const retryAfter = Number(error.response?.headers.get('retry-after'));
+    return new MtPaasError(
+      'PROVIDER_UNAVAILABLE',
+      `${where} failed with ${status}${serverMessage ? `: ${serverMessage}` : ''}; retry later.`,
+      {
+        details,
+        cause: error,
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
+      },
+    );
+  }
+  return new MtPaasError(
+    'PROVIDER_ERROR',
+    `${where} rejected the request with ${status}${serverMessage ? `: ${serverMessage}` : ''}.`,
+    { details, cause: error },
+  );
+}

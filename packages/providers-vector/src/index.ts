@@ -1,0 +1,41 @@
+export type { ChromaLayout, ChromaVectorStoreOptions } from './chroma-store.js';
+export { createChromaVectorStore } from './chroma-store.js';
+export type {
+  CreateVectorStoreOptions,
+  VectorStoreConfig,
+  VectorStoreRouterOptions,
+} from './create-vector-store.js';
+export {
+  createVectorStore,
+  createVectorStoreRouter,
+  VECTOR_STORE_TYPES,
+  vectorStoreConfigSchema,
+} from './create-vector-store.js';
+export { defineVectorStore, MAX_UPSERT_BATCH } from './define-vector-store.js';
+export type { MemoryVectorStoreOptions } from './memory-store.js';
+export { createMemoryVectorStore } from './memory-store.js';
+export type { PgVectorStoreOptions, RunScoped, SqlExecutor } from './pgvector-store.js';
+export { createPgVectorStore, pgVectorSchemaSql } from './pgvector-store.js';
+export type { QdrantLayout, QdrantVectorStoreOptions } from './qdrant-store.js';
+export { createQdrantVectorStore, qdrantPointId } from './qdrant-store.js';
+export type {
+  NormalizedCondition,
+  NormalizedDeleteRequest,
+  NormalizedFilter,
+  NormalizedQuery,
+  NormalizedRecord,
+  TenantVectorOperations,
+  TenantVectorStore,
+  VectorDeleteRequest,
+  VectorFilter,
+  VectorFilterCondition,
+  VectorMatch,
+  VectorMetadata,
+  VectorMetadataValue,
+  VectorQuery,
+  VectorRecord,
+  VectorStore,
+  VectorStoreDriver,
+  VectorStoreKind,
+} from './types.js';
+export { cosineSimilarity, MAX_ID_LENGTH, MAX_TOP_K, METADATA_KEY_PATTERN } from './validation.js';

@@ -1,0 +1,403 @@
+import { MtPaasError, type TenantId } from '@mt-paas/context';
+import { defineVectorStore } from './define-vector-store.js';
+import type { NormalizedFilter, VectorMatch, VectorMetadata, VectorStore } from './types.js';
+import { checkDimensions, sanitizeName } from './validation.js';
+
+/**
+ * The one thing the pgvector store needs from a database: run a parameterised statement.
+ * A `pg` `Pool` or `Client`, a PGlite instance, a PGlite transaction and a `pg` client inside
+ * a transaction all fit as they are.
+ */
+export interface SqlExecutor {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Runs `work` in the tenant's database scope and returns its result — e.g. the unit of work of
+ * `@mt-paas/db` (`(tenantId, work) => tenantDb.forTenant(tenantId).run((tx) => work(executorOf(tx)))`).
+ */
+export type RunScoped = <T>(tenantId: TenantId, work: (executor: SqlExecutor) => Promise<T>) => Promise<T>;
+
+/**
+ * Options of {@link createPgVectorStore}. Give `executor`, `runScoped`, `connectionString`, or none
+ * of them (embedded PGlite).
+ */
+export interface PgVectorStoreOptions {
+  /** Length of the embedding model's vectors (the `vector(n)` column type). */
+  dimensions: number;
+  /** The embedding model's name; part of the default table name. @default 'default' */
+  model?: string;
+  /**
+   * Where statements run: a `pg` Pool/Client or a PGlite instance (the caller keeps ownership). Every statement is filtered by
+   * `tenant_id`, so one shared table serves all tenants.
+   */
+  executor?: SqlExecutor;
+  /**
+   * A Postgres URL: the store opens its own `pg` Pool (needs `pg`) and closes it in `close()`.
+   * Ignored when `executor` or `runScoped` is given.
+   */
+  connectionString?: string;
+  /**
+   * Alternative to `executor`: runs each operation inside the tenant's scoped unit of work
+   * (row mode with RLS, `schema` mode's `search_path`, or the tenant's own database).
+   * Schema creation then happens once per tenant scope.
+   */
+  runScoped?: RunScoped;
+  /**
+   * With neither `executor` nor `runScoped`: the PGlite data directory of the embedded database
+   * (needs `@electric-sql/pglite` and `@electric-sql/pglite-pgvector`). Closed by `store.close()`.
+   * @default in-memory PGlite
+   */
+  dataDir?: string;
+  /** Table name (`[a-z_][a-z0-9_]*`, at most 63 characters). @default `${tablePrefix}${model}_${dimensions}` */
+  table?: string;
+  /** Prefix of the default table name. @default 'mt_paas_vectors_' */
+  tablePrefix?: string;
+  /** Schema holding the table; unqualified (the `search_path`) when omitted. @default undefined */
+  schema?: string;
+  /**
+   * Create the extension (when missing), table and indexes on first use. Turn off when a migration
+   * creates them ({@link pgVectorSchemaSql}) and the app role may not run DDL.
+   * @default true
+   */
+  createSchema?: boolean;
+  /** HNSW build parameters. @default { m: 16, efConstruction: 64 } (pgvector's defaults) */
+  hnsw?: { m?: number; efConstruction?: number };
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function identifier(name: string, what: string): string {
+  if (!IDENTIFIER.test(name)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `pgvector ${what} "${name}" is not a valid identifier; use lower-case letters, digits and "_" (at most 63 characters).`,
+      { details: { [what]: name } },
+    );
+  }
+  return `"${name}"`;
+}
+
+interface ResolvedTable {
+  /** Quoted, possibly schema-qualified table name. */
+  qualified: string;
+  /** Quoted index names. */
+  hnswIndex: string;
+  metadataIndex: string;
+  dimensions: number;
+  m: number;
+  efConstruction: number;
+}
+
+function resolveTable(options: PgVectorStoreOptions): ResolvedTable {
+  const dimensions = checkDimensions(options.dimensions);
+  const base =
+    options.table ??
+    `${options.tablePrefix ?? 'mt_paas_vectors_'}${sanitizeName(options.model ?? 'default')}_${dimensions}`.slice(
+      0,
+      63,
+    );
+  const table = identifier(base, 'table');
+  const qualified = options.schema === undefined ? table : `${identifier(options.schema, 'schema')}.${table}`;
+  const short = base.slice(0, 50);
+  const m = options.hnsw?.m ?? 16;
+  const efConstruction = options.hnsw?.efConstruction ?? 64;
+  if (!Number.isInteger(m) || m < 2 || m > 100 || !Number.isInteger(efConstruction) || efConstruction < 4) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'pgvector hnsw.m must be an integer 2–100 and hnsw.efConstruction ≥ 4.',
+    );
+  }
+  if (dimensions > 2000) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `pgvector's HNSW index supports at most 2000 dimensions (got ${dimensions}); use a model with fewer dimensions or reduce them.`,
+      { details: { dimensions } },
+    );
+  }
+  return {
+    qualified,
+    hnswIndex: `"${short}_hnsw_idx"`,
+    metadataIndex: `"${short}_meta_idx"`,
+    dimensions,
+    m,
+    efConstruction,
+  };
+}
+
+/**
+ * The DDL the store runs on first use (`createSchema: true`), for a migration instead:
+ * the table with `tenant_id` leading the primary key, an HNSW `vector_cosine_ops` index and a GIN
+ * index on metadata. Needs `CREATE EXTENSION vector` first.
+ */
+export function pgVectorSchemaSql(options: Omit<PgVectorStoreOptions, 'executor' | 'runScoped'>): string[] {
+  const table = resolveTable(options);
+  return [
+    `create table if not exists ${table.qualified} (
+  tenant_id text not null,
+  id text not null,
+  embedding vector(${table.dimensions}) not null,
+  metadata jsonb not null default '{}'::jsonb,
+  updated_at timestamptz not null default now(),
+  primary key (tenant_id, id)
+)`,
+    `create index if not exists ${table.hnswIndex} on ${table.qualified} using hnsw (embedding vector_cosine_ops) with (m = ${table.m}, ef_construction = ${table.efConstruction})`,
+    `create index if not exists ${table.metadataIndex} on ${table.qualified} using gin (metadata jsonb_path_ops)`,
+  ];
+}
+
+function pgErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+const INSTALL_HINT =
+  'Install pgvector on the Postgres server (Debian/Ubuntu: `apt install postgresql-<major>-pgvector`; macOS: `brew install pgvector`; ' +
+  'Docker: the `pgvector/pgvector:pg<major>` image; managed services: enable the "vector" extension), then run `CREATE EXTENSION vector;` ' +
+  'as a superuser — or omit the executor to use the embedded PGlite with @electric-sql/pglite-pgvector ' +
+  '(for your own PGlite: `new PGlite({ extensions: { vector } })`).';
+
+async function ensureExtension(executor: SqlExecutor): Promise<void> {
+  const installed = await executor.query(`select extversion from pg_extension where extname = 'vector'`);
+  if (installed.rows.length > 0) return;
+  const available = await executor.query(`select 1 from pg_available_extensions where name = 'vector'`);
+  if (available.rows.length === 0) {
+    const version = (await executor.query(`select current_setting('server_version') as version`)).rows[0] as
+      | { version?: string }
+      | undefined;
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The pgvector extension is not available on this Postgres server (version ${version?.version ?? 'unknown'}). ${INSTALL_HINT}`,
+      { details: { extension: 'vector', serverVersion: version?.version } },
+    );
+  }
+  try {
+    await executor.query('create extension if not exists vector');
+  } catch (error) {
+    const code = pgErrorCode(error);
+    if (code === '42501') {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        'pgvector is installed on the server but not enabled in this database, and this role may not enable it: run `CREATE EXTENSION vector;` in this database as a superuser (or in a migration).',
+        { details: { extension: 'vector' }, cause: error },
+      );
+    }
+    if (code === '0A000' || code === '58P01') {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        `The pgvector extension could not be created. ${INSTALL_HINT}`,
+        {
+          details: { extension: 'vector' },
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+async function ensureSchema(executor: SqlExecutor, statements: string[]): Promise<void> {
+  await ensureExtension(executor);
+  for (const statement of statements) {
+    try {
+      await executor.query(statement);
+    } catch (error) {
+      // Two processes creating the same table/index at once: the loser sees a catalog conflict.
+      const code = pgErrorCode(error);
+      if (code !== '23505' && code !== '42P07') throw error;
+    }
+  }
+}
+
+function vectorLiteral(vector: readonly number[]): string {
+  return `[${vector.join(',')}]`;
+}
+
+function filterSql(filter: NormalizedFilter, params: unknown[]): string {
+  return filter
+    .map((condition) => {
+      params.push(condition.key);
+      const key = `$${params.length}`;
+      if (condition.values.length === 1) {
+        params.push(JSON.stringify(condition.values[0]));
+        return ` and metadata -> ${key}::text = $${params.length}::jsonb`;
+      }
+      params.push(JSON.stringify(condition.values));
+      return ` and metadata -> ${key}::text in (select value from jsonb_array_elements($${params.length}::jsonb))`;
+    })
+    .join('');
+}
+
+interface PgliteModule {
+  PGlite: { create(options: Record<string, unknown>): Promise<SqlExecutor & { close(): Promise<void> }> };
+}
+
+async function openEmbedded(dataDir: string | undefined): Promise<SqlExecutor & { close(): Promise<void> }> {
+  let pglite: PgliteModule;
+  let vector: unknown;
+  try {
+    pglite = (await import('@electric-sql/pglite')) as unknown as PgliteModule;
+    ({ vector } = await import('@electric-sql/pglite-pgvector'));
+  } catch (error) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'The embedded pgvector store needs `@electric-sql/pglite` and `@electric-sql/pglite-pgvector`; install both, or pass an `executor` (a pg Pool) for a Postgres server with pgvector.',
+      { cause: error },
+    );
+  }
+  return pglite.PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), extensions: { vector } });
+}
+
+interface PgModule {
+  default: { Pool: new (config: { connectionString: string }) => SqlExecutor & { end(): Promise<void> } };
+}
+
+async function openPool(connectionString: string): Promise<SqlExecutor & { close(): Promise<void> }> {
+  let pg: PgModule;
+  try {
+    pg = (await import('pg')) as unknown as PgModule;
+  } catch (error) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'createPgVectorStore({ connectionString }) needs the `pg` package; install it.',
+      {
+        cause: error,
+      },
+    );
+  }
+  const pool = new pg.default.Pool({ connectionString });
+  return { query: (text, params) => pool.query(text, params), close: () => pool.end() };
+}
+
+interface Row {
+  id: string;
+  metadata: VectorMetadata;
+  score: number | string;
+}
+
+/**
+ * A vector store in Postgres with pgvector: one table per embedding model, `tenant_id` leading the
+ * primary key, an HNSW cosine index, and `tenant_id = $1` in every statement. Runs on a Postgres
+ * server (pass a `pg` Pool), inside tenant-scoped units of work (`runScoped`), or on an embedded
+ * PGlite (no options) with `@electric-sql/pglite-pgvector`.
+ *
+ * Queries with selective filters may be answered from the HNSW index with fewer than `topK`
+ * rows on very large tables; pgvector ≥ 0.8's `hnsw.iterative_scan` setting removes that.
+ *
+ * @throws MtPaasError `CONFIG_INVALID` on first use when the server has no pgvector (with how to install it).
+ */
+export function createPgVectorStore(options: PgVectorStoreOptions): VectorStore {
+  if (options.executor !== undefined && options.runScoped !== undefined) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'Pass either `executor` or `runScoped` to createPgVectorStore, not both.',
+    );
+  }
+  const table = resolveTable(options);
+  const statements = pgVectorSchemaSql(options);
+  const createSchema = options.createSchema ?? true;
+  let embedded: Promise<SqlExecutor & { close(): Promise<void> }> | undefined;
+  const ready = new Map<string, Promise<void>>();
+
+  const prepare = (scope: string, executor: SqlExecutor): Promise<void> => {
+    if (!createSchema) return Promise.resolve();
+    let promise = ready.get(scope);
+    if (promise === undefined) {
+      promise = ensureSchema(executor, statements);
+      promise.catch(() => ready.delete(scope));
+      ready.set(scope, promise);
+    }
+    return promise;
+  };
+
+  const run = async <T>(tenantId: TenantId, work: (executor: SqlExecutor) => Promise<T>): Promise<T> => {
+    if (options.runScoped !== undefined) {
+      return options.runScoped(tenantId, async (executor) => {
+        await prepare(`tenant:${tenantId}`, executor);
+        return work(executor);
+      });
+    }
+    let executor = options.executor;
+    if (executor === undefined) {
+      embedded ??=
+        options.connectionString === undefined
+          ? openEmbedded(options.dataDir)
+          : openPool(options.connectionString);
+      embedded.catch(() => {
+        embedded = undefined;
+      });
+      executor = await embedded;
+    }
+    await prepare('shared', executor);
+    return work(executor);
+  };
+
+  return defineVectorStore({
+    kind: 'pgvector',
+    dimensions: table.dimensions,
+    upsert: (tenantId, records) =>
+      run(tenantId, async (executor) => {
+        const rows = records.map((record) => ({
+          id: record.id,
+          embedding: vectorLiteral(record.vector),
+          metadata: record.metadata,
+        }));
+        await executor.query(
+          `insert into ${table.qualified} (tenant_id, id, embedding, metadata)
+select $1, x.id, x.embedding::vector, x.metadata
+from jsonb_to_recordset($2::jsonb) as x(id text, embedding text, metadata jsonb)
+on conflict (tenant_id, id) do update
+set embedding = excluded.embedding, metadata = excluded.metadata, updated_at = now()`,
+          [tenantId, JSON.stringify(rows)],
+        );
+      }),
+    query: (tenantId, query) =>
+      run(tenantId, async (executor) => {
+        const params: unknown[] = [tenantId, vectorLiteral(query.vector)];
+        const where = filterSql(query.filter, params);
+        params.push(query.topK);
+        const result = await executor.query(
+          `select id, metadata, 1 - (embedding <=> $2::vector) as score
+from ${table.qualified}
+where tenant_id = $1${where}
+order by embedding <=> $2::vector, id
+limit $${params.length}`,
+          params,
+        );
+        return (result.rows as Row[]).map(
+          (row): VectorMatch => ({ id: row.id, score: Number(row.score), metadata: row.metadata }),
+        );
+      }),
+    delete: (tenantId, request) =>
+      run(tenantId, async (executor) => {
+        const params: unknown[] = [tenantId];
+        let where = '';
+        if (request.ids !== undefined) {
+          params.push(JSON.stringify(request.ids));
+          where += ` and id in (select jsonb_array_elements_text($${params.length}::jsonb))`;
+        }
+        where += filterSql(request.filter, params);
+        await executor.query(`delete from ${table.qualified} where tenant_id = $1${where}`, params);
+      }),
+    count: (tenantId, filter) =>
+      run(tenantId, async (executor) => {
+        const params: unknown[] = [tenantId];
+        const where = filterSql(filter, params);
+        const result = await executor.query(
+          `select count(*)::int as count from ${table.qualified} where tenant_id = $1${where}`,
+          params,
+        );
+        return Number((result.rows[0] as { count: number | string }).count);
+      }),
+    purgeTenant: (tenantId) =>
+      run(tenantId, async (executor) => {
+        await executor.query(`delete from ${table.qualified} where tenant_id = $1`, [tenantId]);
+      }),
+    async close() {
+      const database = embedded;
+      embedded = undefined;
+      ready.clear();
+      if (database !== undefined) await (await database).close();
+    },
+  });
+}
