@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   type HttpProviderOptions,
   type HttpSettings,
+  parseEventData,
   postEventStream,
   postJson,
   readEnv,
@@ -205,7 +206,7 @@ export function createAnthropic(options: AnthropicProviderOptions = {}): Anthrop
         const events = await postEventStream(settings, modelId, '/messages', body(modelId, call, true), call);
         async function* parts(): AsyncGenerator<StreamPart> {
           for await (const event of events) {
-            const parsed = streamEventSchema.safeParse(JSON.parse(event.data));
+            const parsed = streamEventSchema.safeParse(parseEventData(name, modelId, event.data));
             // Unknown event types are allowed by Anthropic's versioning policy: skip them.
             if (!parsed.success) continue;
             const data = parsed.data;

@@ -116,4 +116,33 @@ describe('createFallbackLanguageModel', () => {
     for await (const delta of stream) text += delta;
     expect(text).toBe('Tenants are isolated.');
   });
+
+  it('cools down a model whose stream broke off after it started', async () => {
+    const cooldowns = createCooldownTracker();
+    const broken: LanguageModel = {
+      specificationVersion: 'v1',
+      provider: 'test',
+      modelId: 'broken',
+      generate: async () => {
+        throw new Error('unused');
+      },
+      stream: async () => {
+        const result = Promise.reject(unavailable());
+        result.catch(() => {});
+        return {
+          model: 'test:broken',
+          result,
+          async *[Symbol.asyncIterator]() {
+            yield 'partial';
+            throw await result.catch((error: unknown) => error);
+          },
+        };
+      },
+    };
+    const chain = createFallbackLanguageModel([broken, scripted('b', [])], { cooldowns });
+    const stream = await chain.stream({ prompt: 'hi' });
+    await expect(stream.result).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(cooldowns.isCoolingDown('test:broken')).toBe(true);
+  });
 });

@@ -164,6 +164,19 @@ export function createFallbackLanguageModel(
     provider: first.provider,
     modelId: first.modelId,
     generate: (call: GenerateOptions) => attempt((model) => model.generate(call)),
-    stream: (call: GenerateOptions): Promise<LanguageModelStream> => attempt((model) => model.stream(call)),
+    async stream(call: GenerateOptions): Promise<LanguageModelStream> {
+      let answering: LanguageModel | undefined;
+      const stream = await attempt((model) => {
+        answering = model;
+        return model.stream(call);
+      });
+      // A stream that breaks off after it started cannot fail over, but its model cools down.
+      stream.result.catch((error: unknown) => {
+        if (answering !== undefined && shouldFallback(error) && MtPaasError.isInstance(error)) {
+          cooldowns.coolDown(keyOf(answering), Math.max(cooldownMs, (error.retryAfterSeconds ?? 0) * 1000));
+        }
+      });
+      return stream;
+    },
   };
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   type HttpProviderOptions,
   type HttpSettings,
+  parseEventData,
   postEventStream,
   postJson,
   readEnv,
@@ -238,11 +239,11 @@ export function createGemini(options: GeminiProviderOptions = {}): GeminiProvide
         async function* parts(): AsyncGenerator<StreamPart> {
           let finished = false;
           for await (const event of events) {
-            const json: unknown = JSON.parse(event.data);
+            const json: unknown = parseEventData(name, id, event.data);
             if (typeof json === 'object' && json !== null && 'error' in json) {
               throw streamEventError(name, id, json);
             }
-            const chunk = responseSchema.parse(json);
+            const chunk = parseEventData(name, id, event.data, responseSchema);
             const text = candidateText(chunk);
             if (text !== '') yield { type: 'text', text };
             const usage = geminiUsage(chunk.usageMetadata);

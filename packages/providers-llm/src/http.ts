@@ -143,7 +143,9 @@ export function httpError(
 /** Maps an in-stream error event (Anthropic `error`, OpenAI `{ error }` chunk) to an `MtPaasError`. */
 export function streamEventError(provider: string, model: string, data: unknown): MtPaasError {
   const { message, type } = providerMessage(data);
-  const retryable = /overload|rate|unavailable|internal|api_error|exhausted|timeout/i.test(type ?? '');
+  const retryable = /overload|rate_limit|unavailable|internal|server|api_error|exhausted|timeout/i.test(
+    type ?? '',
+  );
   const code: ErrorCode = /rate_limit|exhausted/i.test(type ?? '')
     ? 'RATE_LIMITED'
     : retryable
@@ -405,6 +407,38 @@ export async function postEventStream(
       scope.dispose();
     },
   };
+}
+
+/**
+ * Parses the JSON data of one server-sent event, and validates it when a schema is given;
+ * a malformed event is a `PROVIDER_ERROR`, never a bare `SyntaxError`.
+ */
+export function parseEventData<Schema extends z.ZodType = z.ZodUnknown>(
+  provider: string,
+  model: string,
+  data: string,
+  schema?: Schema,
+): z.infer<Schema> {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch (error) {
+    throw new MtPaasError(
+      'PROVIDER_ERROR',
+      `The ${provider} stream of "${model}" sent an event that is not JSON; check that the base URL points at a ${provider}-compatible API.`,
+      { details: { provider, model }, cause: error },
+    );
+  }
+  if (schema === undefined) return json as z.infer<Schema>;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new MtPaasError(
+      'PROVIDER_ERROR',
+      `The ${provider} stream of "${model}" sent an event of an unexpected shape; check that the base URL points at a ${provider}-compatible API.`,
+      { details: { provider, model, issues: parsed.error.issues.slice(0, 5) } },
+    );
+  }
+  return parsed.data;
 }
 
 /** Throws `CONFIG_INVALID` when a required API key is missing. */

@@ -227,6 +227,25 @@ describe('OpenAI chat completions', () => {
     await expect(collect(stream)).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 
+  it('turns a malformed event into PROVIDER_ERROR, not a SyntaxError', async () => {
+    server.on('/v1/chat/completions', {
+      body: 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {not json\n\n',
+    });
+    const stream = await provider()('gpt-4o-mini').stream({ prompt: 'hi' });
+    await expect(collect(stream)).rejects.toMatchObject({
+      code: 'PROVIDER_ERROR',
+      message: expect.stringContaining('not JSON'),
+    });
+  });
+
+  it('turns an in-stream error object into an MtPaasError', async () => {
+    server.on('/v1/chat/completions', {
+      body: 'data: {"error":{"message":"The server is overloaded","type":"server_error"}}\n\n',
+    });
+    const stream = await provider()('gpt-4o-mini').stream({ prompt: 'hi' });
+    await expect(stream.result).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+  });
+
   it('rejects an unexpected body with PROVIDER_ERROR', async () => {
     server.on('/v1/chat/completions', { json: { hello: 'world' } });
     await expect(provider()('gpt-4o-mini').generate({ prompt: 'hi' })).rejects.toMatchObject({

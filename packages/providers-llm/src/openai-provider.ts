@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   type HttpProviderOptions,
   type HttpSettings,
+  parseEventData,
   postEventStream,
   postJson,
   readEnv,
@@ -228,11 +229,11 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
           let finished = false;
           for await (const event of events) {
             if (event.data === '[DONE]') return;
-            const json: unknown = JSON.parse(event.data);
+            const json: unknown = parseEventData(name, modelId, event.data);
             if (typeof json === 'object' && json !== null && 'error' in json) {
               throw streamEventError(name, modelId, json);
             }
-            const chunk = chatChunkSchema.parse(json);
+            const chunk = parseEventData(name, modelId, event.data, chatChunkSchema);
             for (const choice of chunk.choices) {
               const text = choice.delta?.content;
               if (text !== undefined && text !== null) yield { type: 'text', text };
