@@ -183,6 +183,7 @@ describe('OpenAI chat completions', () => {
     controller.abort();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
     expect(server.requests).toHaveLength(1);
+    await vi.waitFor(() => expect(server.closedByClient).toBe(1));
   });
 
   it('stops a running stream when the caller aborts', async () => {
@@ -201,14 +202,17 @@ describe('OpenAI chat completions', () => {
     })();
     expect(failure).toBe(reason);
     await expect(stream.result).rejects.toBe(reason);
+    await vi.waitFor(() => expect(server.closedByClient).toBe(1));
   });
 
   it('cancels the request when the consumer breaks out of the loop', async () => {
     const body = fixture('openai-chat-stream.sse');
     server.on('/v1/chat/completions', { body, cutAfterBytes: Math.floor(body.length / 3), stall: true });
     const stream = await provider()('gpt-4o-mini').stream({ prompt: 'hi' });
+    expect(server.closedByClient).toBe(0);
     for await (const _delta of stream) break;
     await expect(stream.result).rejects.toMatchObject({ name: 'AbortError' });
+    await vi.waitFor(() => expect(server.closedByClient).toBe(1));
   });
 
   it('times out with TIMEOUT when the server does not answer', async () => {
@@ -223,8 +227,12 @@ describe('OpenAI chat completions', () => {
   it('times out a stream that stalls between chunks', async () => {
     const body = fixture('openai-chat-stream.sse');
     server.on('/v1/chat/completions', { body, cutAfterBytes: Math.floor(body.length / 3), stall: true });
-    const stream = await provider({ timeoutMs: 100 })('gpt-4o-mini').stream({ prompt: 'hi' });
-    await expect(collect(stream)).rejects.toMatchObject({ code: 'TIMEOUT' });
+    const deltas: string[] = [];
+    const run = async () => {
+      const stream = await provider({ timeoutMs: 150 })('gpt-4o-mini').stream({ prompt: 'hi' });
+      for await (const delta of stream) deltas.push(delta);
+    };
+    await expect(run()).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 
   it('turns a malformed event into PROVIDER_ERROR, not a SyntaxError', async () => {

@@ -38,6 +38,8 @@ export interface RecordedRequest {
 export interface TestServer {
   url: string;
   requests: RecordedRequest[];
+  /** Responses whose connection the client closed before the server finished them. */
+  readonly closedByClient: number;
   /** Queues answers for a path (first in, first out); the last one repeats. */
   on(path: string, ...responses: ScriptedResponse[]): void;
   close(): Promise<void>;
@@ -64,7 +66,12 @@ async function sendInChunks(response: ServerResponse, body: Buffer, limit: numbe
 export async function startTestServer(): Promise<TestServer> {
   const scripts = new Map<string, ScriptedResponse[]>();
   const requests: RecordedRequest[] = [];
+  let closedByClient = 0;
+  let closing = false;
   const server = createServer((request, response) => {
+    response.on('close', () => {
+      if (!response.writableFinished && !closing) closedByClient++;
+    });
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
@@ -104,7 +111,9 @@ export async function startTestServer(): Promise<TestServer> {
         await sendInChunks(response, bytes, limit);
         if (script.stall === true) return;
         if (script.cutAfterBytes !== undefined && script.endCleanly !== true) {
+          closing = true;
           response.socket?.destroy();
+          closing = false;
           return;
         }
         response.end();
@@ -116,10 +125,14 @@ export async function startTestServer(): Promise<TestServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    get closedByClient() {
+      return closedByClient;
+    },
     on(path, ...responses) {
       scripts.set(path, responses);
     },
     async close() {
+      closing = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
