@@ -1,5 +1,6 @@
 export type { ApiKeyAuthOptions, ApiKeyEntry, ApiKeyVerifier } from './api-key-auth.js';
 export { createApiKeyVerifier } from './api-key-auth.js';
+export { answerClientErrorsAsJson, handleClientError } from './client-errors.js';
 export type { EntitlementsLayer, EntitlementsResolverOptions } from './entitlements.js';
 export {
   assertFeature,

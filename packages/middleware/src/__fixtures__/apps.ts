@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import * as forExpress from '../express.js';
 import * as forFastify from '../fastify.js';
 import * as forHono from '../hono.js';
+import { answerClientErrorsAsJson, handleClientError } from '../client-errors.js';
 import type { TenantPipeline } from '../pipeline.js';
 
 /** An app listening on a real port. */
@@ -37,7 +38,7 @@ function describeRequest(
 }
 
 export const bootFastify: BootApp = async (pipeline) => {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, clientErrorHandler: handleClientError });
   await app.register(forFastify.mtPaasFastify, { pipeline });
   app.get(
     '/health',
@@ -103,6 +104,7 @@ export const bootExpress: BootApp = async (pipeline) => {
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
+  answerClientErrorsAsJson(server as import('node:http').Server);
   const address = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${address.port}`,
@@ -133,6 +135,7 @@ export const bootHono: BootApp = async (pipeline) => {
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
   });
+  answerClientErrorsAsJson(server as import('node:http').Server);
   const address = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${address.port}`,

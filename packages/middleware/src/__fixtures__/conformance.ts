@@ -247,6 +247,19 @@ export function describeConformance(
       expect(directory.invalidLookups).toEqual([]);
     });
 
+    it('answers an oversized header block with a JSON 431, and a broken body with a JSON 400', async () => {
+      const response = await get('/api/whoami', { 'x-tenant-id': id('univ'), 'x-padding': 'p'.repeat(20_000) });
+      expect(response.status).toBe(431);
+      expect(response.json?.error?.code).toBe('INVALID_REQUEST');
+      const broken = await send(app.url, {
+        method: 'POST',
+        path: '/api/items',
+        headers: { 'x-tenant-id': id('univ'), 'content-type': 'application/json' },
+        rawBody: '{"tenantId": ',
+      });
+      expectError(broken, 400, 'INVALID_REQUEST');
+    });
+
     it('answers unknown tenants with 404 and keeps a flood of random ids away from the directory', async () => {
       expectError(await get('/api/whoami', { 'x-tenant-id': id('nobody') }), 404, 'TENANT_NOT_FOUND');
       const ids = Array.from({ length: 20 }, (_, index) => `flood_${suffix}_${index}`);

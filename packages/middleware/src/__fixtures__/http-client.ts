@@ -12,10 +12,15 @@ export interface TestResponse {
 /** Sends one request with full control over headers (Host, odd bytes) through node:http. */
 export function send(
   baseUrl: string,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: unknown },
+  options: { method?: string; path: string; headers?: Record<string, string>; body?: unknown; rawBody?: string },
 ): Promise<TestResponse> {
   const url = new URL(baseUrl);
-  const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+  const payload =
+    options.rawBody !== undefined
+      ? Buffer.from(options.rawBody)
+      : options.body === undefined
+        ? undefined
+        : Buffer.from(JSON.stringify(options.body));
   return new Promise((resolve, reject) => {
     const request = http.request(
       {
