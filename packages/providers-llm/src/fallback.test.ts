@@ -132,6 +132,7 @@ describe('createFallbackLanguageModel', () => {
         return {
           model: 'test:broken',
           result,
+          usageSoFar: () => ({ inputTokens: 1, outputTokens: 1, totalTokens: 2, estimated: true as const }),
           async *[Symbol.asyncIterator]() {
             yield 'partial';
             throw await result.catch((error: unknown) => error);

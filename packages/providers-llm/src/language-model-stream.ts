@@ -64,10 +64,16 @@ export function createLanguageModelStream(input: {
   let wake: (() => void) | undefined;
   let iterated = false;
 
+  let text = '';
+  const usage: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {};
+  const usageSoFar = (): LanguageModelUsage =>
+    completeUsage(usage, {
+      input: () => estimateInputTokens(input.options),
+      output: () => estimateTokens(text),
+    });
+
   const result = (async (): Promise<GenerateResult> => {
-    let text = '';
     let finishReason: FinishReason = 'other';
-    const usage: { inputTokens?: number; outputTokens?: number; totalTokens?: number } = {};
     try {
       for await (const part of input.parts) {
         if (part.type === 'text') {
@@ -90,15 +96,7 @@ export function createLanguageModelStream(input: {
     }
     done = true;
     wake?.();
-    return {
-      text,
-      finishReason,
-      model: input.model,
-      usage: completeUsage(usage, {
-        input: () => estimateInputTokens(input.options),
-        output: () => estimateTokens(text),
-      }),
-    };
+    return { text, finishReason, model: input.model, usage: usageSoFar() };
   })();
   // The rejection is also thrown to the iterating caller; this keeps an unawaited `result` quiet.
   result.catch(() => {});
@@ -134,6 +132,7 @@ export function createLanguageModelStream(input: {
   return {
     model: input.model,
     result,
+    usageSoFar,
     [Symbol.asyncIterator]: iterate,
   };
 }

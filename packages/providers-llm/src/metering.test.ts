@@ -1,5 +1,6 @@
-import { parseTenantId, runWithTenant, type UsageRecord } from '@mt-paas/context';
+import { MtPaasError, parseTenantId, runWithTenant, type UsageRecord } from '@mt-paas/context';
 import { describe, expect, it } from 'vitest';
+import { createLanguageModelStream, type StreamPart } from './language-model-stream.js';
 import { createLocalProvider } from './local-provider.js';
 import { withEmbeddingMetering, withTokenMetering } from './metering.js';
 
@@ -49,6 +50,36 @@ describe('withTokenMetering', () => {
         attributes: expect.objectContaining({ operation: 'stream' }),
       }),
     ]);
+  });
+
+  it('meters what a broken stream consumed (reported input, estimated output), flagged incomplete', async () => {
+    const usageSink = sink();
+    const breaking = {
+      ...local('breaking'),
+      async stream(options: Parameters<ReturnType<typeof local>['stream']>[0]) {
+        async function* parts(): AsyncGenerator<StreamPart> {
+          yield { type: 'usage', inputTokens: 40 };
+          yield { type: 'text', text: 'Half an answer that' };
+          throw new MtPaasError('PROVIDER_UNAVAILABLE', 'cut');
+        }
+        return createLanguageModelStream({
+          model: 'test:breaking',
+          parts: parts(),
+          cancel: () => {},
+          options,
+        });
+      },
+    };
+    const stream = await withTokenMetering(breaking, { tenantId, usageSink }).stream(call);
+    await expect(stream.result).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+    expect(stream.usageSoFar()).toMatchObject({ inputTokens: 40, estimated: true });
+    expect(usageSink.records).toEqual([
+      expect.objectContaining({
+        quantity: stream.usageSoFar().totalTokens,
+        attributes: expect.objectContaining({ incomplete: 'true', estimated: 'true', operation: 'stream' }),
+      }),
+    ]);
+    expect(stream.usageSoFar().outputTokens).toBeGreaterThan(0);
   });
 
   it('refuses with QUOTA_EXCEEDED when the budget is used up, before calling the model', async () => {

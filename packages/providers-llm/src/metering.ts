@@ -95,7 +95,10 @@ async function record(
   }
 }
 
-function resultAttributes(result: GenerateResult, operation: string): Record<string, string> {
+function resultAttributes(
+  result: Pick<GenerateResult, 'model' | 'usage'>,
+  operation: string,
+): Record<string, string> {
   const colon = result.model.indexOf(':');
   return {
     provider: colon === -1 ? result.model : result.model.slice(0, colon),
@@ -135,19 +138,31 @@ export function withTokenMetering(model: LanguageModel, options: MeteringOptions
     async stream(call: GenerateOptions): Promise<LanguageModelStream> {
       const chosen = await pick();
       const inner = await chosen.stream(call);
-      const result = inner.result.then(async (completed) => {
-        await record(
-          options,
-          completed.usage.totalTokens,
-          call.idempotencyKey,
-          resultAttributes(completed, 'stream'),
-        );
-        return completed;
-      });
+      const result = inner.result.then(
+        async (completed) => {
+          await record(
+            options,
+            completed.usage.totalTokens,
+            call.idempotencyKey,
+            resultAttributes(completed, 'stream'),
+          );
+          return completed;
+        },
+        async (error: unknown) => {
+          // The provider billed what it sent before the break-off (or the consumer's abort).
+          const usage = inner.usageSoFar();
+          await record(options, usage.totalTokens, call.idempotencyKey, {
+            ...resultAttributes({ model: inner.model, usage }, 'stream'),
+            incomplete: 'true',
+          });
+          throw error;
+        },
+      );
       result.catch(() => {});
       return {
         model: inner.model,
         result,
+        usageSoFar: () => inner.usageSoFar(),
         [Symbol.asyncIterator]: () => inner[Symbol.asyncIterator](),
       };
     },

@@ -89,6 +89,8 @@ describe('OpenAI chat completions', () => {
     expect(deltas.length).toBeGreaterThan(0);
     expect(isMtPaasError(failure, 'PROVIDER_UNAVAILABLE')).toBe(true);
     await expect(stream.result).rejects.toBe(failure);
+    expect(stream.usageSoFar()).toMatchObject({ estimated: true, outputTokens: expect.any(Number) });
+    expect(stream.usageSoFar().outputTokens).toBeGreaterThan(0);
   });
 
   it('fails clearly when the stream ends early without finish_reason or [DONE]', async () => {

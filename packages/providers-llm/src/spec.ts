@@ -82,6 +82,12 @@ export interface LanguageModelStream extends AsyncIterable<string> {
   readonly model: string;
   /** Resolves after the last delta; rejects with the same error the iteration threw. */
   readonly result: Promise<GenerateResult>;
+  /**
+   * Usage up to now: the final usage once `result` resolved; after a break-off, what the
+   * provider reported so far, the rest estimated (`estimated: true`). Metering uses it to bill
+   * the tokens a broken or abandoned stream consumed.
+   */
+  usageSoFar(): LanguageModelUsage;
 }
 
 /** A text-generation model. */
