@@ -135,6 +135,82 @@ describe('createPgVectorStore on PGlite', () => {
     expect(() => createPgVectorStore({ executor: database, dimensions: 3072 })).toThrow(/2000/);
   });
 
+  it('gives a tenant with a small share of the table topK matches when Postgres walks the HNSW index', async () => {
+    const big = Array.from({ length: 1500 }, (_, index) => ({
+      id: `big-${index}`,
+      vector: deterministicVector(`big-${index}`, 8),
+    }));
+    const small = Array.from({ length: 60 }, (_, index) => ({
+      id: `small-${index}`,
+      vector: deterministicVector(`small-${index}`, 8),
+    }));
+    const store = createPgVectorStore({ executor: database, dimensions: 8, model: 'iterative' });
+    const naive = createPgVectorStore({
+      executor: database,
+      dimensions: 8,
+      model: 'iterative',
+      iterativeScan: 'off',
+    });
+    for (let offset = 0; offset < big.length; offset += 500) {
+      await store.forTenant('big_univ').upsert(big.slice(offset, offset + 500));
+    }
+    await store.forTenant('small_univ').upsert(small);
+    await database.exec('analyze mt_paas_vectors_iterative_8');
+    // Make the planner prefer the HNSW index's order over sorting the tenant's rows, as it does on large tables.
+    await database.exec('set enable_sort = off');
+    try {
+      const query = { vector: deterministicVector('question', 8), topK: 20 };
+      const withoutIterativeScan = await naive.forTenant('small_univ').query(query);
+      expect(withoutIterativeScan.length).toBeLessThan(20); // the failure mode this option exists for
+      const matches = await store.forTenant('small_univ').query(query);
+      expect(matches).toHaveLength(20);
+      expect(matches.every((match) => match.id.startsWith('small-'))).toBe(true);
+      const scores = matches.map((match) => match.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    } finally {
+      await database.exec('reset enable_sort');
+    }
+  });
+
+  it('scopes the iterative scan to one transaction on a checked-out client of a pg Pool', async () => {
+    const log: string[] = [];
+    let released = 0;
+    // The shape of a pg Pool (query, connect, idleCount) over the PGlite, recording what runs where.
+    const pool = {
+      idleCount: 0,
+      query: (text: string, params?: unknown[]) => {
+        log.push(`pool: ${text.split('\n')[0]}`);
+        return database.query(text, params);
+      },
+      connect: async () => ({
+        query: (text: string, params?: unknown[]) => {
+          log.push(`client: ${text.split('\n')[0]}`);
+          return database.query(text, params);
+        },
+        release: () => {
+          released++;
+        },
+      }),
+    };
+    const store = createPgVectorStore({ executor: pool, dimensions: 4, model: 'pool' }).forTenant(
+      'acme_univ',
+    );
+    await store.upsert([{ id: 'a', vector: [1, 0, 0, 0] }]);
+    log.length = 0;
+    expect((await store.query({ vector: [1, 0, 0, 0] }))[0]?.id).toBe('a');
+    expect(log).toEqual([
+      'client: begin',
+      "client: select set_config('hnsw.iterative_scan', $1, true)",
+      'client: select id, metadata, 1 - (embedding <=> $2::vector) as score',
+      'client: commit',
+    ]);
+    expect(released).toBe(1);
+    expect(
+      (await database.query<{ value: string }>(`select current_setting('hnsw.iterative_scan') as value`))
+        .rows[0]?.value,
+    ).toBe('off'); // set_config(..., true) ended with the transaction: nothing leaks into the next request
+  });
+
   it('exposes its DDL for migrations', () => {
     const [table, hnsw] = pgVectorSchemaSql({ dimensions: 8, model: 'bge-m3' });
     expect(table).toMatch(/primary key \(tenant_id, id\)/);

@@ -10,7 +10,15 @@ import { checkDimensions, sanitizeName } from './validation.js';
  */
 export interface SqlExecutor {
   query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+  /**
+   * Optional (PGlite has it): runs `callback` in a transaction. Used to scope pgvector's
+   * `hnsw.iterative_scan` to one query. A `pg` Pool is recognised and checked out instead.
+   */
+  transaction?<T>(callback: (transaction: SqlExecutor) => Promise<T>): Promise<T>;
 }
+
+/** pgvector ≥ 0.8 `hnsw.iterative_scan` mode used for queries. */
+export type IterativeScan = 'strict_order' | 'relaxed_order' | 'off';
 
 /**
  * Runs `work` in the tenant's database scope and returns its result — e.g. the unit of work of
@@ -63,6 +71,16 @@ export interface PgVectorStoreOptions {
   createSchema?: boolean;
   /** HNSW build parameters. @default { m: 16, efConstruction: 64 } (pgvector's defaults) */
   hnsw?: { m?: number; efConstruction?: number };
+  /**
+   * pgvector ≥ 0.8's `hnsw.iterative_scan` for queries, set with `set_config(…, true)` inside the
+   * query's transaction. Without it, when Postgres answers from the HNSW index (large tables), it
+   * takes the `ef_search` nearest rows of all tenants and then drops other tenants' rows and
+   * filter misses — a tenant with a small share of the table gets fewer than `topK` matches.
+   * Needs a transaction: `runScoped`, a PGlite, a `pg` Pool or `connectionString` (a bare
+   * `pg` Client runs without it). Ignored on pgvector < 0.8.
+   * @default 'strict_order'
+   */
+  iterativeScan?: IterativeScan;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -157,9 +175,13 @@ const INSTALL_HINT =
   'as a superuser — or omit the executor to use the embedded PGlite with @electric-sql/pglite-pgvector ' +
   '(for your own PGlite: `new PGlite({ extensions: { vector } })`).';
 
-async function ensureExtension(executor: SqlExecutor): Promise<void> {
+async function installedVersion(executor: SqlExecutor): Promise<string | undefined> {
   const installed = await executor.query(`select extversion from pg_extension where extname = 'vector'`);
-  if (installed.rows.length > 0) return;
+  return (installed.rows[0] as { extversion?: string } | undefined)?.extversion;
+}
+
+async function ensureExtension(executor: SqlExecutor): Promise<void> {
+  if ((await installedVersion(executor)) !== undefined) return;
   const available = await executor.query(`select 1 from pg_available_extensions where name = 'vector'`);
   if (available.rows.length === 0) {
     const version = (await executor.query(`select current_setting('server_version') as version`)).rows[0] as
@@ -196,9 +218,19 @@ async function ensureExtension(executor: SqlExecutor): Promise<void> {
   }
 }
 
-async function ensureSchema(executor: SqlExecutor, statements: string[]): Promise<void> {
-  await ensureExtension(executor);
-  for (const statement of statements) {
+/** True for pgvector 0.8.0 and later (`hnsw.iterative_scan`). */
+function supportsIterativeScan(version: string | undefined): boolean {
+  const [major = 0, minor = 0] = (version ?? '0.0').split('.').map(Number);
+  return major > 0 || minor >= 8;
+}
+
+async function ensureSchema(
+  executor: SqlExecutor,
+  statements: string[],
+  createSchema: boolean,
+): Promise<boolean> {
+  if (createSchema) await ensureExtension(executor);
+  for (const statement of createSchema ? statements : []) {
     try {
       await executor.query(statement);
     } catch (error) {
@@ -207,6 +239,40 @@ async function ensureSchema(executor: SqlExecutor, statements: string[]): Promis
       if (code !== '23505' && code !== '42P07') throw error;
     }
   }
+  return supportsIterativeScan(await installedVersion(executor));
+}
+
+interface PgPoolLike extends SqlExecutor {
+  idleCount: number;
+  connect(): Promise<SqlExecutor & { release(error?: Error | boolean): void }>;
+}
+
+const isPgPool = (executor: SqlExecutor): executor is PgPoolLike =>
+  typeof (executor as Partial<PgPoolLike>).connect === 'function' && 'idleCount' in executor;
+
+/** Runs `work` in a transaction on `executor` when it can open one; otherwise directly. */
+async function inTransaction<T>(
+  executor: SqlExecutor,
+  work: (executor: SqlExecutor, transactional: boolean) => Promise<T>,
+): Promise<T> {
+  if (typeof executor.transaction === 'function') {
+    return executor.transaction((transaction) => work(transaction, true));
+  }
+  if (isPgPool(executor)) {
+    const client = await executor.connect();
+    try {
+      await client.query('begin');
+      const result = await work(client, true);
+      await client.query('commit');
+      client.release();
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+  }
+  return work(executor, false);
 }
 
 function vectorLiteral(vector: readonly number[]): string {
@@ -249,7 +315,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<SqlExecutor & 
 }
 
 interface PgModule {
-  default: { Pool: new (config: { connectionString: string }) => SqlExecutor & { end(): Promise<void> } };
+  default: { Pool: new (config: { connectionString: string }) => PgPoolLike & { end(): Promise<void> } };
 }
 
 async function openPool(connectionString: string): Promise<SqlExecutor & { close(): Promise<void> }> {
@@ -266,7 +332,7 @@ async function openPool(connectionString: string): Promise<SqlExecutor & { close
     );
   }
   const pool = new pg.default.Pool({ connectionString });
-  return { query: (text, params) => pool.query(text, params), close: () => pool.end() };
+  return Object.assign(pool, { close: () => pool.end() });
 }
 
 interface Row {
@@ -281,8 +347,8 @@ interface Row {
  * server (pass a `pg` Pool), inside tenant-scoped units of work (`runScoped`), or on an embedded
  * PGlite (no options) with `@electric-sql/pglite-pgvector`.
  *
- * Queries with selective filters may be answered from the HNSW index with fewer than `topK`
- * rows on very large tables; pgvector ≥ 0.8's `hnsw.iterative_scan` setting removes that.
+ * Queries run with pgvector ≥ 0.8's `hnsw.iterative_scan` (see {@link PgVectorStoreOptions.iterativeScan})
+ * so a tenant with a small share of a large table still gets `topK` matches from the HNSW index.
  *
  * @throws MtPaasError `CONFIG_INVALID` on first use when the server has no pgvector (with how to install it).
  */
@@ -297,25 +363,42 @@ export function createPgVectorStore(options: PgVectorStoreOptions): VectorStore 
   const statements = pgVectorSchemaSql(options);
   const createSchema = options.createSchema ?? true;
   let embedded: Promise<SqlExecutor & { close(): Promise<void> }> | undefined;
-  const ready = new Map<string, Promise<void>>();
+  const iterativeScan = options.iterativeScan ?? 'strict_order';
+  if (!['strict_order', 'relaxed_order', 'off'].includes(iterativeScan)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'pgvector iterativeScan must be "strict_order", "relaxed_order" or "off".',
+    );
+  }
+  /** Per scope: whether the server's pgvector supports iterative scans. */
+  const ready = new Map<string, Promise<boolean>>();
 
-  const prepare = (scope: string, executor: SqlExecutor): Promise<void> => {
-    if (!createSchema) return Promise.resolve();
+  const prepare = (scope: string, executor: SqlExecutor): Promise<boolean> => {
     let promise = ready.get(scope);
     if (promise === undefined) {
-      promise = ensureSchema(executor, statements);
+      promise = ensureSchema(executor, statements, createSchema);
       promise.catch(() => ready.delete(scope));
       ready.set(scope, promise);
     }
     return promise;
   };
 
-  const run = async <T>(tenantId: TenantId, work: (executor: SqlExecutor) => Promise<T>): Promise<T> => {
+  const run = async <T>(
+    tenantId: TenantId,
+    work: (executor: SqlExecutor) => Promise<T>,
+    query = false,
+  ): Promise<T> => {
+    const scoped = async (executor: SqlExecutor, transactional: boolean, iterative: boolean) => {
+      if (query && transactional && iterative && iterativeScan !== 'off') {
+        await executor.query(`select set_config('hnsw.iterative_scan', $1, true)`, [iterativeScan]);
+      }
+      return work(executor);
+    };
     if (options.runScoped !== undefined) {
-      return options.runScoped(tenantId, async (executor) => {
-        await prepare(`tenant:${tenantId}`, executor);
-        return work(executor);
-      });
+      return options.runScoped(tenantId, async (executor) =>
+        // A scoped unit of work is a transaction (that is how it scopes).
+        scoped(executor, true, await prepare(`tenant:${tenantId}`, executor)),
+      );
     }
     let executor = options.executor;
     if (executor === undefined) {
@@ -328,8 +411,9 @@ export function createPgVectorStore(options: PgVectorStoreOptions): VectorStore 
       });
       executor = await embedded;
     }
-    await prepare('shared', executor);
-    return work(executor);
+    const iterative = await prepare('shared', executor);
+    if (!query || !iterative || iterativeScan === 'off') return work(executor);
+    return inTransaction(executor, (inner, transactional) => scoped(inner, transactional, iterative));
   };
 
   return defineVectorStore({
@@ -352,22 +436,26 @@ set embedding = excluded.embedding, metadata = excluded.metadata, updated_at = n
         );
       }),
     query: (tenantId, query) =>
-      run(tenantId, async (executor) => {
-        const params: unknown[] = [tenantId, vectorLiteral(query.vector)];
-        const where = filterSql(query.filter, params);
-        params.push(query.topK);
-        const result = await executor.query(
-          `select id, metadata, 1 - (embedding <=> $2::vector) as score
+      run(
+        tenantId,
+        async (executor) => {
+          const params: unknown[] = [tenantId, vectorLiteral(query.vector)];
+          const where = filterSql(query.filter, params);
+          params.push(query.topK);
+          const result = await executor.query(
+            `select id, metadata, 1 - (embedding <=> $2::vector) as score
 from ${table.qualified}
 where tenant_id = $1${where}
 order by embedding <=> $2::vector, id
 limit $${params.length}`,
-          params,
-        );
-        return (result.rows as Row[]).map(
-          (row): VectorMatch => ({ id: row.id, score: Number(row.score), metadata: row.metadata }),
-        );
-      }),
+            params,
+          );
+          return (result.rows as Row[]).map(
+            (row): VectorMatch => ({ id: row.id, score: Number(row.score), metadata: row.metadata }),
+          );
+        },
+        true,
+      ),
     delete: (tenantId, request) =>
       run(tenantId, async (executor) => {
         const params: unknown[] = [tenantId];
