@@ -11,6 +11,8 @@ export type { GeminiEmbeddingOptions, GeminiProvider, GeminiProviderOptions } fr
 export { createGemini, gemini, geminiFinishReason } from './gemini-provider.js';
 export type { HttpProviderOptions } from './http.js';
 export { retryAfterMs } from './http.js';
+export type { StreamPart } from './language-model-stream.js';
+export { createLanguageModelStream } from './language-model-stream.js';
 export type { LocalEmbeddingModelOptions } from './local-embedding.js';
 export { createLocalEmbeddingModel } from './local-embedding.js';
 export type { LocalProvider, LocalProviderOptions } from './local-provider.js';

@@ -8,7 +8,7 @@ import type {
 } from './spec.js';
 import { estimateTokens } from './text.js';
 
-/** Internal: what a vendor stream adapter yields. */
+/** What a stream adapter yields to {@link createLanguageModelStream} (for custom providers). */
 export type StreamPart =
   | { type: 'text'; text: string }
   /** Usage so far; a later part replaces the fields it carries (usage numbers are cumulative). */
@@ -48,9 +48,11 @@ export function completeUsage(
 }
 
 /**
- * Builds a {@link LanguageModelStream} over vendor stream parts. The parts are pulled eagerly
- * (so `result` settles even when nobody iterates); iteration replays the deltas in order.
- * `parts` must throw when the vendor stream ended without its terminal event.
+ * Builds a {@link LanguageModelStream} over vendor stream parts — the helper a custom provider
+ * (registered through `providersFor`'s `providers` option) uses to implement `stream()`. The
+ * parts are pulled eagerly (so `result` settles even when nobody iterates); iteration replays
+ * the deltas in order; `cancel` is called when the consumer stops early. `parts` must throw
+ * when the vendor stream ended without its terminal event.
  */
 export function createLanguageModelStream(input: {
   model: string;
