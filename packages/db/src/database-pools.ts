@@ -9,7 +9,7 @@ export interface PoolGroupOptions {
   maxConnections?: number;
   /** Connections per tenant database. @default 2 */
   connectionsPerTenant?: number;
-  /** Pools kept at most (least recently used evicted first). @default maxConnections */
+  /** Pools kept at most (least recently used retired first; a busy pool drains before it closes). @default max(maxConnections, 100) */
   maxPools?: number;
   /** A pool (and an idle connection) unused this long is closed. @default 30000 */
   idleTimeoutMs?: number;
@@ -85,12 +85,29 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
     closing.add(ending);
   };
 
+  // A pool leaving the LRU (least recently used, or idle past its TTL) is ended at once when all its
+  // connections are idle; a busy one drains first (its in-flight units finish, then it is ended).
+  const draining = new Set<pg.Pool>();
+  const busy = (pool: pg.Pool) => pool.totalCount > pool.idleCount || pool.waitingCount > 0;
+  const retire = (pool: pg.Pool) => {
+    if (busy(pool)) draining.add(pool);
+    else endPool(pool);
+  };
+  const checkDraining = () => {
+    for (const pool of draining) {
+      if (!busy(pool)) {
+        draining.delete(pool);
+        endPool(pool);
+      }
+    }
+  };
+
   const pools = new LRUCache<string, pg.Pool>({
-    max: options.maxPools ?? cap,
+    max: options.maxPools ?? Math.max(cap, 100),
     ttl: idleTimeoutMs,
     ttlAutopurge: true,
     updateAgeOnGet: true,
-    dispose: (pool) => endPool(pool),
+    dispose: (pool) => retire(pool),
   });
 
   const createPool = (url: string) => {
@@ -102,7 +119,13 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
       Client: CountedClient as unknown as typeof pg.Client,
     });
     pool.on('error', () => {});
-    pool.on('release', notify);
+    pool.on('release', () => {
+      // 'release' fires before the client is back in the idle list: look once it is.
+      setImmediate(() => {
+        checkDraining();
+        notify();
+      });
+    });
     return pool;
   };
 
@@ -154,20 +177,23 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
       for (;;) {
         if (closed) throw new MtPaasError('SERVICE_UNAVAILABLE', 'The database pool group is closed.');
         let pool = pools.get(key);
-        if (pool === undefined) {
-          pool = createPool(url);
-          pools.set(key, pool);
+        // An idle client or a queue slot in a full pool opens nothing; a new connection only under the cap.
+        // A pool is only created when it can connect at once, so waiters never churn empty pools.
+        if (!(pool !== undefined && (pool.idleCount > 0 || pool.totalCount >= perTenant)) && open < cap) {
+          if (pool === undefined) {
+            pool = createPool(url);
+            pools.set(key, pool);
+          }
         }
-        // An idle client, a queue slot in a full pool, or a new connection under the cap: none opens past the cap.
-        if (pool.idleCount > 0 || pool.totalCount >= perTenant || open < cap) {
+        if (pool !== undefined && (pool.idleCount > 0 || pool.totalCount >= perTenant || open < cap)) {
           try {
             return await pool.connect();
           } catch (error) {
             throw mapStorageError(error, `connect to tenant database "${key}"`);
           }
         }
-        if (!evictOneIdlePool(key)) await waitForChange(deadline);
-        else if (open >= cap) await waitForChange(deadline);
+        evictOneIdlePool(key);
+        await waitForChange(deadline);
       }
     },
     async evict(key) {
@@ -188,6 +214,8 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
     async close() {
       closed = true;
       pools.clear();
+      for (const pool of draining) endPool(pool);
+      draining.clear();
       await Promise.all([...closing]);
       notify();
     },

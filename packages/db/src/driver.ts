@@ -79,6 +79,10 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         throw mapStorageError(error, 'connect');
       }
       let failure: unknown;
+      const onClientError = (error: Error) => {
+        failure ??= error;
+      };
+      client.on('error', onClientError);
       try {
         await client.query('BEGIN');
         const session: SqlSession = {
@@ -106,11 +110,13 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         }
         return result;
       } catch (error) {
-        failure = error;
         throw mapStorageError(error, 'transaction');
       } finally {
         // A client left inside a transaction (or whose state is unknown) is discarded, never reused.
-        client.release(transactionStatus(client) === 'I' ? undefined : toError(failure));
+        client.removeListener('error', onClientError);
+        client.release(
+          transactionStatus(client) === 'I' && failure === undefined ? undefined : toError(failure),
+        );
       }
     },
     async close() {

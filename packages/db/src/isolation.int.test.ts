@@ -1,7 +1,9 @@
-import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { describeWithPostgres, testBackend, useTestDatabase, withDatabase } from '@mt-paas/test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
 import { type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
+import { checkCatalogGate } from './catalog-gate.js';
+import { createPgDriver } from './driver.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
 
 for (const mode of ['row', 'schema', 'database'] as const) {
@@ -25,6 +27,23 @@ for (const mode of ['row', 'schema', 'database'] as const) {
       assertIsolation(report);
       expect(report.checks).toBeGreaterThan(20 * 3 * 4);
       expect(report.tenants).toHaveLength(20);
+    });
+
+    it('passes the catalog gate', async () => {
+      const url =
+        mode === 'database'
+          ? withDatabase(database.url, `mtp_t_${testBackend().runId}_iso${mode[0]}_iso_0`)
+          : database.url;
+      const admin = createPgDriver({ connectionString: url, max: 1 });
+      try {
+        expect(await checkCatalogGate(admin, { appRole: environment.appRole })).toEqual([]);
+        const { rows } = await admin.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_class WHERE relname = 'courses' AND relforcerowsecurity",
+        );
+        expect(rows[0]!.n).toBe(mode === 'schema' ? 20 : 1);
+      } finally {
+        await admin.close();
+      }
     });
   });
 }

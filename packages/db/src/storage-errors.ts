@@ -26,7 +26,11 @@ export function isConnectionError(error: unknown, depth = 0): boolean {
   }
   const message = (error as { message?: unknown }).message;
   if (typeof message === 'string') {
-    if (/Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(message)) {
+    if (
+      /Connection terminated|not queryable|connection timeout|timeout exceeded when trying to connect|terminating connection/i.test(
+        message,
+      )
+    ) {
       return true;
     }
   }

@@ -102,6 +102,11 @@ export async function runOnClient<T>(
       return send(config, values);
     },
   };
+  // A checked-out client's 'error' event is ours to handle: a dead connection is discarded, never thrown.
+  const onClientError = (error: Error) => {
+    discard ??= error;
+  };
+  client.on('error', onClientError);
   let setupError: unknown;
   let commitPromise: Promise<pg.QueryResult> | undefined;
   try {
@@ -166,6 +171,7 @@ export async function runOnClient<T>(
     if (discard === undefined && transactionStatus(client) !== 'I') {
       discard = new Error('connection left inside a transaction');
     }
+    client.removeListener('error', onClientError);
     client.release(discard);
   }
 }

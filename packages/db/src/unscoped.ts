@@ -11,6 +11,10 @@ export async function runUnscopedOnClient<T>(
   dialect: PgDialect,
 ): Promise<T> {
   let discard: Error | undefined;
+  const onClientError = (error: Error) => {
+    discard ??= error;
+  };
+  client.on('error', onClientError);
   try {
     await client.query('BEGIN');
     const session = new NodePgSession(client as never, dialect, undefined, {});
@@ -25,6 +29,7 @@ export async function runUnscopedOnClient<T>(
   } finally {
     if (discard === undefined && transactionStatus(client) !== 'I')
       discard = new Error('connection state unknown');
+    client.removeListener('error', onClientError);
     client.release(discard);
   }
 }

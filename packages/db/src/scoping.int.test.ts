@@ -1,0 +1,217 @@
+import { isMtPaasError, runWithTenant } from '@mt-paas/context';
+import { createAppRole, describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { courses } from './__fixtures__/app-schema.js';
+import { FIXTURE_MIGRATIONS, type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
+import { transactionStatus } from './driver.js';
+import { createTenantDb, type TenantDb } from './tenant-db.js';
+import type { TenantTransaction } from './unit-of-work.js';
+
+const isCode = (code: Parameters<typeof isMtPaasError>[1]) => (error: unknown) => isMtPaasError(error, code);
+
+describeWithPostgres('scoped units of work on Postgres', () => {
+  const database = useTestDatabase({ label: 'scoping' });
+  let environment: ModeEnvironment;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    environment = await openModeEnvironment('row', database.url, 'scope');
+    for (const id of ['univ_8', 'demo_7']) {
+      await environment.catalog.tenants.upsert({ id, name: id, status: 'active' });
+    }
+    admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin?.end();
+    await environment?.close();
+  });
+
+  it('scopes run() to the current tenant and forTenant() to an explicit one', async () => {
+    const { tenantDb } = environment;
+    await runWithTenant({ tenantId: 'univ_8' }, () =>
+      tenantDb.run((tx) => tx.insert(courses).values({ title: 'Algebra', code: 'alg' })),
+    );
+    await tenantDb
+      .forTenant('demo_7')
+      .run((tx) => tx.insert(courses).values({ title: 'Biology', code: 'alg' }));
+    const univ = await runWithTenant({ tenantId: 'univ_8' }, () =>
+      tenantDb.run((tx) => tx.select().from(courses)),
+    );
+    expect(univ.map((row) => [row.tenantId, row.title])).toEqual([['univ_8', 'Algebra']]);
+    const demo = await tenantDb.forTenant('demo_7').run(async (tx) => {
+      const rows = await tx.select().from(courses);
+      const nested = await tx.transaction(async (inner) => inner.select().from(courses));
+      return [...rows, ...nested];
+    });
+    expect(demo.map((row) => row.tenantId)).toEqual(['demo_7', 'demo_7']);
+  });
+
+  it('refuses a unit of work without tenant context and an unknown tenant', async () => {
+    await expect(environment.tenantDb.run((tx) => tx.select().from(courses))).rejects.toSatisfy(
+      isCode('TENANT_CONTEXT_MISSING'),
+    );
+    await expect(
+      environment.tenantDb.forTenant('ghost_1').run((tx) => tx.select().from(courses)),
+    ).rejects.toSatisfy(isCode('TENANT_NOT_FOUND'));
+    expect(() => environment.tenantDb.forTenant('Bad-Id')).toThrow(/Invalid tenant id/);
+  });
+
+  it('refuses to start row mode as a superuser or a BYPASSRLS role', async () => {
+    await expect(
+      createTenantDb({ mode: 'row', catalog: environment.catalog, connectionString: database.url }),
+    ).rejects.toSatisfy(
+      (error) => isMtPaasError(error, 'CONFIG_INVALID') && /SUPERUSER/.test((error as Error).message),
+    );
+    const bypass = await createAppRole(database.url, { name: 'db_bypass', privileges: 'none' });
+    await admin.query(`ALTER ROLE "${bypass.name}" BYPASSRLS`);
+    await expect(
+      createTenantDb({ mode: 'row', catalog: environment.catalog, connectionString: bypass.url }),
+    ).rejects.toSatisfy(
+      (error) => isMtPaasError(error, 'CONFIG_INVALID') && /BYPASSRLS/.test((error as Error).message),
+    );
+  });
+
+  it('reports an unreachable server as TENANT_STORAGE_UNAVAILABLE', async () => {
+    await expect(
+      createTenantDb({
+        mode: 'row',
+        catalog: environment.catalog,
+        connectionString: 'postgres://app@127.0.0.1:1/x',
+      }),
+    ).rejects.toSatisfy(isCode('TENANT_STORAGE_UNAVAILABLE'));
+    const schemaDb = await createTenantDb({
+      mode: 'schema',
+      catalog: environment.catalog,
+      connectionString: 'postgres://app@127.0.0.1:1/x',
+    });
+    await expect(schemaDb.forTenant('univ_8').run((tx) => tx.select().from(courses))).rejects.toSatisfy(
+      isCode('TENANT_STORAGE_UNAVAILABLE'),
+    );
+    await schemaDb.close();
+  });
+
+  it('refuses a tx kept beyond its callback', async () => {
+    let kept: TenantTransaction | undefined;
+    await environment.tenantDb.forTenant('univ_8').run((tx) => {
+      kept = tx;
+      return 1;
+    });
+    await expect(kept!.select().from(courses)).rejects.toSatisfy((error) =>
+      /has ended/.test(String((error as Error & { cause?: Error }).cause?.message)),
+    );
+  });
+
+  for (const pipeline of [true, false]) {
+    describe(`after failures (pool of 2, pipeline ${pipeline})`, () => {
+      let pool: pg.Pool;
+      let tenantDb: TenantDb;
+      let injectOnNextAcquire: 'fail-first-query' | undefined;
+
+      beforeAll(async () => {
+        pool = new pg.Pool({ connectionString: environment.appUrl, max: 2, ...({ pipeline } as object) });
+        pool.on('error', () => {});
+        pool.on('acquire', (client) => {
+          if (injectOnNextAcquire !== 'fail-first-query') return;
+          injectOnNextAcquire = undefined;
+          const original = client.query.bind(client);
+          (client as unknown as { query: unknown }).query = () => {
+            (client as unknown as { query: unknown }).query = original;
+            return Promise.reject(Object.assign(new Error('injected BEGIN failure'), { code: 'XX000' }));
+          };
+        });
+        tenantDb = await createTenantDb({
+          mode: 'row',
+          catalog: environment.catalog,
+          pool,
+          migrationsFolder: FIXTURE_MIGRATIONS,
+        });
+      });
+      afterAll(async () => {
+        await tenantDb?.close();
+        await pool?.end();
+      });
+
+      /** Checks out both connections of the pool and reads their session state. */
+      const expectCleanConnections = async () => {
+        const clients = await Promise.all([pool.connect(), pool.connect()]);
+        try {
+          for (const client of clients) {
+            expect(transactionStatus(client)).toBe('I');
+            const { rows } = await client.query(
+              "SELECT nullif(current_setting('app.tenant_id', true), '') AS tenant, current_setting('search_path') AS search_path, (SELECT count(*)::int FROM courses) AS visible",
+            );
+            expect(rows[0]).toEqual({ tenant: null, search_path: '"$user", public', visible: 0 });
+            expect(transactionStatus(client)).toBe('I');
+          }
+        } finally {
+          for (const client of clients) client.release();
+        }
+      };
+      const countFor = (tenantId: string) =>
+        tenantDb.forTenant(tenantId).run(async (tx) => (await tx.select().from(courses)).length);
+
+      it('a thrown callback rolls back and leaves clean connections', async () => {
+        const before = await countFor('univ_8');
+        await expect(
+          tenantDb.forTenant('univ_8').run(async (tx) => {
+            await tx.insert(courses).values({ title: 'Lost', code: `lost_${pipeline}` });
+            throw new Error('boom');
+          }),
+        ).rejects.toThrow('boom');
+        expect(await countFor('univ_8')).toBe(before);
+        await expectCleanConnections();
+      });
+
+      it('a failed query rolls back and leaves clean connections', async () => {
+        await expect(tenantDb.forTenant('univ_8').run((tx) => tx.execute(sql`select 1/0`))).rejects.toThrow();
+        await expect(
+          tenantDb.forTenant('univ_8').run((tx) => tx.insert(courses).values({ title: 'Dup', code: 'alg' })),
+        ).rejects.toThrow();
+        await expectCleanConnections();
+      });
+
+      it('an aborted transaction whose error was swallowed is not committed', async () => {
+        const before = await countFor('univ_8');
+        await expect(
+          tenantDb.forTenant('univ_8').run(async (tx) => {
+            await tx.insert(courses).values({ title: 'Half', code: `half_${pipeline}` });
+            await tx.execute(sql`select 1/0`).catch(() => {});
+            return 'returned normally';
+          }),
+        ).rejects.toThrow(/rolled back/);
+        expect(await countFor('univ_8')).toBe(before);
+        await expectCleanConnections();
+      });
+
+      it('a failed BEGIN discards the connection', async () => {
+        injectOnNextAcquire = 'fail-first-query';
+        await expect(
+          tenantDb
+            .forTenant('univ_8')
+            .run((tx) => tx.insert(courses).values({ title: 'Never', code: `never_${pipeline}` })),
+        ).rejects.toThrow();
+        expect(injectOnNextAcquire).toBeUndefined();
+        expect(
+          (await tenantDb.forTenant('univ_8').run((tx) => tx.select().from(courses))).map((row) => row.code),
+        ).not.toContain(`never_${pipeline}`);
+        await expectCleanConnections();
+      });
+
+      it('a connection killed mid-transaction is discarded', async () => {
+        await expect(
+          tenantDb.forTenant('univ_8').run(async (tx) => {
+            const result = await tx.execute(sql`select pg_backend_pid() as pid`);
+            const pid = (result as unknown as { rows: Array<{ pid: number }> }).rows[0]!.pid;
+            await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+            await tx.execute(sql`select 1`);
+          }),
+        ).rejects.toSatisfy(isCode('TENANT_STORAGE_UNAVAILABLE'));
+        await expectCleanConnections();
+        expect(await countFor('univ_8')).toBeGreaterThan(0);
+      });
+    });
+  }
+});
