@@ -145,6 +145,22 @@ describe('createJwtVerifier (JWKS)', () => {
     await expect(verifier.verify(confused)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('verifies against a PEM public key for exactly one algorithm', async () => {
+    const verifier = createJwtVerifier({
+      publicKey: await exportSPKI(rsa.publicKey),
+      algorithms: ['RS256'],
+      issuer,
+      audience,
+    });
+    expect((await verifier.verify(await sign('RS256', 'rsa-1', rsa.privateKey))).subject).toBe('u1');
+    await expect(verifier.verify(await sign('ES256', 'ec-1', ec.privateKey))).rejects.toMatchObject({
+      code: 'UNAUTHENTICATED',
+    });
+    expect(() => createJwtVerifier({ publicKey: 'pem', algorithms: ['RS256', 'ES256'] })).toThrow(
+      /exactly one/,
+    );
+  });
+
   it('refuses wrong issuer / audience and keys not in the JWKS', async () => {
     const verifier = createJwtVerifier({ jwksUrl, issuer, audience });
     const stranger = await generateKeyPair('RS256');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { MtPaasError } from '@mt-paas/context';
 import {
   createRemoteJWKSet,
+  importSPKI,
   type JWTPayload,
   type JWTVerifyGetKey,
   errors as joseErrors,
@@ -9,12 +10,14 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 
-/** Options of {@link createJwtVerifier}. Give exactly one of `secret` and `jwksUrl`. */
+/** Options of {@link createJwtVerifier}. Give exactly one of `secret`, `jwksUrl` and `publicKey`. */
 export interface JwtAuthOptions {
   /** Shared secret for HS256 (the seed's `auth.jwt.secret`). At least 32 bytes. */
   secret?: string;
   /** JWKS endpoint for asymmetric keys (RS256 / ES256 …). */
   jwksUrl?: string;
+  /** A PEM (SPKI) public key for one asymmetric algorithm (set `algorithms` to exactly that one). */
+  publicKey?: string;
   /**
    * Allowed algorithms; always set, never taken from the token.
    * @default ['HS256'] with `secret`, ['RS256', 'ES256'] with `jwksUrl`
@@ -57,14 +60,20 @@ const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512']);
 
 /**
  * Builds a JWT verifier with jose. The algorithm allow-list is always set: HMAC algorithms only
- * with a secret and asymmetric ones only with a JWKS, so an RS256 public key can never be used as
+ * with a secret and asymmetric ones only with a JWKS or a PEM key, so an RS256 public key can never be used as
  * an HS256 secret (algorithm confusion); `alg: none` is never accepted.
  *
  * @throws MtPaasError `CONFIG_INVALID` for a bad configuration (at build time, not per request).
  */
 export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
-  if ((options.secret === undefined) === (options.jwksUrl === undefined)) {
-    throw new MtPaasError('CONFIG_INVALID', 'auth.jwt needs exactly one of "secret" (HS256) and "jwksUrl".');
+  const keySources = [options.secret, options.jwksUrl, options.publicKey].filter(
+    (value) => value !== undefined,
+  );
+  if (keySources.length !== 1) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'auth.jwt needs exactly one of "secret" (HS256), "jwksUrl" and "publicKey" (PEM).',
+    );
   }
   const algorithms = [
     ...(options.algorithms ?? (options.secret !== undefined ? ['HS256'] : ['RS256', 'ES256'])),
@@ -79,10 +88,16 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
   if (options.secret !== undefined && hmac.length !== algorithms.length) {
     throw new MtPaasError('CONFIG_INVALID', 'With auth.jwt.secret only HS256/HS384/HS512 may be allowed.');
   }
-  if (options.jwksUrl !== undefined && hmac.length > 0) {
+  if (options.secret === undefined && hmac.length > 0) {
     throw new MtPaasError(
       'CONFIG_INVALID',
-      'With auth.jwt.jwksUrl only asymmetric algorithms (RS256, ES256, …) may be allowed.',
+      'With auth.jwt.jwksUrl or publicKey only asymmetric algorithms (RS256, ES256, …) may be allowed.',
+    );
+  }
+  if (options.publicKey !== undefined && algorithms.length !== 1) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'auth.jwt.publicKey verifies one algorithm: set algorithms to exactly one.',
     );
   }
   if (options.secret !== undefined && Buffer.byteLength(options.secret) < 32) {
@@ -92,10 +107,28 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
   const tenantClaim = options.tenantClaim ?? 'tenant_id';
   const rolesClaim = options.rolesClaim ?? 'roles';
   const maxLength = options.maxTokenLength ?? 8192;
-  const key: Uint8Array | JWTVerifyGetKey =
-    options.secret !== undefined
-      ? new TextEncoder().encode(options.secret)
-      : createRemoteJWKSet(new URL(options.jwksUrl!), { timeoutDuration: 2000, cooldownDuration: 30_000 });
+  let key: Uint8Array | JWTVerifyGetKey;
+  if (options.secret !== undefined) {
+    key = new TextEncoder().encode(options.secret);
+  } else if (options.jwksUrl !== undefined) {
+    key = createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 2000, cooldownDuration: 30_000 });
+  } else {
+    const imported = importSPKI(options.publicKey!, algorithms[0]!);
+    imported.catch(() => {});
+    key = async () => {
+      try {
+        return await imported;
+      } catch (error) {
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          'auth.jwt.publicKey is not a PEM public key for the configured algorithm.',
+          {
+            cause: error,
+          },
+        );
+      }
+    };
+  }
   const cache =
     options.cache === undefined || options.cache === false
       ? undefined

@@ -81,6 +81,18 @@ describe('createTenantPipeline', () => {
     expect(directory.calls.get).toEqual([]);
   });
 
+  it('reads the subdomain of any 3+ label host when no base domain is set, never of IPs or localhost', async () => {
+    const { pipeline, directory } = pipelineWith({
+      strategies: [{ type: 'subdomain' }],
+      defaultAuth: 'none',
+    });
+    expect((await pipeline.admit(request({ host: 'univ_8.tutor.example.com:443' }))).tenantId).toBe('univ_8');
+    for (const host of ['127.0.0.1:3000', 'localhost', 'example.com', '[::1]:80', 'www.tutor.example.com']) {
+      expect((await refusal(pipeline.admit(request({ host })))).code).toBe('TENANT_NOT_IDENTIFIED');
+    }
+    expect(directory.calls.get).toEqual(['univ_8']);
+  });
+
   it('turns unexpected errors into a 500 without internals', () => {
     const { pipeline } = pipelineWith();
     const response = pipeline.errorResponse(new Error('password=hunter2 at db.internal'));

@@ -561,7 +561,9 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       >;
       const host = normalizeHost(request);
       const ignore = new Set(strategy.ignore ?? ['localhost', '127.0.0.1', '[::1]']);
-      const bases = strategies.flatMap((s) => (s.type === 'subdomain' ? [s.baseDomain.toLowerCase()] : []));
+      const bases = strategies.flatMap((s) =>
+        s.type === 'subdomain' && s.baseDomain !== undefined ? [s.baseDomain.toLowerCase()] : [],
+      );
       if (
         host !== undefined &&
         !ignore.has(host) &&

@@ -12,9 +12,12 @@ export type ResolutionStrategy =
   | {
       /** The left-most label(s) of `Host` under `baseDomain` (`univ_8.tutor.example.com`). */
       type: 'subdomain';
-      /** The service's base domain (`tutor.example.com`). */
-      baseDomain: string;
-      /** Applied to the part before the base domain; group 1 is the tenant id. @default /^([^.]+)$/ */
+      /**
+       * The service's base domain (`tutor.example.com`). Without it the pattern runs on the whole host,
+       * and only hosts of 3+ labels that are not IP addresses are considered.
+       */
+      baseDomain?: string;
+      /** Applied to the part before the base domain (or the whole host); group 1 is the tenant id. @default /^([^.]+)$/ (with a base domain), /^([^.]+)\./ (without) */
       pattern?: string | RegExp;
       /** Subdomains that are never tenants. @default ['www', 'api', 'app'] */
       ignore?: readonly string[];
@@ -121,14 +124,23 @@ export function collectCandidates(
       }
       case 'subdomain': {
         const host = normalizeHost(request);
-        const base = strategy.baseDomain.toLowerCase();
-        if (host === undefined || !host.endsWith(`.${base}`)) break;
-        const label = host.slice(0, -(base.length + 1));
+        if (host === undefined) break;
+        let label: string;
+        if (strategy.baseDomain !== undefined) {
+          const base = strategy.baseDomain.toLowerCase();
+          if (!host.endsWith(`.${base}`)) break;
+          label = host.slice(0, -(base.length + 1));
+        } else {
+          if (host.split('.').length < 3 || /^[0-9.]+$/.test(host) || host.startsWith('[')) break;
+          label = host;
+        }
         const ignore = strategy.ignore ?? ['www', 'api', 'app'];
-        if (ignore.includes(label)) break;
+        if (ignore.includes(label.split('.')[0] ?? label)) break;
         const pattern =
           strategy.pattern === undefined
-            ? /^([^.]+)$/
+            ? strategy.baseDomain === undefined
+              ? /^([^.]+)\./
+              : /^([^.]+)$/
             : typeof strategy.pattern === 'string'
               ? new RegExp(strategy.pattern)
               : strategy.pattern;
