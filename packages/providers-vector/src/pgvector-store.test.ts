@@ -88,9 +88,30 @@ describe('createPgVectorStore on PGlite', () => {
       table: 'mt_paas_vectors_width_4',
       createSchema: false,
     });
-    await expect(wider.forTenant('acme_univ').upsert([{ id: 'x', vector: [1, 2, 3] }])).rejects.toThrow(
-      /expected 4 dimensions, not 3/,
-    );
+    const error = await wider
+      .forTenant('acme_univ')
+      .upsert([{ id: 'x', vector: [1, 2, 3] }])
+      .catch((caught: unknown) => caught);
+    expect(isMtPaasError(error, 'CONFIG_INVALID')).toBe(true);
+    expect((error as Error).message).toMatch(/holds vectors of 4 dimensions but this store writes 3/);
+    expect((error as Error).cause).toMatchObject({
+      message: expect.stringMatching(/expected 4 dimensions, not 3/),
+    });
+  });
+
+  it('says how to create a missing table when createSchema is off', async () => {
+    const store = createPgVectorStore({
+      executor: database,
+      dimensions: 4,
+      model: 'never_created',
+      createSchema: false,
+    });
+    const error = await store
+      .forTenant('acme_univ')
+      .count()
+      .catch((caught: unknown) => caught);
+    expect(isMtPaasError(error, 'CONFIG_INVALID')).toBe(true);
+    expect((error as Error).message).toMatch(/pgVectorSchemaSql\(\)/);
   });
 
   it(
@@ -209,6 +230,21 @@ describe('createPgVectorStore on PGlite', () => {
       (await database.query<{ value: string }>(`select current_setting('hnsw.iterative_scan') as value`))
         .rows[0]?.value,
     ).toBe('off'); // set_config(..., true) ended with the transaction: nothing leaks into the next request
+  });
+
+  it('keeps long model names apart in table and index names (Postgres cuts identifiers at 63 bytes)', () => {
+    const prefix = 'sentence-transformers/paraphrase-multilingual-mpnet-base';
+    const [tableA, indexA] = pgVectorSchemaSql({ dimensions: 768, model: `${prefix}-v2` });
+    const [tableB, indexB] = pgVectorSchemaSql({ dimensions: 768, model: `${prefix}-v3` });
+    const name = (sql: string | undefined, pattern: RegExp) => pattern.exec(sql ?? '')?.[1];
+    const tableName = /create table if not exists "([^"]+)"/;
+    const indexName = /create index if not exists "([^"]+)"/;
+    expect(name(tableA, tableName)).not.toBe(name(tableB, tableName));
+    expect(name(indexA, indexName)).not.toBe(name(indexB, indexName));
+    for (const identifier of [name(tableA, tableName), name(indexA, indexName), name(indexB, indexName)]) {
+      expect(identifier!.length).toBeLessThanOrEqual(63);
+    }
+    expect(name(tableA, tableName)).toMatch(/_768$/);
   });
 
   it('exposes its DDL for migrations', () => {

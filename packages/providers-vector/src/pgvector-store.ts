@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { MtPaasError, type TenantId } from '@mt-paas/context';
 import { defineVectorStore } from './define-vector-store.js';
 import type { NormalizedFilter, VectorMatch, VectorMetadata, VectorStore } from './types.js';
@@ -96,6 +97,16 @@ function identifier(name: string, what: string): string {
   return `"${name}"`;
 }
 
+/**
+ * `name + suffix` within `max` characters: a name that does not fit is cut and given a hash of the
+ * whole, so two long names never collapse into one table or index name.
+ */
+function fitIdentifier(name: string, max: number, suffix: string): string {
+  if (name.length + suffix.length <= max) return name + suffix;
+  const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, max - suffix.length - hash.length - 1)}_${hash}${suffix}`;
+}
+
 interface ResolvedTable {
   /** Quoted, possibly schema-qualified table name. */
   qualified: string;
@@ -111,13 +122,14 @@ function resolveTable(options: PgVectorStoreOptions): ResolvedTable {
   const dimensions = checkDimensions(options.dimensions);
   const base =
     options.table ??
-    `${options.tablePrefix ?? 'mt_paas_vectors_'}${sanitizeName(options.model ?? 'default')}_${dimensions}`.slice(
-      0,
+    fitIdentifier(
+      `${options.tablePrefix ?? 'mt_paas_vectors_'}${sanitizeName(options.model ?? 'default')}`,
       63,
+      `_${dimensions}`,
     );
   const table = identifier(base, 'table');
   const qualified = options.schema === undefined ? table : `${identifier(options.schema, 'schema')}.${table}`;
-  const short = base.slice(0, 50);
+  const short = fitIdentifier(base, 54, '');
   const m = options.hnsw?.m ?? 16;
   const efConstruction = options.hnsw?.efConstruction ?? 64;
   if (!Number.isInteger(m) || m < 2 || m > 100 || !Number.isInteger(efConstruction) || efConstruction < 4) {
@@ -240,6 +252,42 @@ async function ensureSchema(
     }
   }
   return supportsIterativeScan(await installedVersion(executor));
+}
+
+/** Turns the database errors a misconfiguration causes into `CONFIG_INVALID` saying what to do. */
+function explainDatabaseError(error: unknown, table: ResolvedTable): unknown {
+  if (MtPaasError.isInstance(error)) return error;
+  const code = pgErrorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const width = /expected (\d+) dimensions, not (\d+)/.exec(message);
+  if (code === '22000' && width !== null) {
+    return new MtPaasError(
+      'CONFIG_INVALID',
+      `Table ${table.qualified} holds vectors of ${width[1]} dimensions but this store writes ${width[2]}; give each embedding model its own table (the default table name includes model and dimensions).`,
+      {
+        details: { table: table.qualified, tableDimensions: Number(width[1]), dimensions: Number(width[2]) },
+        cause: error,
+      },
+    );
+  }
+  if (code === '42P01') {
+    return new MtPaasError(
+      'CONFIG_INVALID',
+      `Table ${table.qualified} does not exist: create it in a migration with pgVectorSchemaSql(), or let the store create it (createSchema: true).`,
+      { details: { table: table.qualified }, cause: error },
+    );
+  }
+  if (code === '42704' && /type "vector" does not exist/.test(message)) {
+    return new MtPaasError(
+      'CONFIG_INVALID',
+      `The pgvector extension is not enabled in this database. ${INSTALL_HINT}`,
+      {
+        details: { extension: 'vector' },
+        cause: error,
+      },
+    );
+  }
+  return error;
 }
 
 interface PgPoolLike extends SqlExecutor {
@@ -383,10 +431,19 @@ export function createPgVectorStore(options: PgVectorStoreOptions): VectorStore 
     return promise;
   };
 
-  const run = async <T>(
+  const run = <T>(
     tenantId: TenantId,
     work: (executor: SqlExecutor) => Promise<T>,
     query = false,
+  ): Promise<T> =>
+    runUnexplained(tenantId, work, query).catch((error: unknown) => {
+      throw explainDatabaseError(error, table);
+    });
+
+  const runUnexplained = async <T>(
+    tenantId: TenantId,
+    work: (executor: SqlExecutor) => Promise<T>,
+    query: boolean,
   ): Promise<T> => {
     const scoped = async (executor: SqlExecutor, transactional: boolean, iterative: boolean) => {
       if (query && transactional && iterative && iterativeScan !== 'off') {
