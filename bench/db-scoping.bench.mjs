@@ -1,0 +1,192 @@
+// Throughput of a tenant-scoped unit of work (@mt-paas/db) against the same query unscoped.
+//
+//   pnpm --filter @mt-paas/db build && pnpm --filter @mt-paas/bench bench:db
+//
+// Env: MT_PAAS_BENCH_DATABASE_URL (a superuser URL; default postgres://postgres@127.0.0.1:5432/postgres),
+//      BENCH_SECONDS (per case, default 5), BENCH_CONCURRENCY (comma-separated worker counts, default "1,16").
+// Every case builds the same drizzle query; only the scoping around it differs.
+// It creates (and at the end drops) the database `mtp_bench_db` and the role `mtp_bench_app`.
+import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
+import { and, eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { integer, text } from 'drizzle-orm/pg-core';
+import pg from 'pg';
+
+const adminUrl = process.env.MT_PAAS_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
+let concurrency = concurrencies[0];
+const databaseName = 'mtp_bench_db';
+const appRole = 'mtp_bench_app';
+const appPassword = 'mtp_bench_app_password';
+const tenants = Array.from({ length: 10 }, (_, index) => `bench_${index}`);
+const rowsPerTenant = 100;
+
+const withDatabase = (url, database) => {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+};
+const benchUrl = withDatabase(adminUrl, databaseName);
+const appUrl = (() => {
+  const parsed = new URL(benchUrl);
+  parsed.username = appRole;
+  parsed.password = appPassword;
+  return parsed.toString();
+})();
+
+const items = tenantTable('items', {
+  id: integer('id').primaryKey(),
+  name: text('name').notNull(),
+});
+
+async function setup() {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${databaseName}`);
+  await admin.end();
+  const catalog = await createCatalog({ connectionString: benchUrl });
+  await catalog.migrate();
+  await ensureAppRole(catalog.driver, { role: appRole, password: appPassword });
+  // The DDL tenantTable() + drizzle-kit produce for `items`, then FORCE as migrateTenants() does.
+  await catalog.driver.exec(`
+    CREATE TABLE items (
+      tenant_id text DEFAULT nullif(current_setting('app.tenant_id', true), '') NOT NULL,
+      id integer NOT NULL, name text NOT NULL,
+      CONSTRAINT items_pkey PRIMARY KEY (tenant_id, id));
+    ALTER TABLE items ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE items FORCE ROW LEVEL SECURITY;
+    CREATE POLICY items_tenant_isolation ON items AS PERMISSIVE FOR ALL TO public
+      USING (tenant_id = nullif(current_setting('app.tenant_id', true), ''))
+      WITH CHECK (tenant_id = nullif(current_setting('app.tenant_id', true), ''));
+    GRANT SELECT, INSERT, UPDATE, DELETE ON items TO ${appRole};
+    INSERT INTO items (tenant_id, id, name)
+      SELECT 'bench_' || t, i, 'item ' || i FROM generate_series(0, 9) t, generate_series(1, ${rowsPerTenant}) i;
+    ANALYZE items;`);
+  for (const id of tenants) await catalog.tenants.upsert({ id, name: id, status: 'active' });
+  return catalog;
+}
+
+/** Runs `operation` from `concurrency` workers for `seconds`; returns operations per second. */
+async function measure(operation) {
+  for (let index = 0; index < 200; index += 1) await operation(index); // warm-up
+  let count = 0;
+  const end = performance.now() + seconds * 1000;
+  const worker = async (offset) => {
+    let index = offset;
+    while (performance.now() < end) {
+      await operation(index);
+      index += concurrency;
+      count += 1;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, (_, offset) => worker(offset)));
+  return count / ((performance.now() - started) / 1000);
+}
+
+const pick = (index) => ({ tenantId: tenants[index % tenants.length], id: (index % rowsPerTenant) + 1 });
+
+async function runAll(catalog) {
+  const results = [];
+  const record = (name, roundTrips, opsPerSecond) => {
+    results.push({ name, roundTrips, opsPerSecond });
+    console.log(
+      `${name.padEnd(58)} ${String(roundTrips).padStart(3)} RT  ${opsPerSecond.toFixed(0).padStart(7)} ops/s`,
+    );
+  };
+  console.log(`\n== ${concurrency} concurrent worker(s), ${seconds} s per case ==`);
+
+  // Baseline: the same drizzle query, unscoped (explicit WHERE on tenant_id, owner role), one round trip.
+  const ownerPool = new pg.Pool({ connectionString: benchUrl, max: concurrency });
+  const plain = drizzle(ownerPool);
+  const baseline = await measure((index) => {
+    const { tenantId, id } = pick(index);
+    return plain
+      .select()
+      .from(items)
+      .where(and(eq(items.tenantId, tenantId), eq(items.id, id)));
+  });
+  record('unscoped query (baseline)', 1, baseline);
+
+  // The naive scoping: BEGIN, set_config, query, COMMIT — four round trips.
+  const plainPool = new pg.Pool({ connectionString: appUrl, max: concurrency });
+  const perClient = new WeakMap();
+  const naive = await measure(async (index) => {
+    const { tenantId, id } = pick(index);
+    const client = await plainPool.connect();
+    try {
+      let db = perClient.get(client);
+      if (db === undefined) perClient.set(client, (db = drizzle(client)));
+      await client.query('BEGIN');
+      await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+      await db.select().from(items).where(eq(items.id, id));
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  });
+  record('naive BEGIN / set_config / query / COMMIT', 4, naive);
+
+  const cases = [
+    {
+      name: 'tenantDb.run(tx => query)  [pipelined, COMMIT pipelined]',
+      pipeline: true,
+      lazy: true,
+      roundTrips: 1,
+    },
+    {
+      name: 'tenantDb.run(async tx => await query)  [pipelined]',
+      pipeline: true,
+      lazy: false,
+      roundTrips: 2,
+    },
+    { name: 'tenantDb.run(tx => query)  [pipeline: false]', pipeline: false, lazy: true, roundTrips: 3 },
+  ];
+  for (const entry of cases) {
+    const tenantDb = await createTenantDb({
+      mode: 'row',
+      catalog,
+      connectionString: appUrl,
+      maxConnections: concurrency,
+      pipeline: entry.pipeline,
+    });
+    const opsPerSecond = await measure((index) => {
+      const { tenantId, id } = pick(index);
+      const scope = tenantDb.forTenant(tenantId);
+      return entry.lazy
+        ? scope.run((tx) => tx.select().from(items).where(eq(items.id, id)))
+        : scope.run(async (tx) => await tx.select().from(items).where(eq(items.id, id)));
+    });
+    record(entry.name, entry.roundTrips, opsPerSecond);
+    await tenantDb.close();
+  }
+
+  console.log('relative to the unscoped baseline:');
+  for (const result of results) {
+    console.log(
+      `  ${result.name.padEnd(58)} ${((result.opsPerSecond / baseline) * 100).toFixed(0).padStart(4)} %`,
+    );
+  }
+  await plainPool.end();
+  await ownerPool.end();
+}
+
+async function main() {
+  const catalog = await setup();
+  try {
+    for (const value of concurrencies) {
+      concurrency = value;
+      await runAll(catalog);
+    }
+  } finally {
+    await catalog.close();
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+await main();
