@@ -118,7 +118,10 @@ async function runAll(catalog) {
     const client = await plainPool.connect();
     try {
       let db = perClient.get(client);
-      if (db === undefined) perClient.set(client, (db = drizzle(client)));
+      if (db === undefined) {
+        db = drizzle(client);
+        perClient.set(client, db);
+      }
       await client.query('BEGIN');
       await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
       await db.select().from(items).where(eq(items.id, id));
