@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { isMtPaasError, type MtPaasError } from '@mt-paas/context';
+import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { countingDirectory, entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
@@ -91,6 +92,38 @@ describe('createTenantPipeline', () => {
       expect((await refusal(pipeline.admit(request({ host })))).code).toBe('TENANT_NOT_IDENTIFIED');
     }
     expect(directory.calls.get).toEqual(['univ_8']);
+  });
+
+  it("compares a token's tenant claim with every other source, also when jwt-claim is not a strategy", async () => {
+    const secret = 'pipeline-test-secret-0123456789-abcdefgh';
+    const token = await new SignJWT({ sub: 'u1', org: 'univ_8' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(secret));
+    const directory = memoryDirectory([makeTenant('univ_8'), makeTenant('hltutor')]);
+    directory.addDomain('learn.hltutor.example', 'hltutor');
+    const audits: unknown[] = [];
+    const pipeline = createTenantPipeline({
+      directory,
+      strategies: [{ type: 'custom-domain' }],
+      jwt: { secret, tenantClaim: 'org' },
+      auditSink: { record: async (event) => void audits.push(event) },
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    const error = await refusal(
+      pipeline.admit(request({ host: 'learn.hltutor.example', authorization: `Bearer ${token}` })),
+    );
+    expect(error.code).toBe('CROSS_TENANT_ACCESS');
+    expect(audits).toEqual([expect.objectContaining({ tenantId: 'hltutor', targetTenantId: 'univ_8' })]);
+    const byClaim = createTenantPipeline({
+      directory,
+      strategies: [{ type: 'jwt-claim', claim: 'org' }],
+      jwt: { secret },
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    expect((await byClaim.admit(request({ authorization: `Bearer ${token}` }))).tenantId).toBe('univ_8');
   });
 
   it('turns unexpected errors into a 500 without internals', () => {

@@ -151,6 +151,8 @@ export interface TenantPipelineOptions {
   logger?: Logger;
   /** prom-client metrics; `false` disables. @default a fresh registry */
   metrics?: PipelineMetricsOptions | false;
+  /** Log one line per finished request (status, route template, duration) on the request's logger. @default true */
+  logRequests?: boolean;
   /** Header that carries the request id. @default 'x-request-id' */
   requestIdHeader?: string;
   /** Redis key prefix. @default 'mtpaas' */
@@ -242,8 +244,13 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     ...(options.events === undefined ? {} : { events: options.events }),
     ...options.cache,
   });
-  const jwt: JwtVerifier | undefined = options.jwt === undefined ? undefined : createJwtVerifier(options.jwt);
-  const tenantClaimName = options.jwt?.tenantClaim ?? 'tenant_id';
+  const claimStrategy = strategies.find((strategy) => strategy.type === 'jwt-claim');
+  const hasClaimStrategy = claimStrategy !== undefined;
+  const tenantClaimName = options.jwt?.tenantClaim ?? claimStrategy?.claim ?? 'tenant_id';
+  const jwt: JwtVerifier | undefined =
+    options.jwt === undefined
+      ? undefined
+      : createJwtVerifier({ ...options.jwt, tenantClaim: tenantClaimName });
   const apiKeys: ApiKeyVerifier | undefined =
     options.apiKeys === undefined ? undefined : createApiKeyVerifier(options.apiKeys);
   const defaultRpm = options.rateLimit?.defaultRpm === undefined ? 60 : options.rateLimit.defaultRpm;
@@ -500,11 +507,26 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
   }
 
   async function admit(request: PipelineRequest, givenPolicy?: RoutePolicy): Promise<PipelineAdmission> {
-    const startedAt = performance.now();
-    const policy = givenPolicy ?? policyFor(request.method, request.path) ?? {};
     const presentedId = headerValue(request.headers, requestIdHeader);
     const requestId =
       presentedId !== undefined && REQUEST_ID_PATTERN.test(presentedId) ? presentedId : randomUUID();
+    try {
+      return await admitWithId(request, givenPolicy, requestId);
+    } catch (error) {
+      // Refusals carry the request id too, so a client can quote it.
+      if (isMtPaasError(error))
+        errorHeaders.set(error, { ...errorHeaders.get(error), [requestIdHeader]: requestId });
+      throw error;
+    }
+  }
+
+  async function admitWithId(
+    request: PipelineRequest,
+    givenPolicy: RoutePolicy | undefined,
+    requestId: string,
+  ): Promise<PipelineAdmission> {
+    const startedAt = performance.now();
+    const policy = givenPolicy ?? policyFor(request.method, request.path) ?? {};
     const headers: Record<string, string> = { [requestIdHeader]: requestId };
     const tenantMode = policy.tenant ?? 'required';
 
@@ -541,8 +563,8 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
 
     // 2. Credentials (the JWT's tenant claim is a source too).
     const { principal, token } = await authenticate(request, policy.auth ?? defaultAuth);
+    let claimCandidate: TenantCandidate | undefined;
     if (token !== undefined && token.tenantClaim !== undefined) {
-      const claimName = strategies.find((s) => s.type === 'jwt-claim');
       const raw = token.tenantClaim;
       if (typeof raw !== 'string' || tenantIdProblem(raw) !== undefined) {
         throw new MtPaasError(
@@ -550,7 +572,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
           `The token's "${tenantClaimName}" claim is not a valid tenant id; sign in again.`,
         );
       }
-      if (claimName !== undefined || candidates.length > 0) candidates.push({ source: 'jwt-claim', raw });
+      claimCandidate = { source: 'jwt-claim', raw };
     }
 
     // 3. Custom domain (a catalog lookup by host, cached).
@@ -573,6 +595,10 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
         if (owner !== undefined) candidates.push({ source: 'custom-domain', raw: owner });
       }
     }
+
+    // The verified claim is a source when configured, and must match whatever other source there is.
+    if (claimCandidate !== undefined && (hasClaimStrategy || candidates.length > 0))
+      candidates.push(claimCandidate);
 
     // 4. All sources must agree.
     const first = candidates[0];
@@ -739,6 +765,13 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     finish(admission, outcome) {
       const startedAt = outcome.startedAt ?? admission?.startedAt;
       const durationSeconds = startedAt === undefined ? 0 : (performance.now() - startedAt) / 1000;
+      if (options.logRequests !== false) {
+        const level = outcome.status >= 500 ? 'error' : 'info';
+        (admission?.logger ?? logger)[level](
+          { status: outcome.status, route: outcome.route, durationMs: Math.round(durationSeconds * 1000) },
+          'request completed',
+        );
+      }
       metrics?.observe({
         plan: admission?.entitlements?.plan,
         route: outcome.route,

@@ -178,7 +178,9 @@ export function describeConformance(
     });
 
     it('refuses a request without a tenant (400) and serves an optional route without one', async () => {
-      expectError(await get('/api/whoami'), 400, 'TENANT_NOT_IDENTIFIED');
+      const missing = await get('/api/whoami', { 'x-request-id': 'req-missing-1' });
+      expectError(missing, 400, 'TENANT_NOT_IDENTIFIED');
+      expect(missing.headers['x-request-id']).toBe('req-missing-1');
       const health = await get('/health');
       expect(health.status).toBe(200);
       expect(health.json).toMatchObject({ tenantId: null, contextTenant: null });
