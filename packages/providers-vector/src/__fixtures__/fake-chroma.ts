@@ -31,7 +31,7 @@ interface ChromaCollection {
   metadata: Record<string, unknown> | null;
   records: Map<string, ChromaRecord>;
 }
-interface ChromaDatabase {
+export interface ChromaDatabase {
   id: string;
   name: string;
   tenant: string;
@@ -204,7 +204,13 @@ function checkInclude(include: unknown): string[] | undefined {
 }
 
 /** Starts the fake. `token` set: requests without a matching `x-chroma-token` header get 401. */
-export async function startFakeChroma(options: { token?: string } = {}): Promise<FakeChroma> {
+export async function startFakeChroma(
+  options: {
+    token?: string;
+    /** Called before each request is handled (to simulate another client acting in between). */
+    beforeRequest?: (request: RecordedRequest, tenants: Map<string, Map<string, ChromaDatabase>>) => void;
+  } = {},
+): Promise<FakeChroma> {
   const tenants = new Map<string, Map<string, ChromaDatabase>>();
   const collectionsById = new Map<string, ChromaCollection>();
 
@@ -286,6 +292,7 @@ export async function startFakeChroma(options: { token?: string } = {}): Promise
   };
 
   const handle = (request: RecordedRequest) => {
+    options.beforeRequest?.(request, tenants);
     if (options.token !== undefined && request.headers['x-chroma-token'] !== options.token) {
       throw fail(401, 'AuthError', 'Unauthorized');
     }

@@ -19,7 +19,7 @@ interface Point {
   payload: Payload;
   version: number;
 }
-interface Collection {
+export interface Collection {
   size: number;
   distance: 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
   points: Map<string, Point>;
@@ -190,7 +190,12 @@ function checkVector(value: unknown, collection: Collection): number[] {
  * `ignoreQueryFilter` simulates a broken server that answers queries from every point.
  */
 export async function startFakeQdrant(
-  options: { apiKey?: string; ignoreQueryFilter?: boolean } = {},
+  options: {
+    apiKey?: string;
+    ignoreQueryFilter?: boolean;
+    /** Called before each request is handled (to simulate another client acting in between). */
+    beforeRequest?: (request: RecordedRequest, collections: Map<string, Collection>) => void;
+  } = {},
 ): Promise<FakeQdrant> {
   const collections = new Map<string, Collection>();
   let operationId = 0;
@@ -203,6 +208,7 @@ export async function startFakeQdrant(
   };
 
   const handle = (request: RecordedRequest) => {
+    options.beforeRequest?.(request, collections);
     if (options.apiKey !== undefined && request.headers['api-key'] !== options.apiKey) {
       return { status: 401, body: 'Must provide an API key or an Authorization bearer token' };
     }
