@@ -88,9 +88,17 @@ export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): Ho
     }
     const admitted = admission;
     c.set('tenant', admitted);
+    for (const [name, value] of Object.entries(admitted.headers)) c.header(name, value);
     if (admitted.context === undefined) await next();
     else await runWithTenant(admitted.context, () => next());
-    for (const [name, value] of Object.entries(admitted.headers)) c.res.headers.set(name, value);
+    for (const [name, value] of Object.entries(admitted.headers)) {
+      if (c.res.headers.has(name)) continue;
+      try {
+        c.res.headers.set(name, value);
+      } catch {
+        // A handler may return a Response with immutable headers (a proxied fetch); leave it as it is.
+      }
+    }
     pipeline.finish(admitted, { status: c.res.status, route: routeTemplate(c) });
   };
   return Object.assign(middleware, { pipeline });

@@ -178,6 +178,39 @@ describe('createTenantPipeline', () => {
     });
   });
 
+  it('throttles a tenant past a throttle quota instead of blocking it', async () => {
+    const directory = memoryDirectory([
+      makeTenant('univ_8', {
+        entitlements: entitlements({
+          limits: {
+            rpm: null,
+            quotas: { api_requests: { limit: 2, period: 'daily', enforcement: 'throttle' } },
+          },
+        }),
+      }),
+    ]);
+    const pipeline = createTenantPipeline({
+      directory,
+      quota: { throttleRpm: 2 },
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    const outcomes: string[] = [];
+    for (let index = 0; index < 6; index++) {
+      outcomes.push(
+        await pipeline.admit(request({ 'x-tenant-id': 'univ_8' })).then(
+          () => 'ok',
+          (error: MtPaasError) => error.code,
+        ),
+      );
+    }
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'QUOTA_EXCEEDED', 'QUOTA_EXCEEDED']);
+    const refused = await refusal(pipeline.admit(request({ 'x-tenant-id': 'univ_8' })));
+    expect(pipeline.errorResponse(refused).headers['retry-after']).toBeDefined();
+    expect(pipeline.errorResponse(refused).headers['ratelimit-limit']).toBe('2');
+    await pipeline.close();
+  });
+
   it('meters other meters through consume()', async () => {
     const { pipeline } = pipelineWith();
     const directory = memoryDirectory([
