@@ -2,6 +2,7 @@ import { isMtPaasError } from '@mt-paas/context';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createVectorStore } from './create-vector-store.js';
 import { createPgVectorStore } from './pgvector-store.js';
 
 describeWithPostgres('pgvector store on a Postgres server', () => {
@@ -47,6 +48,53 @@ describeWithPostgres('pgvector store on a Postgres server', () => {
           .catch((caught: unknown) => caught);
         expect(isMtPaasError(error, 'CONFIG_INVALID')).toBe(true);
       }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses the same way inside a tenant-scoped transaction (runScoped) and rolls it back', async (context) => {
+    if (hasPgvector) context.skip('this server has pgvector; the missing-extension path cannot be exercised');
+    const outcomes: string[] = [];
+    const store = createPgVectorStore({
+      dimensions: 8,
+      // What @mt-paas/db's unit of work does: a transaction with the tenant set locally.
+      runScoped: async (tenantId, work) => {
+        const client = await pool.connect();
+        try {
+          await client.query('begin');
+          await client.query(`select set_config('app.tenant_id', $1, true)`, [tenantId]);
+          const result = await work(client);
+          await client.query('commit');
+          outcomes.push('commit');
+          return result;
+        } catch (error) {
+          await client.query('rollback');
+          outcomes.push('rollback');
+          throw error;
+        } finally {
+          client.release();
+        }
+      },
+    });
+    const error = await store
+      .forTenant('acme_univ')
+      .query({ vector: [1, 0, 0, 0, 0, 0, 0, 0] })
+      .catch((caught: unknown) => caught);
+    expect(isMtPaasError(error, 'CONFIG_INVALID')).toBe(true);
+    expect(outcomes).toEqual(['rollback']);
+  });
+
+  it('is what createVectorStore builds for type pgvector with a url', async (context) => {
+    if (hasPgvector) context.skip('this server has pgvector; the missing-extension path cannot be exercised');
+    const store = createVectorStore({ type: 'pgvector', url: database.url }, { dimensions: 8 });
+    try {
+      const error = await store
+        .forTenant('acme_univ')
+        .count()
+        .catch((caught: unknown) => caught);
+      expect(isMtPaasError(error, 'CONFIG_INVALID')).toBe(true);
+      expect((error as Error).message).toMatch(/pgvector/);
     } finally {
       await store.close();
     }
