@@ -363,7 +363,14 @@ async function openEmbedded(dataDir: string | undefined): Promise<SqlExecutor & 
 }
 
 interface PgModule {
-  default: { Pool: new (config: { connectionString: string }) => PgPoolLike & { end(): Promise<void> } };
+  default: {
+    Pool: new (config: {
+      connectionString: string;
+    }) => PgPoolLike & {
+      end(): Promise<void>;
+      on(event: 'error', listener: (error: Error) => void): unknown;
+    };
+  };
 }
 
 async function openPool(connectionString: string): Promise<SqlExecutor & { close(): Promise<void> }> {
@@ -380,6 +387,9 @@ async function openPool(connectionString: string): Promise<SqlExecutor & { close
     );
   }
   const pool = new pg.default.Pool({ connectionString });
+  // An idle client dropped by the server (restart, failover) must not crash the process: the pool
+  // discards it and the next query opens a new connection.
+  pool.on('error', () => undefined);
   return Object.assign(pool, { close: () => pool.end() });
 }
 
@@ -459,13 +469,16 @@ export function createPgVectorStore(options: PgVectorStoreOptions): VectorStore 
     }
     let executor = options.executor;
     if (executor === undefined) {
-      embedded ??=
-        options.connectionString === undefined
-          ? openEmbedded(options.dataDir)
-          : openPool(options.connectionString);
-      embedded.catch(() => {
-        embedded = undefined;
-      });
+      if (embedded === undefined) {
+        const opening =
+          options.connectionString === undefined
+            ? openEmbedded(options.dataDir)
+            : openPool(options.connectionString);
+        opening.catch(() => {
+          if (embedded === opening) embedded = undefined; // let the next call try again
+        });
+        embedded = opening;
+      }
       executor = await embedded;
     }
     const iterative = await prepare('shared', executor);
