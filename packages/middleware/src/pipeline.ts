@@ -378,12 +378,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     }
     const authorization = headerValue(request.headers, 'authorization');
     const token = acceptsJwt ? bearerToken(authorization) : undefined;
-    if (
-      authorization !== undefined &&
-      acceptsJwt &&
-      token === undefined &&
-      !/^ApiKey /i.test(authorization)
-    ) {
+    if (authorization !== undefined && acceptsJwt && token === undefined) {
       throw new MtPaasError(
         'UNAUTHENTICATED',
         'The Authorization header is not "Bearer <token>"; send a bearer token.',
