@@ -126,6 +126,25 @@ describe('createTenantPipeline', () => {
     expect((await byClaim.admit(request({ authorization: `Bearer ${token}` }))).tenantId).toBe('univ_8');
   });
 
+  it('gives each request a child logger carrying tenantId and requestId', async () => {
+    const { logger, lines } = captureLogger();
+    const { pipeline } = pipelineWith({ logger });
+    const admission = await pipeline.admit(request({ 'x-tenant-id': 'univ_8', 'x-request-id': 'abc-123' }));
+    admission.logger.info('hello');
+    pipeline.finish(admission, { status: 200, route: '/api/x' });
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'hello', tenantId: 'univ_8', requestId: 'abc-123' }),
+      expect.objectContaining({
+        msg: 'request completed',
+        tenantId: 'univ_8',
+        requestId: 'abc-123',
+        status: 200,
+      }),
+    ]);
+    const generated = await pipeline.admit(request({ 'x-tenant-id': 'univ_8', 'x-request-id': 'bad id\n' }));
+    expect(generated.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('turns unexpected errors into a 500 without internals', () => {
     const { pipeline } = pipelineWith();
     const response = pipeline.errorResponse(new Error('password=hunter2 at db.internal'));
