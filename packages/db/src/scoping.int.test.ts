@@ -3,7 +3,7 @@ import { createAppRole, describeWithPostgres, useTestDatabase } from '@mt-paas/t
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { courses } from './__fixtures__/app-schema.js';
+import { courses, enrollments } from './__fixtures__/app-schema.js';
 import { FIXTURE_MIGRATIONS, type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
 import { transactionStatus } from './driver.js';
 import { createTenantDb, type TenantDb } from './tenant-db.js';
@@ -91,6 +91,20 @@ describeWithPostgres('scoped units of work on Postgres', () => {
       isCode('TENANT_STORAGE_UNAVAILABLE'),
     );
     await schemaDb.close();
+  });
+
+  it("drops one tenant's rows in row mode", async () => {
+    await environment.catalog.tenants.upsert({ id: 'gone_1', name: 'Gone', status: 'active' });
+    const gone = environment.tenantDb.forTenant('gone_1');
+    const [course] = await gone.run((tx) => tx.insert(courses).values({ title: 'G', code: 'g' }).returning());
+    await gone.run((tx) => tx.insert(enrollments).values({ courseId: course!.id, student: 's1' }));
+    const before = await environment.tenantDb.forTenant('univ_8').run((tx) => tx.select().from(courses));
+    await environment.tenantDb.dropTenantStorage('gone_1');
+    expect(await gone.run((tx) => tx.select().from(courses))).toEqual([]);
+    expect(await gone.run((tx) => tx.select().from(enrollments))).toEqual([]);
+    expect(await environment.tenantDb.forTenant('univ_8').run((tx) => tx.select().from(courses))).toEqual(
+      before,
+    );
   });
 
   it('refuses a tx kept beyond its callback', async () => {

@@ -279,8 +279,25 @@ export async function dropTenantStorageImpl(
           [context.appSchema],
         );
         await session.exec(`SELECT set_config('app.tenant_id', ${quoteLiteral(tenantId)}, true)`);
-        for (const row of rows) {
-          await session.query(`DELETE FROM ${row.name} WHERE tenant_id = $1`, [tenantId]);
+        // Children before parents: a DELETE blocked by a foreign key (23503) is retried in a later pass.
+        let pending = rows.map((row) => row.name);
+        while (pending.length > 0) {
+          const blocked: string[] = [];
+          let lastError: unknown;
+          for (const name of pending) {
+            await session.exec('SAVEPOINT mt_paas_drop');
+            try {
+              await session.query(`DELETE FROM ${name} WHERE tenant_id = $1`, [tenantId]);
+              await session.exec('RELEASE SAVEPOINT mt_paas_drop');
+            } catch (error) {
+              await session.exec('ROLLBACK TO SAVEPOINT mt_paas_drop');
+              if ((error as { code?: string }).code !== '23503') throw error;
+              blocked.push(name);
+              lastError = error;
+            }
+          }
+          if (blocked.length === pending.length) throw lastError;
+          pending = blocked;
         }
       });
     }

@@ -109,7 +109,24 @@ export async function runOnClient<T>(
   client.on('error', onClientError);
   let setupError: unknown;
   let commitPromise: Promise<pg.QueryResult> | undefined;
+  // Pipelined: hold the socket's writes until the callback's first statement (and, for an unawaited
+  // drizzle query, the COMMIT) is queued, so they leave in one TCP write.
+  const stream = pipelined
+    ? (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } })
+        .connection?.stream
+    : undefined;
+  let corked = false;
+  const uncork = () => {
+    if (corked) {
+      corked = false;
+      stream?.uncork?.();
+    }
+  };
   try {
+    if (typeof stream?.cork === 'function' && typeof stream.uncork === 'function') {
+      stream.cork();
+      corked = true;
+    }
     const setup = send(scopeSql(scope, { begin: true })).then(
       () => undefined,
       (error: unknown) => {
@@ -124,7 +141,13 @@ export async function runOnClient<T>(
     const tx = new NodePgTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
     let value: T;
     try {
-      const result = fn(tx);
+      let result: T | Promise<T>;
+      try {
+        result = fn(tx);
+      } catch (error) {
+        uncork();
+        throw error;
+      }
       if (pipelined && isLazyThenable<T>(result)) {
         // An unawaited drizzle query: it is the callback's last statement, so COMMIT can follow it on the wire.
         const before = queries;
@@ -136,8 +159,10 @@ export async function runOnClient<T>(
           commitPromise = send('COMMIT');
           commitPromise.catch(() => {});
         }
+        uncork();
         value = await valuePromise;
       } else {
+        uncork();
         value = await result;
       }
     } catch (error) {
@@ -167,6 +192,7 @@ export async function runOnClient<T>(
     discard ??= setupError instanceof Error ? setupError : undefined;
     throw mapStorageError(error, 'tenant unit of work');
   } finally {
+    uncork();
     ended = true;
     if (discard === undefined && transactionStatus(client) !== 'I') {
       discard = new Error('connection left inside a transaction');
