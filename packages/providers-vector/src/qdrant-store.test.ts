@@ -48,6 +48,22 @@ describe('createQdrantVectorStore', () => {
     expect(collection?.points.size).toBe(2);
   });
 
+  it('builds HNSW graphs per tenant when asked (m: 0, payload_m: 16)', async () => {
+    const store = createQdrantVectorStore({
+      url: qdrant.url,
+      apiKey: 'test-key',
+      dimensions: 4,
+      model: 'per-tenant-graph',
+      perTenantIndex: true,
+    });
+    await store.forTenant('acme_univ').upsert([{ id: 'a', vector: [1, 0, 0, 0] }]);
+    expect(qdrant.collections.get('mt_paas_per_tenant_graph_4')?.hnswConfig).toMatchObject({
+      m: 0,
+      payload_m: 16,
+    });
+    expect((await store.forTenant('acme_univ').query({ vector: [1, 0, 0, 0] }))[0]?.id).toBe('a');
+  });
+
   it('stores string ids as deterministic UUIDs per tenant and keeps the original id in the payload', async () => {
     const store = createQdrantVectorStore({
       url: qdrant.url,

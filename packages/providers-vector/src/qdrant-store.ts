@@ -34,6 +34,13 @@ export interface QdrantVectorStoreOptions {
    * @default 'shared'
    */
   layout?: QdrantLayout;
+  /**
+   * Shared layout only: build HNSW graphs per tenant instead of one global graph
+   * (`hnsw_config: { m: 0, payload_m: 16 }` at creation) — Qdrant's recipe for many tenants,
+   * faster indexing; every query is tenant-filtered anyway. Applies when the store creates the collection.
+   * @default false
+   */
+  perTenantIndex?: boolean;
   /** Per-request timeout in milliseconds. @default 30000 */
   timeoutMs?: number;
   /** Retries on network errors, 429 and 5xx (every call the store makes is idempotent). @default 2 */
@@ -164,7 +171,10 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
       await http.request({
         method: 'PUT',
         path: path(collection),
-        body: { vectors: { size: dimensions, distance: 'Cosine' } },
+        body: {
+          vectors: { size: dimensions, distance: 'Cosine' },
+          ...(options.perTenantIndex && layout === 'shared' ? { hnsw_config: { m: 0, payload_m: 16 } } : {}),
+        },
         schema: booleanSchema,
         allowConflict: true,
       });

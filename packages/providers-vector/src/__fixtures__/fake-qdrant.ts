@@ -24,6 +24,7 @@ export interface Collection {
   distance: 'Cosine' | 'Euclid' | 'Dot' | 'Manhattan';
   points: Map<string, Point>;
   payloadSchema: Record<string, { data_type: string; params: Record<string, unknown>; points: number }>;
+  hnswConfig?: Record<string, unknown>;
 }
 
 export interface FakeQdrant {
@@ -235,7 +236,7 @@ export async function startFakeQdrant(
               shard_number: 1,
               replication_factor: 1,
             },
-            hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000 },
+            hnsw_config: collection.hnswConfig ?? { m: 16, ef_construct: 100, full_scan_threshold: 10000 },
             optimizer_config: {},
             wal_config: {},
           },
@@ -245,6 +246,20 @@ export async function startFakeQdrant(
       case 'PUT ': {
         if (!COLLECTION_NAME.test(name)) throw wrongInput(`Collection name \`${name}\` is not valid`);
         if (!isPlainObject(body)) throw formatError('EOF while parsing a value');
+        checkFields(
+          body,
+          ['vectors', 'shard_number', 'sharding_method', 'replication_factor', 'write_consistency_factor', 'on_disk_payload', 'hnsw_config', 'wal_config', 'optimizers_config', 'quantization_config', 'sparse_vectors', 'strict_mode_config', 'init_from'],
+          'CreateCollection',
+        );
+        if (body.hnsw_config !== undefined) {
+          if (!isPlainObject(body.hnsw_config)) throw formatError('invalid type: expected struct HnswConfigDiff');
+          checkFields(body.hnsw_config, ['m', 'ef_construct', 'full_scan_threshold', 'max_indexing_threads', 'on_disk', 'payload_m'], 'HnswConfigDiff');
+          for (const value of Object.values(body.hnsw_config)) {
+            if (typeof value !== 'boolean' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+              throw formatError('invalid value: expected u64 in HnswConfigDiff');
+            }
+          }
+        }
         const vectors = body.vectors;
         if (!isPlainObject(vectors) || typeof vectors.size !== 'number' || !Number.isInteger(vectors.size)) {
           throw formatError('missing field `size` in vectors');
@@ -264,6 +279,7 @@ export async function startFakeQdrant(
           distance: vectors.distance as Collection['distance'],
           points: new Map(),
           payloadSchema: {},
+          hnswConfig: { m: 16, ef_construct: 100, full_scan_threshold: 10000, ...(body.hnsw_config as object | undefined) },
         });
         return ok(true);
       }
