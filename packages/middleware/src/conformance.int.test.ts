@@ -18,6 +18,22 @@ describeWith(['postgres', 'redis'], 'request pipeline on Postgres + Redis', () =
     return {
       redis,
       keyPrefix: testRedis().prefix,
+      usageSink: catalog.usage,
+      auditSink: catalog.audit,
+      async ledgerTotal(tenantId, meter) {
+        const result = await catalog.driver.query<{ total: number | null }>(
+          `SELECT sum(quantity) AS total FROM "${catalog.schema}".usage_ledger WHERE tenant_id = $1 AND meter = $2`,
+          [tenantId, meter],
+        );
+        return Number(result.rows[0]?.total ?? 0);
+      },
+      async auditCount(tenantId, type) {
+        const result = await catalog.driver.query<{ count: string }>(
+          `SELECT count(*) AS count FROM "${catalog.schema}".audit_log WHERE tenant_id = $1 AND type = $2`,
+          [tenantId, type],
+        );
+        return Number(result.rows[0]?.count ?? 0);
+      },
       directory: {
         get: (tenantId) => catalog.directory.get(tenantId),
         resolveDomain: (domain) => catalog.directory.resolveDomain(domain),

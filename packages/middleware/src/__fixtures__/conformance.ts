@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditEvent, Tenant, TenantDirectory, UsageRecord } from '@mt-paas/context';
+import type { AuditEvent, AuditSink, Tenant, TenantDirectory, UsageRecord, UsageSink } from '@mt-paas/context';
 import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -19,6 +19,13 @@ export interface ConformanceEnvironment {
   redis?: Redis;
   /** Redis key prefix (the test environment's, so its teardown removes the keys). */
   keyPrefix?: string;
+  /** Real sinks (the catalog's usage ledger and audit log); the suite also keeps its own copy. */
+  usageSink?: UsageSink;
+  auditSink?: AuditSink;
+  /** Sum of a meter in the real usage ledger, to prove the flush landed there. */
+  ledgerTotal?(tenantId: string, meter: string): Promise<number>;
+  /** Audit events of a type stored for a tenant in the real audit log. */
+  auditCount?(tenantId: string, type: string): Promise<number>;
 }
 
 export const JWT_SECRET = 'conformance-secret-0123456789-abcdefghijklmnop';
@@ -106,8 +113,18 @@ export function describeConformance(
       directory = countingDirectory(environment.directory);
       pipeline = createTenantPipeline({
         directory,
-        auditSink: { record: async (event) => void audits.push(event) },
-        usageSink: { record: async (records) => void usage.push(...records) },
+        auditSink: {
+          record: async (event) => {
+            audits.push(event);
+            await environment.auditSink?.record(event);
+          },
+        },
+        usageSink: {
+          record: async (records) => {
+            await environment.usageSink?.record(records);
+            usage.push(...records);
+          },
+        },
         strategies: [
           { type: 'header' },
           { type: 'subdomain', baseDomain: 'tutor.example' },
@@ -309,6 +326,9 @@ export function describeConformance(
       const event = audits.slice(before).find((audit) => audit.type === 'cross_tenant_access_attempt');
       expect(event).toMatchObject({ severity: 'high', tenantId: id('other'), targetTenantId: id('univ') });
       expect(event?.actor?.userId).toBe('user_2');
+      if (environment.auditCount !== undefined) {
+        expect(await environment.auditCount(id('other'), 'cross_tenant_access_attempt')).toBeGreaterThanOrEqual(1);
+      }
       expectError(
         await get(`/api/whoami?tenant=${id('other')}`, { 'x-tenant-id': id('univ') }),
         403,
@@ -436,6 +456,9 @@ export function describeConformance(
         .filter((record) => record.tenantId === id('quota') && record.meter === 'api_requests')
         .reduce((sum, record) => sum + record.quantity, 0);
       expect(metered).toBe(5);
+      if (environment.ledgerTotal !== undefined) {
+        expect(await environment.ledgerTotal(id('quota'), 'api_requests')).toBe(5);
+      }
     });
 
     it('exposes metrics with route templates and bounded tenant labels', async () => {
