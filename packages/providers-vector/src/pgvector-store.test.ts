@@ -156,42 +156,46 @@ describe('createPgVectorStore on PGlite', () => {
     expect(() => createPgVectorStore({ executor: database, dimensions: 3072 })).toThrow(/2000/);
   });
 
-  it('gives a tenant with a small share of the table topK matches when Postgres walks the HNSW index', async () => {
-    const big = Array.from({ length: 1500 }, (_, index) => ({
-      id: `big-${index}`,
-      vector: deterministicVector(`big-${index}`, 8),
-    }));
-    const small = Array.from({ length: 60 }, (_, index) => ({
-      id: `small-${index}`,
-      vector: deterministicVector(`small-${index}`, 8),
-    }));
-    const store = createPgVectorStore({ executor: database, dimensions: 8, model: 'iterative' });
-    const naive = createPgVectorStore({
-      executor: database,
-      dimensions: 8,
-      model: 'iterative',
-      iterativeScan: 'off',
-    });
-    for (let offset = 0; offset < big.length; offset += 500) {
-      await store.forTenant('big_univ').upsert(big.slice(offset, offset + 500));
-    }
-    await store.forTenant('small_univ').upsert(small);
-    await database.exec('analyze mt_paas_vectors_iterative_8');
-    // Make the planner prefer the HNSW index's order over sorting the tenant's rows, as it does on large tables.
-    await database.exec('set enable_sort = off');
-    try {
-      const query = { vector: deterministicVector('question', 8), topK: 20 };
-      const withoutIterativeScan = await naive.forTenant('small_univ').query(query);
-      expect(withoutIterativeScan.length).toBeLessThan(20); // the failure mode this option exists for
-      const matches = await store.forTenant('small_univ').query(query);
-      expect(matches).toHaveLength(20);
-      expect(matches.every((match) => match.id.startsWith('small-'))).toBe(true);
-      const scores = matches.map((match) => match.score);
-      expect(scores).toEqual([...scores].sort((a, b) => b - a));
-    } finally {
-      await database.exec('reset enable_sort');
-    }
-  });
+  it(
+    'gives a tenant with a small share of the table topK matches when Postgres walks the HNSW index',
+    async () => {
+      const big = Array.from({ length: 1500 }, (_, index) => ({
+        id: `big-${index}`,
+        vector: deterministicVector(`big-${index}`, 8),
+      }));
+      const small = Array.from({ length: 60 }, (_, index) => ({
+        id: `small-${index}`,
+        vector: deterministicVector(`small-${index}`, 8),
+      }));
+      const store = createPgVectorStore({ executor: database, dimensions: 8, model: 'iterative' });
+      const naive = createPgVectorStore({
+        executor: database,
+        dimensions: 8,
+        model: 'iterative',
+        iterativeScan: 'off',
+      });
+      for (let offset = 0; offset < big.length; offset += 500) {
+        await store.forTenant('big_univ').upsert(big.slice(offset, offset + 500));
+      }
+      await store.forTenant('small_univ').upsert(small);
+      await database.exec('analyze mt_paas_vectors_iterative_8');
+      // Make the planner prefer the HNSW index's order over sorting the tenant's rows, as it does on large tables.
+      await database.exec('set enable_sort = off');
+      try {
+        const query = { vector: deterministicVector('question', 8), topK: 20 };
+        const withoutIterativeScan = await naive.forTenant('small_univ').query(query);
+        expect(withoutIterativeScan.length).toBeLessThan(20); // the failure mode this option exists for
+        const matches = await store.forTenant('small_univ').query(query);
+        expect(matches).toHaveLength(20);
+        expect(matches.every((match) => match.id.startsWith('small-'))).toBe(true);
+        const scores = matches.map((match) => match.score);
+        expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      } finally {
+        await database.exec('reset enable_sort');
+      }
+    },
+    PGLITE_START_TIMEOUT,
+  );
 
   it('scopes the iterative scan to one transaction on a checked-out client of a pg Pool', async () => {
     const log: string[] = [];
