@@ -1,4 +1,5 @@
 import { isMtPaasError } from '@mt-paas/context';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
 import { FIXTURE_MIGRATIONS } from './__fixtures__/environment.js';
@@ -29,6 +30,22 @@ describe('embedded PGlite', () => {
       (error) => isMtPaasError(error, 'CONFIG_INVALID') && /one database only/.test((error as Error).message),
     );
   });
+
+  it('does not commit a transaction whose failed statement was swallowed', async () => {
+    const tenantDb = await createTenantDb({ mode: 'row', catalog, migrationsFolder: FIXTURE_MIGRATIONS });
+    await tenantDb.migrateTenants();
+    await catalog.tenants.upsert({ id: 'swallow_1', name: 'S', status: 'active' });
+    const scope = tenantDb.forTenant('swallow_1');
+    await expect(
+      scope.run(async (tx) => {
+        await tx.insert(courses).values({ title: 'Half', code: 'half' });
+        await tx.execute(sql`select 1/0`).catch(() => {});
+        return 'returned normally';
+      }),
+    ).rejects.toSatisfy((error) => isMtPaasError(error, 'INTERNAL'));
+    expect(await scope.run((tx) => tx.select().from(courses))).toEqual([]);
+    await tenantDb.close();
+  }, 60_000);
 
   for (const mode of ['row', 'schema'] as const) {
     it(`isolates 20 tenants in ${mode} mode`, async () => {

@@ -1,4 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
+import { MtPaasError } from '@mt-paas/context';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { PgliteSession, PgliteTransaction } from 'drizzle-orm/pglite';
 import { quoteIdentifier } from './sql-text.js';
@@ -21,7 +22,16 @@ export async function runOnPglite<T>(
     const session = new PgliteSession(transaction as never, dialect, undefined, {});
     if (stats) stats.statements += 1;
     const tx = new PgliteTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
-    return await fn(tx);
+    const value = await fn(tx);
+    // COMMIT of an aborted transaction silently rolls back: fail instead, as on a Postgres server.
+    await transaction.query('SELECT 1').catch((error: unknown) => {
+      throw new MtPaasError(
+        'INTERNAL',
+        'The tenant transaction was rolled back because a statement inside it failed (the error was caught in the callback). Let the error propagate, or use tx.transaction() for a savepoint you can recover from.',
+        { cause: error },
+      );
+    });
+    return value;
   });
 }
 
