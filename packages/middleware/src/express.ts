@@ -1,4 +1,4 @@
-import { runWithTenant } from '@mt-paas/context';
+import { isMtPaasError, runWithTenant } from '@mt-paas/context';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
 import { assertRoles, normalizeFrameworkError } from './guards.js';
@@ -97,17 +97,23 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorRequestHandle
 }
 
 function gate(check: (admission: PipelineAdmission) => void): RequestHandler {
-  return (request, _response, next) => {
+  return (request, response, next) => {
     try {
       check(request.tenant ?? ({} as PipelineAdmission));
-      next();
     } catch (error) {
-      next(error);
+      if (!isMtPaasError(error)) return next(error);
+      // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
+      response
+        .status(error.httpStatus)
+        .set('content-type', 'application/json; charset=utf-8')
+        .send(JSON.stringify(error.toJSON()));
+      return;
     }
+    next();
   };
 }
 
-/** Middleware refusing (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. Errors go to `next`. */
+/** Middleware refusing (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): RequestHandler {
   return gate((admission) => assertFeature(admission.entitlements, feature));
 }

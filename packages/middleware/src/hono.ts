@@ -1,4 +1,4 @@
-import { MtPaasError, runWithTenant } from '@mt-paas/context';
+import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
 import { assertRoles, normalizeFrameworkError } from './guards.js';
@@ -111,12 +111,21 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorHandler<MtPaa
 
 function gate(check: (admission: PipelineAdmission | undefined) => void): MiddlewareHandler<MtPaasHonoEnv> {
   return async (c, next) => {
-    check(c.get('tenant'));
+    try {
+      check(c.get('tenant'));
+    } catch (error) {
+      if (!isMtPaasError(error)) throw error;
+      // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
+      return new Response(JSON.stringify(error.toJSON()), {
+        status: error.httpStatus,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+      });
+    }
     await next();
   };
 }
 
-/** Refuses (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature; errors go to `app.onError`. */
+/** Refuses (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): MiddlewareHandler<MtPaasHonoEnv> {
   return gate((admission) => assertFeature(admission?.entitlements, feature));
 }
