@@ -116,6 +116,18 @@ describe('createTenantPipeline', () => {
     );
     expect(error.code).toBe('CROSS_TENANT_ACCESS');
     expect(audits).toEqual([expect.objectContaining({ tenantId: 'hltutor', targetTenantId: 'univ_8' })]);
+    const withDefault = createTenantPipeline({
+      directory,
+      strategies: [{ type: 'header' }],
+      defaultTenant: 'hltutor',
+      jwt: { secret, tenantClaim: 'org' },
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    expect((await refusal(withDefault.admit(request({ authorization: `Bearer ${token}` })))).code).toBe(
+      'CROSS_TENANT_ACCESS',
+    );
+    expect((await withDefault.admit(request())).tenantId).toBe('hltutor');
     const byClaim = createTenantPipeline({
       directory,
       strategies: [{ type: 'jwt-claim', claim: 'org' }],

@@ -608,6 +608,17 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     if (tenantId === undefined && options.defaultTenant !== undefined && tenantMode === 'required') {
       tenantId = options.defaultTenant as TenantId;
       source = 'default';
+      // A signed-in user of another tenant must not fall through to the default tenant.
+      if (claimCandidate !== undefined && claimCandidate.raw !== tenantId) {
+        await crossTenant(
+          request,
+          requestId,
+          principal,
+          { source: 'header', raw: tenantId },
+          claimCandidate,
+          'default tenant differs from the token',
+        );
+      }
     }
     if (tenantId === undefined) {
       if (tenantMode === 'required') {
