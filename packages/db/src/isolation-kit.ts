@@ -10,7 +10,8 @@ export type AnyTenantTable = PgTable & { tenantId: PgColumn };
 /** Options of {@link testIsolationMode}. */
 export interface IsolationKitOptions {
   /** The tenant db under test (its mode is the mode tested). Its migrations must create `table`. */
-  tenantDb: TenantDb;
+  // biome-ignore lint/suspicious/noExplicitAny: a tenant db with any drizzle schema
+  tenantDb: TenantDb<any>;
   /** A table declared with `tenantTable()`. */
   table: AnyTenantTable;
   /** Column values of the `index`-th row of a tenant (without `tenantId`); must satisfy the table's constraints. */
@@ -98,7 +99,8 @@ export async function testIsolationMode(options: IsolationKitOptions): Promise<I
 
   const work = async (tenantId: TenantId, position: number) => {
     // Half of the tenants go through the ambient context (run), half through forTenant().
-    const run = <T>(fn: (tx: TenantTransaction) => T | Promise<T>) =>
+    // biome-ignore lint/suspicious/noExplicitAny: a tenant db with any drizzle schema
+    const run = <T>(fn: (tx: TenantTransaction<any>) => T | Promise<T>) =>
       position % 2 === 0
         ? runWithTenant({ tenantId }, () => tenantDb.run(fn))
         : tenantDb.forTenant(tenantId).run(fn);

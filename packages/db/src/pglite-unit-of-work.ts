@@ -3,7 +3,13 @@ import { MtPaasError } from '@mt-paas/context';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { PgliteSession, PgliteTransaction } from 'drizzle-orm/pglite';
 import { quoteIdentifier } from './sql-text.js';
-import { type Scope, scopeSql, type TenantTransaction, type UnitStats } from './unit-of-work.js';
+import {
+  type RelationalSchema,
+  type Scope,
+  scopeSql,
+  type TenantTransaction,
+  type UnitStats,
+} from './unit-of-work.js';
 
 const dialect = new PgDialect();
 
@@ -11,17 +17,23 @@ const dialect = new PgDialect();
  * PGlite unit of work: one PGlite transaction, `set_config(..., true)` and `SET LOCAL ROLE <app role>`
  * (PGlite's own user is a superuser, so RLS only applies once the transaction switches role).
  */
-export async function runOnPglite<T>(
+export async function runOnPglite<T, TSchema extends Record<string, unknown> = Record<string, never>>(
   pglite: PGlite,
   scope: Scope,
-  fn: (tx: TenantTransaction) => T | Promise<T>,
+  fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
   stats?: UnitStats,
+  relational?: RelationalSchema,
 ): Promise<T> {
   return pglite.transaction(async (transaction) => {
     await transaction.exec(scopeSql(scope, { begin: false }));
-    const session = new PgliteSession(transaction as never, dialect, undefined, {});
+    const session = new PgliteSession(transaction as never, dialect, relational as never, {});
     if (stats) stats.statements += 1;
-    const tx = new PgliteTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    const tx = new PgliteTransaction(
+      dialect,
+      session,
+      relational as never,
+      0,
+    ) as unknown as TenantTransaction<TSchema>;
     const value = await fn(tx);
     // COMMIT of an aborted transaction silently rolls back: fail instead, as on a Postgres server.
     await transaction.query('SELECT 1').catch((error: unknown) => {
@@ -36,16 +48,22 @@ export async function runOnPglite<T>(
 }
 
 /** A PGlite transaction as the app role with no tenant set; always rolled back. */
-export async function runUnscopedOnPglite<T>(
+export async function runUnscopedOnPglite<T, TSchema extends Record<string, unknown> = Record<string, never>>(
   pglite: PGlite,
   role: string,
-  fn: (tx: TenantTransaction) => T | Promise<T>,
+  fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
+  relational?: RelationalSchema,
 ): Promise<T> {
   let value: T | undefined;
   await pglite.transaction(async (transaction) => {
     await transaction.exec(`SET LOCAL ROLE ${quoteIdentifier(role)}`);
-    const session = new PgliteSession(transaction as never, dialect, undefined, {});
-    const tx = new PgliteTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    const session = new PgliteSession(transaction as never, dialect, relational as never, {});
+    const tx = new PgliteTransaction(
+      dialect,
+      session,
+      relational as never,
+      0,
+    ) as unknown as TenantTransaction<TSchema>;
     value = await fn(tx);
     await transaction.rollback();
   });

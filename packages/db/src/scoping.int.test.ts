@@ -49,6 +49,23 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     expect(demo.map((row) => row.tenantId)).toEqual(['demo_7', 'demo_7']);
   });
 
+  it('runs relational queries when given the schema', async () => {
+    const withSchema = await createTenantDb({
+      mode: 'row',
+      catalog: environment.catalog,
+      connectionString: environment.appUrl,
+      schema: { courses, enrollments },
+    });
+    try {
+      const rows = await withSchema
+        .forTenant('univ_8')
+        .run((tx) => tx.query.courses.findMany({ columns: { tenantId: true, title: true } }));
+      expect(rows).toEqual([{ tenantId: 'univ_8', title: 'Algebra' }]);
+    } finally {
+      await withSchema.close();
+    }
+  });
+
   it('refuses a unit of work without tenant context and an unknown tenant', async () => {
     await expect(environment.tenantDb.run((tx) => tx.select().from(courses))).rejects.toSatisfy(
       isCode('TENANT_CONTEXT_MISSING'),

@@ -24,7 +24,13 @@ import {
   migrateTenantsImpl,
   type TenantStorageContext,
 } from './tenant-migrations.js';
-import { runOnClient, type Scope, type TenantTransaction, type UnitStats } from './unit-of-work.js';
+import {
+  relationalSchemaOf,
+  runOnClient,
+  type Scope,
+  type TenantTransaction,
+  type UnitStats,
+} from './unit-of-work.js';
 
 /** Where tenants' rows live. */
 export type TenantDbMode = 'row' | 'schema' | 'database';
@@ -45,9 +51,11 @@ export interface DatabaseModeOptions extends PoolGroupOptions {
 }
 
 /** Options of {@link createTenantDb}. */
-export interface TenantDbOptions {
+export interface TenantDbOptions<TSchema extends Record<string, unknown> = Record<string, never>> {
   /** Isolation mode. */
   mode: TenantDbMode;
+  /** Your drizzle schema module (`import * as schema from './schema'`), for relational queries (`tx.query.courses.findMany()`). */
+  schema?: TSchema;
   /** The central catalog (tenant lookup, placement, migration state). */
   catalog: Catalog;
   /**
@@ -93,25 +101,25 @@ export interface TenantDbOptions {
 }
 
 /** A unit-of-work runner bound to one tenant. */
-export interface TenantScope {
+export interface TenantScope<TSchema extends Record<string, unknown> = Record<string, never>> {
   readonly tenantId: TenantId;
   /** Runs `fn` in one transaction scoped to this tenant. */
-  run<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+  run<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
 }
 
 /** Tenant-scoped database access in one isolation mode. */
-export interface TenantDb {
+export interface TenantDb<TSchema extends Record<string, unknown> = Record<string, never>> {
   readonly mode: TenantDbMode;
   readonly catalog: Catalog;
   /** Runs `fn` in one transaction scoped to the current tenant (`requireTenant()` from `@mt-paas/context`). */
-  run<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+  run<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
   /** A runner for an explicit tenant (jobs, consumers, admin tools). */
-  forTenant(tenantId: string): TenantScope;
+  forTenant(tenantId: string): TenantScope<TSchema>;
   /**
    * Runs `fn` in a transaction on the app connection with NO tenant set — for tests and checks only:
    * row-level security then shows no rows and refuses every write.
    */
-  unscoped<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+  unscoped<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
   /** The schema of a tenant (schema mode). */
   schemaOf(tenantId: TenantId): Promise<string>;
   /** The database URL of a tenant as the app role (database mode). */
@@ -138,7 +146,9 @@ export interface TenantDb {
  * const tenantDb = await createTenantDb({ mode: 'row', catalog, connectionString: process.env.APP_DATABASE_URL });
  * const rows = await runWithTenant({ tenantId: 'univ_8' }, () => tenantDb.run((tx) => tx.select().from(courses)));
  */
-export async function createTenantDb(options: TenantDbOptions): Promise<TenantDb> {
+export async function createTenantDb<TSchema extends Record<string, unknown> = Record<string, never>>(
+  options: TenantDbOptions<TSchema>,
+): Promise<TenantDb<TSchema>> {
   const { mode, catalog } = options;
   if (mode !== 'row' && mode !== 'schema' && mode !== 'database') {
     throw new MtPaasError(
@@ -282,27 +292,25 @@ export async function createTenantDb(options: TenantDbOptions): Promise<TenantDb
   };
 
   const stats: UnitStats = { statements: 0 };
+  const relational = relationalSchemaOf(options.schema);
+  type Fn<T> = (tx: TenantTransaction<TSchema>) => T | Promise<T>;
 
-  const runPg = async <T>(
-    clientPromise: Promise<pg.PoolClient>,
-    scope: Scope,
-    fn: (tx: TenantTransaction) => T | Promise<T>,
-  ) => {
+  const runPg = async <T>(clientPromise: Promise<pg.PoolClient>, scope: Scope, fn: Fn<T>) => {
     let client: pg.PoolClient;
     try {
       client = await clientPromise;
     } catch (error) {
       throw mapStorageError(error, 'connect');
     }
-    return runOnClient(client, scope, fn, stats);
+    return runOnClient<T, TSchema>(client, scope, fn, stats, relational);
   };
 
-  const runEmbedded = async <T>(scope: Scope, fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T> => {
+  const runEmbedded = async <T>(scope: Scope, fn: Fn<T>): Promise<T> => {
     const { runOnPglite } = await import('./pglite-unit-of-work.js');
-    return runOnPglite(pglite!, scope, fn, stats);
+    return runOnPglite<T, TSchema>(pglite!, scope, fn, stats, relational);
   };
 
-  const runFor = async <T>(tenantId: TenantId, fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T> => {
+  const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
     const tenant = await resolveTenant(tenantId);
     if (mode === 'row') {
       if (embedded) return runEmbedded({ tenantId, role: appRole }, fn);
@@ -363,10 +371,10 @@ export async function createTenantDb(options: TenantDbOptions): Promise<TenantDb
       const tenantId = parseTenantId(rawTenantId);
       return { tenantId, run: (fn) => runFor(tenantId, fn) };
     },
-    async unscoped(fn) {
+    async unscoped<T>(fn: Fn<T>) {
       if (embedded) {
         const { runUnscopedOnPglite } = await import('./pglite-unit-of-work.js');
-        return runUnscopedOnPglite(pglite!, mode === 'row' ? appRole : appRole, fn);
+        return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational);
       }
       if (mode === 'database') {
         throw new MtPaasError('CONFIG_INVALID', 'unscoped() needs a shared database (row or schema mode).');
@@ -375,7 +383,7 @@ export async function createTenantDb(options: TenantDbOptions): Promise<TenantDb
         throw mapStorageError(error, 'connect');
       });
       const { runUnscopedOnClient } = await import('./unscoped.js');
-      return runUnscopedOnClient(client, fn, new PgDialect());
+      return runUnscopedOnClient<T, TSchema>(client, fn, new PgDialect(), relational);
     },
     async schemaOf(tenantId) {
       return schemaFor(await resolveTenant(tenantId));
@@ -440,11 +448,17 @@ export function migrateTenants(
 }
 
 /** Creates a tenant's storage and applies its migrations. Same as `tenantDb.createTenantStorage()`. */
-export function createTenantStorage(tenantDb: TenantDb, tenantId: string): Promise<string[]> {
+export function createTenantStorage(
+  tenantDb: Pick<TenantDb, 'createTenantStorage'>,
+  tenantId: string,
+): Promise<string[]> {
   return tenantDb.createTenantStorage(tenantId);
 }
 
 /** Drops a tenant's storage. Same as `tenantDb.dropTenantStorage()`. */
-export function dropTenantStorage(tenantDb: TenantDb, tenantId: string): Promise<void> {
+export function dropTenantStorage(
+  tenantDb: Pick<TenantDb, 'dropTenantStorage'>,
+  tenantId: string,
+): Promise<void> {
   return tenantDb.dropTenantStorage(tenantId);
 }

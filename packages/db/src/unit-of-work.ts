@@ -1,4 +1,10 @@
 import { MtPaasError, type TenantId } from '@mt-paas/context';
+import {
+  createTableRelationsHelpers,
+  type ExtractTablesWithRelations,
+  extractTablesRelationalConfig,
+  type TablesRelationalConfig,
+} from 'drizzle-orm';
 import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres';
 import { PgDialect, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
@@ -11,7 +17,24 @@ import { TENANT_SETTING } from './tenant-table.js';
  * The drizzle transaction a unit of work hands to its callback. Every statement runs inside one
  * transaction scoped to one tenant; `tx.transaction()` nests with savepoints, `tx.rollback()` rolls back.
  */
-export type TenantTransaction = PgTransaction<PgQueryResultHKT, Record<string, never>>;
+export type TenantTransaction<TSchema extends Record<string, unknown> = Record<string, never>> =
+  PgTransaction<PgQueryResultHKT, TSchema, ExtractTablesWithRelations<TSchema>>;
+
+/** drizzle's relational config of a schema (for `tx.query.*`), computed once per tenant db. */
+export interface RelationalSchema {
+  fullSchema: Record<string, unknown>;
+  schema: TablesRelationalConfig;
+  tableNamesMap: Record<string, string>;
+}
+
+/** Builds the relational config drizzle's sessions take from a schema module (`import * as schema`). */
+export function relationalSchemaOf(
+  schema: Record<string, unknown> | undefined,
+): RelationalSchema | undefined {
+  if (schema === undefined) return undefined;
+  const config = extractTablesRelationalConfig(schema, createTableRelationsHelpers);
+  return { fullSchema: schema, schema: config.tables, tableNamesMap: config.tableNamesMap };
+}
 
 /** What a unit of work sets, transaction-locally, before the callback's first statement. */
 export interface Scope {
@@ -81,11 +104,12 @@ function endedError(): MtPaasError {
  * statement; a callback that returns an unawaited drizzle query also gets its COMMIT pipelined
  * (one round trip in all). Otherwise: 1 (BEGIN + set_config) + statements + 1 (COMMIT).
  */
-export async function runOnClient<T>(
+export async function runOnClient<T, TSchema extends Record<string, unknown> = Record<string, never>>(
   client: pg.PoolClient,
   scope: Scope,
-  fn: (tx: TenantTransaction) => T | Promise<T>,
+  fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
   stats?: UnitStats,
+  relational?: RelationalSchema,
 ): Promise<T> {
   const pipelined = (client as unknown as { pipeline?: boolean }).pipeline === true;
   let ended = false;
@@ -137,8 +161,13 @@ export async function runOnClient<T>(
       await setup;
       if (setupError !== undefined) throw setupError;
     }
-    const session = new NodePgSession(proxy as never, dialect, undefined, {});
-    const tx = new NodePgTransaction(dialect, session, undefined, 0) as unknown as TenantTransaction;
+    const session = new NodePgSession(proxy as never, dialect, relational as never, {});
+    const tx = new NodePgTransaction(
+      dialect,
+      session,
+      relational as never,
+      0,
+    ) as unknown as TenantTransaction<TSchema>;
     let value: T;
     try {
       let result: T | Promise<T>;
