@@ -14,7 +14,7 @@ export {
 export { defineVectorStore, MAX_UPSERT_BATCH } from './define-vector-store.js';
 export type { MemoryVectorStoreOptions } from './memory-store.js';
 export { createMemoryVectorStore } from './memory-store.js';
-export type { PgVectorStoreOptions, RunScoped, SqlExecutor } from './pgvector-store.js';
+export type { IterativeScan, PgVectorStoreOptions, RunScoped, SqlExecutor } from './pgvector-store.js';
 export { createPgVectorStore, pgVectorSchemaSql } from './pgvector-store.js';
 export type { QdrantLayout, QdrantVectorStoreOptions } from './qdrant-store.js';
 export { createQdrantVectorStore, qdrantPointId } from './qdrant-store.js';
