@@ -3,6 +3,7 @@ import { describeWithRedis, testRedis } from '@mt-paas/test-env';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { describeEventBus } from './__fixtures__/event-bus-suite.js';
 import { makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import { createTenantPipeline } from './pipeline.js';
 import { createQuotaMeter, createRedisQuotaStore, type QuotaEvent } from './quota.js';
@@ -102,6 +103,19 @@ describeWithRedis('Redis stores', () => {
       { timeout: 1_000, interval: 20 },
     );
     await Promise.all([pipelineA.close(), pipelineB.close(), busA.close(), busB.close()]);
+  });
+
+  describeEventBus('Redis pub/sub on two connections', async () => {
+    const channel = `${prefix}:contract:${Math.random().toString(36).slice(2)}`;
+    const first = createRedisEventBus({ redis: redisA, channel });
+    const second = createRedisEventBus({ redis: redisB, channel });
+    return {
+      first,
+      second,
+      close: async () => {
+        await Promise.all([first.close(), second.close()]);
+      },
+    };
   });
 
   it('drops malformed events instead of acting on them', async () => {
