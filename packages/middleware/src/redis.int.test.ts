@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { describeEventBus } from './__fixtures__/event-bus-suite.js';
+import { describeQuotaStore, describeRateLimitStore } from './__fixtures__/store-suites.js';
 import { makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import { createTenantPipeline } from './pipeline.js';
 import { createQuotaMeter, createRedisQuotaStore, type QuotaEvent } from './quota.js';
@@ -104,6 +105,17 @@ describeWithRedis('Redis stores', () => {
     );
     await Promise.all([pipelineA.close(), pipelineB.close(), busA.close(), busB.close()]);
   });
+
+  describeRateLimitStore(
+    'Redis (Lua GCRA)',
+    () => createRedisRateLimitStore({ redis: redisA }),
+    () => `${prefix}:{contract}`,
+  );
+  describeQuotaStore(
+    'Redis (Lua check-and-add)',
+    () => createRedisQuotaStore({ redis: redisB }),
+    () => `${prefix}:{contract}`,
+  );
 
   describeEventBus('Redis pub/sub on two connections', async () => {
     const channel = `${prefix}:contract:${Math.random().toString(36).slice(2)}`;
