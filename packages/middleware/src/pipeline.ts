@@ -296,6 +296,28 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
         });
   const requestMeter = options.quota?.requestMeter ?? 'api_requests';
 
+  const inProcess = [
+    rateEnabled && options.rateLimit?.store === undefined && options.rateLimit?.redis === undefined
+      ? 'rate limits'
+      : undefined,
+    quotaEnabled && options.quota?.store === undefined && options.quota?.redis === undefined
+      ? 'quotas'
+      : undefined,
+  ].filter((part) => part !== undefined);
+  if (inProcess.length > 0) {
+    logger.info(
+      `In-process ${inProcess.join(' and ')}: correct for a single instance only; give rateLimit.redis / quota.redis when running several.`,
+    );
+  }
+  for (const redis of [options.rateLimit?.redis, options.quota?.redis]) {
+    if (redis !== undefined && redis.options.enableOfflineQueue !== false) {
+      logger.warn(
+        'The Redis client queues commands while disconnected (enableOfflineQueue), so an outage stalls requests instead of failing fast; build it with createRedisClient().',
+      );
+      break;
+    }
+  }
+
   /** Headers an error response must carry (rate limit headers on a 429). */
   const errorHeaders = new WeakMap<object, Record<string, string>>();
 
