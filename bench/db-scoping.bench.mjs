@@ -3,7 +3,8 @@
 //   pnpm --filter @mt-paas/db build && pnpm --filter @mt-paas/bench bench:db
 //
 // Env: MT_PAAS_BENCH_DATABASE_URL (a superuser URL; default postgres://postgres@127.0.0.1:5432/postgres),
-//      BENCH_SECONDS (per case, default 5), BENCH_CONCURRENCY (comma-separated worker counts, default "1,16").
+//      BENCH_SECONDS (per case and round, default 1), BENCH_ROUNDS (interleaved rounds, median kept, default 7),
+//      BENCH_CONCURRENCY (comma-separated worker counts, default "1,16").
 // Every case builds the same drizzle query; only the scoping around it differs.
 // It creates (and at the end drops) the database `mtp_bench_db` and the role `mtp_bench_app`.
 import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
@@ -13,7 +14,8 @@ import { integer, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 
 const adminUrl = process.env.MT_PAAS_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const seconds = Number(process.env.BENCH_SECONDS ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
 let concurrency = concurrencies[0];
 const databaseName = 'mtp_bench_db';
@@ -70,7 +72,7 @@ async function setup() {
 
 /** Runs `operation` from `concurrency` workers for `seconds`; returns operations per second. */
 async function measure(operation) {
-  for (let index = 0; index < 200; index += 1) await operation(index); // warm-up
+  for (let index = 0; index < 50; index += 1) await operation(index); // warm-up
   let count = 0;
   const end = performance.now() + seconds * 1000;
   const worker = async (offset) => {
@@ -89,89 +91,101 @@ async function measure(operation) {
 const pick = (index) => ({ tenantId: tenants[index % tenants.length], id: (index % rowsPerTenant) + 1 });
 
 async function runAll(catalog) {
-  const results = [];
-  const record = (name, roundTrips, opsPerSecond) => {
-    results.push({ name, roundTrips, opsPerSecond });
-    console.log(
-      `${name.padEnd(58)} ${String(roundTrips).padStart(3)} RT  ${opsPerSecond.toFixed(0).padStart(7)} ops/s`,
-    );
-  };
-  console.log(`\n== ${concurrency} concurrent worker(s), ${seconds} s per case ==`);
-
-  // Baseline: the same drizzle query, unscoped (explicit WHERE on tenant_id, owner role), one round trip.
+  console.log(
+    `\n== ${concurrency} concurrent worker(s); ${rounds} interleaved rounds of ${seconds} s per case (median) ==`,
+  );
   const ownerPool = new pg.Pool({ connectionString: benchUrl, max: concurrency });
-  const plain = drizzle(ownerPool);
-  const baseline = await measure((index) => {
-    const { tenantId, id } = pick(index);
-    return plain
-      .select()
-      .from(items)
-      .where(and(eq(items.tenantId, tenantId), eq(items.id, id)));
-  });
-  record('unscoped query (baseline)', 1, baseline);
-
-  // The naive scoping: BEGIN, set_config, query, COMMIT — four round trips.
   const plainPool = new pg.Pool({ connectionString: appUrl, max: concurrency });
+  const plain = drizzle(ownerPool);
   const perClient = new WeakMap();
-  const naive = await measure(async (index) => {
-    const { tenantId, id } = pick(index);
-    const client = await plainPool.connect();
-    try {
-      let db = perClient.get(client);
-      if (db === undefined) {
-        db = drizzle(client);
-        perClient.set(client, db);
-      }
-      await client.query('BEGIN');
-      await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
-      await db.select().from(items).where(eq(items.id, id));
-      await client.query('COMMIT');
-    } finally {
-      client.release();
-    }
-  });
-  record('naive BEGIN / set_config / query / COMMIT', 4, naive);
-
-  const cases = [
-    {
-      name: 'tenantDb.run(tx => query)  [pipelined, COMMIT pipelined]',
-      pipeline: true,
-      lazy: true,
-      roundTrips: 1,
-    },
-    {
-      name: 'tenantDb.run(async tx => await query)  [pipelined]',
-      pipeline: true,
-      lazy: false,
-      roundTrips: 2,
-    },
-    { name: 'tenantDb.run(tx => query)  [pipeline: false]', pipeline: false, lazy: true, roundTrips: 3 },
-  ];
-  for (const entry of cases) {
+  const tenantDbs = [];
+  const scoped = async (pipeline) => {
     const tenantDb = await createTenantDb({
       mode: 'row',
       catalog,
       connectionString: appUrl,
       maxConnections: concurrency,
-      pipeline: entry.pipeline,
+      pipeline,
     });
-    const opsPerSecond = await measure((index) => {
-      const { tenantId, id } = pick(index);
-      const scope = tenantDb.forTenant(tenantId);
-      return entry.lazy
-        ? scope.run((tx) => tx.select().from(items).where(eq(items.id, id)))
-        : scope.run(async (tx) => await tx.select().from(items).where(eq(items.id, id)));
-    });
-    record(entry.name, entry.roundTrips, opsPerSecond);
-    await tenantDb.close();
+    tenantDbs.push(tenantDb);
+    return tenantDb;
+  };
+  const pipelined = await scoped(true);
+  const sequential = await scoped(false);
+  const cases = [
+    {
+      // The same drizzle query, unscoped (explicit WHERE on tenant_id, owner role): one round trip.
+      name: 'unscoped query (baseline)',
+      roundTrips: 1,
+      operation: (index) => {
+        const { tenantId, id } = pick(index);
+        return plain
+          .select()
+          .from(items)
+          .where(and(eq(items.tenantId, tenantId), eq(items.id, id)));
+      },
+    },
+    {
+      name: 'naive BEGIN / set_config / query / COMMIT',
+      roundTrips: 4,
+      operation: async (index) => {
+        const { tenantId, id } = pick(index);
+        const client = await plainPool.connect();
+        try {
+          let db = perClient.get(client);
+          if (db === undefined) {
+            db = drizzle(client);
+            perClient.set(client, db);
+          }
+          await client.query('BEGIN');
+          await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+          await db.select().from(items).where(eq(items.id, id));
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+      },
+    },
+    {
+      name: 'tenantDb.run(tx => query)  [pipelined, COMMIT pipelined]',
+      roundTrips: 1,
+      operation: (index) => {
+        const { tenantId, id } = pick(index);
+        return pipelined.forTenant(tenantId).run((tx) => tx.select().from(items).where(eq(items.id, id)));
+      },
+    },
+    {
+      name: 'tenantDb.run(async tx => await query)  [pipelined]',
+      roundTrips: 2,
+      operation: (index) => {
+        const { tenantId, id } = pick(index);
+        return pipelined
+          .forTenant(tenantId)
+          .run(async (tx) => await tx.select().from(items).where(eq(items.id, id)));
+      },
+    },
+    {
+      name: 'tenantDb.run(tx => query)  [pipeline: false]',
+      roundTrips: 3,
+      operation: (index) => {
+        const { tenantId, id } = pick(index);
+        return sequential.forTenant(tenantId).run((tx) => tx.select().from(items).where(eq(items.id, id)));
+      },
+    },
+  ];
+  const samples = cases.map(() => []);
+  for (let round = 0; round < rounds; round += 1) {
+    for (const [position, entry] of cases.entries()) samples[position].push(await measure(entry.operation));
   }
-
-  console.log('relative to the unscoped baseline:');
-  for (const result of results) {
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const baseline = median(samples[0]);
+  for (const [position, entry] of cases.entries()) {
+    const value = median(samples[position]);
     console.log(
-      `  ${result.name.padEnd(58)} ${((result.opsPerSecond / baseline) * 100).toFixed(0).padStart(4)} %`,
+      `${entry.name.padEnd(58)} ${String(entry.roundTrips).padStart(2)} RT ${value.toFixed(0).padStart(7)} ops/s ${((value / baseline) * 100).toFixed(0).padStart(5)} %`,
     );
   }
+  for (const tenantDb of tenantDbs) await tenantDb.close();
   await plainPool.end();
   await ownerPool.end();
 }
