@@ -28,6 +28,21 @@ describe('header propagation', () => {
     expect(propagator.fromHeaders(headers)?.tenantId).toBe('univ_8');
   });
 
+  it('reads header names case-insensitively from a plain record, so a forged X-Tenant-ID is refused', () => {
+    const propagator = createContextPropagator({ signingKey });
+    expect(() => propagator.fromHeaders({ 'X-Tenant-ID': 'univ_8' })).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    const headers = runWithTenant({ tenantId: 'univ_8', requestId: 'req-2' }, () => propagator.toHeaders());
+    const capitalised = Object.fromEntries(
+      Object.entries(headers).map(([name, value]) => [
+        name.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()),
+        value,
+      ]),
+    );
+    expect(propagator.fromHeaders(capitalised)).toEqual({ tenantId: 'univ_8', requestId: 'req-2' });
+  });
+
   it('returns undefined when no tenant header is present', () => {
     expect(createContextPropagator({ signingKey }).fromHeaders({})).toBeUndefined();
   });
@@ -114,6 +129,27 @@ describe('message envelopes', () => {
     expect(ran).toBe(false);
   });
 
+  it('refuses roles that are not a list of strings, and a non-object envelope, as INVALID_REQUEST', () => {
+    const propagator = createContextPropagator({ signingKey });
+    const envelope = {
+      tenantId: 'univ_8',
+      requestId: 'r',
+      sentAt: '',
+      payload: 1,
+      userId: 'u',
+      roles: 'admin',
+    };
+    expect(() => runInMessageContext(envelope as never, () => 1)).toThrowError(
+      expect.objectContaining({ code: 'INVALID_REQUEST' }),
+    );
+    expect(() => propagator.runInMessageContext(null as never, () => 1)).toThrowError(
+      expect.objectContaining({ code: 'INVALID_REQUEST' }),
+    );
+    expect(() =>
+      propagator.runInMessageContext({ ...envelope, signature: 'x' } as never, () => 1),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+  });
+
   it('signed envelopes refuse tampering', () => {
     const propagator = createContextPropagator({ signingKey });
     const envelope = runWithTenant({ tenantId: 'univ_8' }, () => propagator.wrapMessage({ amount: 1 }));
@@ -124,6 +160,20 @@ describe('message envelopes', () => {
     ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
     expect(() =>
       propagator.runInMessageContext({ ...roundTripped, payload: { amount: 1000 } }, () => 1),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    // no field can spill into the next: a newline moved from the request id into the user id
+    const spilled = runWithTenant({ tenantId: 'univ_8', requestId: 'req\nu-admin' }, () =>
+      propagator.wrapMessage({ amount: 1 }),
+    );
+    expect(() =>
+      propagator.runInMessageContext({ ...spilled, requestId: 'req', userId: 'u-admin' }, () => 1),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    const withRoles = runWithTenant(
+      { tenantId: 'univ_8', user: { id: 'u-1', roles: ['student,admin'] } },
+      () => propagator.wrapMessage({ amount: 1 }),
+    );
+    expect(() =>
+      propagator.runInMessageContext({ ...withRoles, roles: ['student', 'admin'] }, () => 1),
     ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
     const { signature: _removed, ...unsigned } = roundTripped;
     expect(() => propagator.runInMessageContext(unsigned, () => 1)).toThrowError(

@@ -71,7 +71,12 @@ function readHeader(headers: HeaderSource, name: string): string | undefined {
     return (headers as { get(name: string): string | null }).get(name) ?? undefined;
   }
   const record = headers as Readonly<Record<string, string | readonly string[] | undefined>>;
-  const value = record[name] ?? record[name.toLowerCase()];
+  // Header names are case-insensitive: `X-Tenant-ID` in a hand-built record is the same header.
+  let value = record[name];
+  if (value === undefined) {
+    const key = Object.keys(record).find((candidate) => candidate.toLowerCase() === name);
+    if (key !== undefined) value = record[key];
+  }
   if (Array.isArray(value)) return value[0];
   return value as string | undefined;
 }
@@ -115,16 +120,24 @@ function decodeUser(encoded: string | undefined): TenantContextInput['user'] {
   );
 }
 
+/**
+ * What an envelope's signature covers. A JSON array, so that no field can spill into the next
+ * (a request id holding a newline, a role holding a comma).
+ */
 function envelopeSigningInput(envelope: MessageEnvelope): string {
-  return [
-    'mt-paas-envelope-v1',
+  return JSON.stringify([
+    'mt-paas-envelope-v2',
     envelope.tenantId,
     envelope.requestId,
-    envelope.userId ?? '',
-    (envelope.roles ?? []).join(','),
+    envelope.userId ?? null,
+    envelope.roles ?? [],
     envelope.sentAt,
-    JSON.stringify(envelope.payload) ?? '',
-  ].join('\n');
+    envelope.payload ?? null,
+  ]);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
 function contextFromEnvelope(envelope: MessageEnvelope): TenantContextInput {
@@ -135,6 +148,12 @@ function contextFromEnvelope(envelope: MessageEnvelope): TenantContextInput {
     );
   }
   const tenantId = parseTenantId(envelope.tenantId);
+  if (envelope.roles !== undefined && !isStringArray(envelope.roles)) {
+    throw new MtPaasError(
+      'INVALID_REQUEST',
+      "The message envelope's roles must be a list of strings; publish it with createMessageEnvelope() or wrapMessage().",
+    );
+  }
   const input: TenantContextInput = { tenantId };
   if (typeof envelope.requestId === 'string' && envelope.requestId !== '')
     input.requestId = envelope.requestId;
@@ -251,7 +270,8 @@ export function createContextPropagator(options: ContextPropagatorOptions): Cont
     },
 
     runInMessageContext(envelope, handler) {
-      const signature = typeof envelope?.signature === 'string' ? envelope.signature : '';
+      if (typeof envelope !== 'object' || envelope === null) return runInMessageContext(envelope, handler);
+      const signature = typeof envelope.signature === 'string' ? envelope.signature : '';
       if (signature === '' || !verify(envelopeSigningInput(envelope), signature)) {
         throw new MtPaasError(
           'UNAUTHENTICATED',

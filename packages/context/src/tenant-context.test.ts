@@ -36,6 +36,28 @@ describe('tenant context', () => {
     expect(ran).toBe(false);
   });
 
+  it('validates a frozen look-alike context instead of trusting it', () => {
+    const lookAlike = Object.freeze({
+      tenantId: 'x"; drop schema',
+      requestId: 'r',
+      tenant: undefined,
+      user: undefined,
+    });
+    let ran = false;
+    expect(() =>
+      runWithTenant(lookAlike as never, () => {
+        ran = true;
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'INVALID_TENANT_ID' }));
+    expect(ran).toBe(false);
+    // a context made by createTenantContext (or read back with tryCurrentTenant) runs as it is
+    const made = createTenantContext({ tenantId: 'univ_8', requestId: 'r-1' });
+    expect(runWithTenant(made, () => tryCurrentTenant())).toBe(made);
+    expect(runWithTenant(made, () => runWithTenant(tryCurrentTenant()!, () => tryCurrentTenant()))).toBe(
+      made,
+    );
+  });
+
   it('is frozen, including the user', () => {
     const context = createTenantContext({ tenantId: 'univ_8', user: { id: 'u1', roles: ['admin'] } });
     expect(Object.isFrozen(context)).toBe(true);

@@ -29,6 +29,9 @@ export interface TenantContextInput {
 
 const storage = new AsyncLocalStorage<TenantContext>();
 
+/** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
+const validated = new WeakSet<TenantContext>();
+
 /** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
 export function createTenantContext(input: TenantContextInput): TenantContext {
   const rawId = input.tenantId ?? input.tenant?.id;
@@ -43,12 +46,14 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
     input.user === undefined
       ? undefined
       : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
-  return Object.freeze({
+  const context: TenantContext = Object.freeze({
     tenantId,
     tenant: input.tenant,
     requestId: input.requestId ?? randomUUID(),
     user,
   });
+  validated.add(context);
+  return context;
 }
 
 /**
@@ -60,10 +65,11 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
  * await runWithTenant({ tenantId: 'univ_8' }, async () => listCourses());
  */
 export function runWithTenant<T>(context: TenantContextInput | TenantContext, fn: () => T): T {
-  const frozen =
-    Object.isFrozen(context) && 'requestId' in context && 'tenantId' in context
-      ? (context as TenantContext)
-      : createTenantContext(context as TenantContextInput);
+  // A context from createTenantContext (or tryCurrentTenant) is reused as is; anything else —
+  // a plain object, even a frozen one that looks like a context — is validated first.
+  const frozen = validated.has(context as TenantContext)
+    ? (context as TenantContext)
+    : createTenantContext(context as TenantContextInput);
   return storage.run(frozen, fn);
 }
 
