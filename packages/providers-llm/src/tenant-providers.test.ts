@@ -122,6 +122,72 @@ describe('providersFor', () => {
     ]);
   });
 
+  it('falls back on a 5xx and on a timeout of the default model, and says which models failed', async () => {
+    server.on('/v1/chat/completions', { status: 500, json: jsonFixture('openai-error-500.json') });
+    server.on('/v1/messages', { json: jsonFixture('anthropic-message.json') });
+    const events: { from: string; to: string | undefined; tenantId: string }[] = [];
+    const config = seedConfig({
+      default_model: 'openai:gpt-4o-mini',
+      fallback_model: 'anthropic:claude-3-5-haiku-latest',
+    });
+    const onFallback = (event: { from: string; to: string | undefined; tenantId: string }) =>
+      events.push({ from: event.from, to: event.to, tenantId: event.tenantId });
+    const afterServerError = await providersFor(tenant('univ_8'), config, {
+      env: platformEnv,
+      cooldowns: createCooldownTracker(),
+      onFallback,
+    });
+    expect((await afterServerError.languageModel.generate({ prompt: 'hi' })).model).toBe(
+      'anthropic:claude-3-5-haiku-latest',
+    );
+
+    server.on('/v1/chat/completions', { hang: true });
+    const afterTimeout = await providersFor(
+      tenant('univ_8'),
+      { ...config, custom: { llm: { ...config.custom?.llm, timeout_ms: 150 } } },
+      {
+        env: platformEnv,
+        cooldowns: createCooldownTracker(),
+        onFallback,
+      },
+    );
+    expect((await afterTimeout.languageModel.generate({ prompt: 'hi' })).model).toBe(
+      'anthropic:claude-3-5-haiku-latest',
+    );
+    expect(events).toEqual([
+      { from: 'openai:gpt-4o-mini', to: 'anthropic:claude-3-5-haiku-latest', tenantId: 'univ_8' },
+      { from: 'openai:gpt-4o-mini', to: 'anthropic:claude-3-5-haiku-latest', tenantId: 'univ_8' },
+    ]);
+    expect(server.requests.map((request) => request.path)).toEqual([
+      '/v1/chat/completions',
+      '/v1/messages',
+      '/v1/chat/completions',
+      '/v1/messages',
+    ]);
+  });
+
+  it('reports every model of the chain when all of them fail', async () => {
+    server.on('/v1/chat/completions', { status: 503, json: jsonFixture('openai-error-500.json') });
+    server.on('/v1/messages', { status: 529, json: jsonFixture('anthropic-error-529.json') });
+    const providers = await providersFor(
+      tenant('univ_8'),
+      seedConfig({
+        default_model: 'openai:gpt-4o-mini',
+        fallback_model: 'anthropic:claude-3-5-haiku-latest',
+      }),
+      { env: platformEnv, cooldowns: createCooldownTracker() },
+    );
+    await expect(providers.languageModel.generate({ prompt: 'hi' })).rejects.toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      details: {
+        attempts: [
+          { model: 'openai:gpt-4o-mini', code: 'PROVIDER_UNAVAILABLE' },
+          { model: 'anthropic:claude-3-5-haiku-latest', code: 'PROVIDER_UNAVAILABLE' },
+        ],
+      },
+    });
+  });
+
   it('answers with the local provider when no key is configured anywhere (the embedded default)', async () => {
     const providers = await providersFor(tenant('univ_8'), seedConfig(), { env: {} });
     expect(providers.models).toEqual(['local:extractive']);
