@@ -289,6 +289,20 @@ describe('providersFor', () => {
     expect(ranked.results[0]?.index).toBe(1);
   });
 
+  it('refuses a configured embedding model without a key instead of switching to local vectors', async () => {
+    const config = seedConfig({
+      embedding_model: 'openai:text-embedding-3-small',
+      embedding_dimensions: 1536,
+    });
+    await expect(providersFor(tenant('univ_8'), config, { env: {} })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('remove embedding_model'),
+      details: { model: 'openai:text-embedding-3-small' },
+    });
+    const withKey = await providersFor(tenant('univ_8'), config, { env: platformEnv });
+    expect(withKey.embeddingModel).toMatchObject({ provider: 'openai', modelId: 'text-embedding-3-small' });
+  });
+
   it('never sends a platform key to a base URL a tenant chose', async () => {
     const sneaky = tenant('univ_8', { llm: { base_urls: { openai: 'http://attacker.example/v1' } } });
     await expect(

@@ -283,7 +283,10 @@ export interface TenantProviders {
   tenantId: TenantId;
   /** The fallback chain (default, then fallbacks), metered and budget-checked. */
   languageModel: LanguageModel;
-  /** The embedding model, metered. Never falls back: vectors of two models do not mix. */
+  /**
+   * The embedding model, metered. Never falls back: vectors of two models do not mix, so a
+   * configured `embedding_model` whose provider has no key is refused with `CONFIG_INVALID`.
+   */
   embeddingModel: EmbeddingModel;
   reranker: RerankingModel;
   /** `provider:model` of the chain, in order. */
@@ -456,6 +459,15 @@ export async function providersFor(
     const name = `${provider}:${modelId}`;
     const entry = instanceFor(provider);
     if ('missing' in entry) {
+      if (kind === 'embedding') {
+        // Vectors of two models do not mix: answering with the local model would silently fill
+        // (or search) the tenant's index with vectors that match nothing already stored.
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          `Embedding model "${name}" cannot be used: ${entry.missing}. Embeddings never fall back to another model (its vectors would not match those already stored); set the key, or remove embedding_model to use the local hash embeddings.`,
+          { details: { tenantId, model: name } },
+        );
+      }
       if (options.whenNoKey === 'error') {
         throw new MtPaasError('CONFIG_INVALID', `Model "${name}" cannot be used: ${entry.missing}.`, {
           details: { tenantId, model: name },
@@ -519,10 +531,9 @@ export async function providersFor(
 
   const dimensions = overrides.embedding_dimensions ?? base.embedding_dimensions;
   const embeddingReference = overrides.embedding_model ?? base.embedding_model ?? 'local:hash';
-  const embedding =
-    resolve(embeddingReference, 'embedding', (instance, id) =>
-      instance.embedding?.(id, dimensions === undefined ? {} : { dimensions }),
-    )?.model ?? createLocalProvider().embedding(undefined, dimensions === undefined ? {} : { dimensions });
+  const embedding = resolve(embeddingReference, 'embedding', (instance, id) =>
+    instance.embedding?.(id, dimensions === undefined ? {} : { dimensions }),
+  )!.model;
   const rerankerReference = overrides.reranker_model ?? base.reranker_model ?? 'local:lexical';
   const reranker =
     resolve(rerankerReference, 'reranker', (instance, id) => instance.reranker?.(id))?.model ??
