@@ -31,8 +31,15 @@ export function requireRedis(context?: { skip: (note?: string) => void }): { url
   );
 }
 
-/** Removes every key matching `pattern` on `url`. */
-export async function deleteRedisKeys(url: string, pattern: string): Promise<number> {
+/**
+ * SCANs `url` for keys matching `pattern` and UNLINKs those `spare` does not keep, a page at a time.
+ * Resolves to the number of keys removed.
+ */
+async function unlinkMatching(
+  url: string,
+  pattern: string,
+  spare?: (key: string) => boolean,
+): Promise<number> {
   const { Redis } = await import('ioredis');
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   client.on('error', () => {});
@@ -41,9 +48,10 @@ export async function deleteRedisKeys(url: string, pattern: string): Promise<num
     let cursor = '0';
     let removed = 0;
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) removed += await client.unlink(...keys);
+      const doomed = spare === undefined ? keys : keys.filter((key) => !spare(key));
+      if (doomed.length > 0) removed += await client.unlink(...doomed);
     } while (cursor !== '0');
     return removed;
   } finally {
@@ -51,31 +59,20 @@ export async function deleteRedisKeys(url: string, pattern: string): Promise<num
   }
 }
 
+/** Removes every key matching `pattern` on `url`. */
+export function deleteRedisKeys(url: string, pattern: string): Promise<number> {
+  return unlinkMatching(url, pattern);
+}
+
 /**
  * Deletes keys of runs that are over: every `mtp:t:<runId>:…` key whose run id is not in `liveRunIds`.
  * Resolves to the number of keys removed.
  */
-export async function deleteStaleRedisKeys(url: string, liveRunIds: ReadonlySet<string>): Promise<number> {
-  const { Redis } = await import('ioredis');
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    let cursor = '0';
-    let removed = 0;
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
-      cursor = next;
-      const stale = keys.filter((key) => {
-        const runId = runIdOfRedisKey(key);
-        return runId !== undefined && !liveRunIds.has(runId);
-      });
-      if (stale.length > 0) removed += await client.unlink(...stale);
-    } while (cursor !== '0');
-    return removed;
-  } finally {
-    client.disconnect();
-  }
+export function deleteStaleRedisKeys(url: string, liveRunIds: ReadonlySet<string>): Promise<number> {
+  return unlinkMatching(url, `${REDIS_PREFIX}*`, (key) => {
+    const runId = runIdOfRedisKey(key);
+    return runId === undefined || liveRunIds.has(runId);
+  });
 }
 
 function escapeGlob(value: string): string {
