@@ -1,4 +1,4 @@
-import { describeWithPostgres, testBackend, useTestDatabase } from '@mt-paas/test-env';
+import { describeWithPostgres, testBackend, useTestDatabase, withDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -92,6 +92,29 @@ describeWithPostgres('database mode pools', () => {
       [environment.appRole],
     );
     expect(rows[0]!.n).toBe(0);
+  });
+
+  it('pipelines its tenant pools (the pipeline option) and follows a placement URL', async () => {
+    const { tenantDb } = environment;
+    const client = await tenantDb.pools!.connect('shard_0', await tenantDb.databaseUrlOf('shard_0' as never));
+    try {
+      expect((client as unknown as { pipeline?: boolean }).pipeline).toBe(true);
+    } finally {
+      client.release();
+    }
+    await environment.catalog.tenants.upsert({
+      id: 'url_1',
+      name: 'Placed by URL',
+      status: 'active',
+      placement: { mode: 'database', location: withDatabase(environment.appUrl, `${prefix}shard_2`) },
+    });
+    const row = await tenantDb.forTenant('url_1').run(async (tx) => {
+      const result = await tx.execute(
+        sql`select current_setting('app.tenant_id', true) as tenant, current_database() as db`,
+      );
+      return (result as unknown as { rows: Array<{ tenant: string; db: string }> }).rows[0]!;
+    });
+    expect(row).toEqual({ tenant: 'url_1', db: `${prefix}shard_2` });
   });
 
   it('reports a missing tenant database as TENANT_STORAGE_UNAVAILABLE', async () => {

@@ -209,7 +209,13 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
 
   const databaseOptions = options.database ?? {};
   const databasePrefix = databaseOptions.databasePrefix ?? 't_';
-  const pools = mode === 'database' ? createPoolGroup(databaseOptions) : undefined;
+  const pools =
+    mode === 'database'
+      ? createPoolGroup({
+          ...databaseOptions,
+          poolOptions: { ...({ pipeline } as object), ...databaseOptions.poolOptions },
+        })
+      : undefined;
   const urlTemplate =
     databaseOptions.urlTemplate ??
     (options.connectionString ? withDatabasePlaceholder(options.connectionString) : undefined);
