@@ -135,6 +135,91 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     );
   });
 
+  describe('round trips per unit of work (as the README states them)', () => {
+    const log: string[] = [];
+    const pools: pg.Pool[] = [];
+    const dbs: TenantDb[] = [];
+    const open = async (pipeline: boolean) => {
+      const pool = new pg.Pool({ connectionString: environment.appUrl, max: 1, ...({ pipeline } as object) });
+      pool.on('error', () => {});
+      pool.on('connect', (client) => {
+        const original = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+        (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
+          if (typeof args.at(-1) === 'function') return original(...args); // pool.query()
+          const config = args[0];
+          const text = typeof config === 'string' ? config : (config as { text: string }).text;
+          const label = /^BEGIN/.test(text) ? 'scope' : /^(COMMIT|ROLLBACK)$/.test(text) ? 'end' : 'query';
+          log.push(`send ${label}`);
+          const result = original(...args);
+          result.then(
+            () => log.push(`done ${label}`),
+            () => log.push(`fail ${label}`),
+          );
+          return result;
+        };
+      });
+      pools.push(pool);
+      const tenantDb = await createTenantDb({ mode: 'row', catalog: environment.catalog, pool });
+      dbs.push(tenantDb);
+      return tenantDb;
+    };
+    /** Runs one unit and counts round trips: a statement sent after an answer arrived starts a new one. */
+    const measure = async <T>(tenantDb: TenantDb, fn: (tx: TenantTransaction) => T | Promise<T>) => {
+      log.length = 0;
+      const before = tenantDb.stats.statements;
+      await tenantDb.forTenant('univ_8').run(fn);
+      let roundTrips = 0;
+      let answered = true;
+      for (const entry of log) {
+        if (entry.startsWith('send') && answered) roundTrips += 1;
+        answered = !entry.startsWith('send');
+      }
+      return { roundTrips, statements: tenantDb.stats.statements - before, log: [...log] };
+    };
+    afterAll(async () => {
+      for (const tenantDb of dbs) await tenantDb.close();
+      for (const pool of pools) await pool.end();
+    });
+
+    it('pipelined: 1 for a returned query, N + 1 for N awaited queries', async () => {
+      const tenantDb = await open(true);
+      const returned = await measure(tenantDb, (tx) => tx.select().from(courses));
+      expect(returned).toMatchObject({ roundTrips: 1, statements: 3 });
+      expect(returned.log).toEqual([
+        'send scope',
+        'send query',
+        'send end',
+        'done scope',
+        'done query',
+        'done end',
+      ]);
+      const one = await measure(tenantDb, async (tx) => {
+        await tx.select().from(courses);
+      });
+      expect(one).toMatchObject({ roundTrips: 2, statements: 3 });
+      const three = await measure(tenantDb, async (tx) => {
+        await tx.select().from(courses);
+        await tx.select().from(enrollments);
+        await tx.select().from(courses);
+      });
+      expect(three).toMatchObject({ roundTrips: 4, statements: 5 });
+    });
+
+    it('without pipelining: N + 2', async () => {
+      const tenantDb = await open(false);
+      expect(await measure(tenantDb, (tx) => tx.select().from(courses))).toMatchObject({
+        roundTrips: 3,
+        statements: 3,
+      });
+      expect(
+        await measure(tenantDb, async (tx) => {
+          await tx.select().from(courses);
+          await tx.select().from(enrollments);
+        }),
+      ).toMatchObject({ roundTrips: 4, statements: 4 });
+    });
+  });
+
   for (const pipeline of [true, false]) {
     describe(`after failures (pool of 2, pipeline ${pipeline})`, () => {
       let pool: pg.Pool;
