@@ -43,7 +43,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const fetcher = ofetch.create({
     baseURL: base,
     headers: options.headers,
-    timeout: options.timeoutMs,
+    // Not ofetch's `timeout`: its retry reuses the first attempt's signal, whose timer is already
+    // cleared, so a retried request (after a 503) could wait forever. A fresh signal per attempt
+    // also covers reading the body.
+    onRequest(context) {
+      context.options.signal = AbortSignal.timeout(options.timeoutMs);
+    },
     retry: options.retries,
     retryDelay: 200,
     retryStatusCodes: [408, 429, 500, 502, 503, 504],
