@@ -87,6 +87,42 @@ describe('redact', () => {
     }
   });
 
+  it('masks custom keys whose name has a secret word in any spelling, and leaves counts and look-alikes', () => {
+    expect(
+      redact({
+        custom: {
+          hf_token: 'hf_abc',
+          githubToken: 'ghp_x',
+          'slack-bot-token': 'xoxb',
+          webhook_signing_key: 'sk',
+          awsAccessKey: 'AKIA',
+          db_passphrase: 'pp',
+          api_tokens: ['t1', 't2'],
+          max_tokens: 1000,
+          tokens_per_minute: '600',
+          tokenizer: 'cl100k',
+          keyboard_layout: 'us',
+          key_prefix: 'mt-paas:',
+        },
+      }),
+    ).toEqual({
+      custom: {
+        hf_token: REDACTED,
+        githubToken: REDACTED,
+        'slack-bot-token': REDACTED,
+        webhook_signing_key: REDACTED,
+        awsAccessKey: REDACTED,
+        db_passphrase: REDACTED,
+        api_tokens: [REDACTED, REDACTED],
+        max_tokens: 1000,
+        tokens_per_minute: '600',
+        tokenizer: 'cl100k',
+        keyboard_layout: 'us',
+        key_prefix: 'mt-paas:',
+      },
+    });
+  });
+
   it('works on the raw snake_case tree too', () => {
     expect(
       redact({
