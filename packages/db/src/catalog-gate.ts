@@ -1,3 +1,4 @@
+import { roleFlags } from './app-role.js';
 import type { SqlSession } from './driver.js';
 
 /** What {@link checkCatalogGate} can find. */
@@ -66,30 +67,26 @@ export async function checkCatalogGate(
     'information_schema',
     'pg_toast',
   ];
-  const role = await session.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
-    'SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
-    [options.appRole],
-  );
-  const flags = role.rows[0];
+  const flags = await roleFlags(session, options.appRole);
   if (flags === undefined) {
     findings.push({
       code: 'APP_ROLE_MISSING',
       object: options.appRole,
-      message: `Role "${options.appRole}" does not exist.`,
+      message: `Role "${options.appRole}" does not exist: create it with ensureAppRole().`,
     });
   } else {
-    if (flags.rolsuper) {
+    if (flags.superuser) {
       findings.push({
         code: 'APP_ROLE_SUPERUSER',
         object: options.appRole,
-        message: 'The app role is a superuser: RLS never applies to it.',
+        message: `The app role is a superuser, so RLS never applies to it: ALTER ROLE "${options.appRole}" NOSUPERUSER (ensureAppRole() repairs it).`,
       });
     }
-    if (flags.rolbypassrls) {
+    if (flags.bypassRls) {
       findings.push({
         code: 'APP_ROLE_BYPASSRLS',
         object: options.appRole,
-        message: 'The app role has BYPASSRLS.',
+        message: `The app role has BYPASSRLS, so RLS never applies to it: ALTER ROLE "${options.appRole}" NOBYPASSRLS (ensureAppRole() repairs it).`,
       });
     }
   }
@@ -171,14 +168,16 @@ export async function checkCatalogGate(
       findings.push({
         code: 'RLS_DISABLED',
         object: table.name,
-        message: 'Row-level security is not enabled.',
+        message:
+          'Row-level security is not enabled: declare the table with tenantTable() and apply its migrations with migrateTenants().',
       });
     }
     if (!table.forced) {
       findings.push({
         code: 'RLS_NOT_FORCED',
         object: table.name,
-        message: 'Row-level security is not FORCEd: the table owner bypasses it.',
+        message:
+          'Row-level security is not FORCEd, so the table owner bypasses it: run migrateTenants() (it FORCEs every RLS table) or ALTER TABLE … FORCE ROW LEVEL SECURITY.',
       });
     }
     if (table.owned_by_app) {
@@ -193,7 +192,7 @@ export async function checkCatalogGate(
         findings.push({
           code: index.primary ? 'PRIMARY_KEY_NOT_TENANT_LEADING' : 'UNIQUE_NOT_TENANT_LEADING',
           object: `${table.name} (${index.name})`,
-          message: `${index.primary ? 'The primary key' : 'A unique index'} starts with "${index.first_column ?? 'an expression'}" instead of tenant_id.`,
+          message: `${index.primary ? 'The primary key' : 'A unique index'} starts with "${index.first_column ?? 'an expression'}" instead of tenant_id: declare it in tenantTable(), which leads every primary key and unique index with tenant_id.`,
         });
       }
     }
@@ -206,7 +205,8 @@ export async function checkCatalogGate(
       findings.push({
         code: 'POLICY_MISSING',
         object: table.name,
-        message: 'The table has no row-level security policy.',
+        message:
+          'The table has no row-level security policy: declare it with tenantTable(), which adds the tenant isolation policy.',
       });
     }
     const permissive = own.filter((policy) => policy.permissive);
@@ -217,21 +217,24 @@ export async function checkCatalogGate(
         findings.push({
           code: 'POLICY_NOT_TENANT_SCOPED',
           object: label,
-          message: "The policy does not compare tenant_id with current_setting('app.tenant_id').",
+          message:
+            "The policy does not compare tenant_id with current_setting('app.tenant_id'): drop it or make it RESTRICTIVE.",
         });
       }
       if (policy.check !== null && policy.permissive && !scoped(policy.check)) {
         findings.push({
           code: 'POLICY_NOT_TENANT_SCOPED',
           object: label,
-          message: 'WITH CHECK does not compare tenant_id.',
+          message:
+            "WITH CHECK does not compare tenant_id with current_setting('app.tenant_id'): writes could carry another tenant's id; fix or drop the policy.",
         });
       }
       if (expressions.some((expression) => /\bOR\b/i.test(expression))) {
         findings.push({
           code: 'POLICY_OR_BYPASS',
           object: label,
-          message: 'The policy has an OR that can widen it.',
+          message:
+            'The policy has an OR that can widen it: remove the OR branch (use a separate RESTRICTIVE policy for extra conditions).',
         });
       }
       const volatile = new Set([
@@ -243,7 +246,7 @@ export async function checkCatalogGate(
         findings.push({
           code: 'POLICY_VOLATILE_FUNCTION',
           object: label,
-          message: `The policy calls VOLATILE function(s) ${[...volatile].join(', ')}.`,
+          message: `The policy calls VOLATILE function(s) ${[...volatile].join(', ')}: use only STABLE or IMMUTABLE functions such as current_setting().`,
         });
       }
     }
@@ -251,7 +254,7 @@ export async function checkCatalogGate(
       findings.push({
         code: 'POLICY_OR_BYPASS',
         object: table.name,
-        message: `Permissive policies are OR-ed: ${permissive.map((policy) => policy.name).join(', ')} together may widen access.`,
+        message: `Permissive policies are OR-ed: ${permissive.map((policy) => policy.name).join(', ')} together may widen access: keep one permissive tenant policy and make the others RESTRICTIVE.`,
       });
     }
   }

@@ -247,6 +247,23 @@ export async function createCatalog(options: CatalogOptions = {}): Promise<Catal
     return values;
   };
 
+  /** Updates the tenant row `tenantId` (bumping updated_at) and reads it back; TENANT_NOT_FOUND when absent. */
+  const updateTenant = async (
+    where: string,
+    tenantId: string,
+    values: Partial<typeof tenants.$inferInsert>,
+  ): Promise<Tenant> => {
+    const rows = await guard(where, () =>
+      db
+        .update(tenants)
+        .set({ ...values, updatedAt: sql`now()` })
+        .where(eq(tenants.id, tenantId))
+        .returning({ id: tenants.id }),
+    );
+    if (rows.length === 0) throw tenantNotFound(tenantId);
+    return mustGet(tenantId);
+  };
+
   const writer: TenantWriter = {
     async upsert(input) {
       const id = parseTenantId(input.id);
@@ -259,17 +276,8 @@ export async function createCatalog(options: CatalogOptions = {}): Promise<Catal
       );
       return mustGet(id);
     },
-    async update(tenantId, patch) {
-      const values = columnsOf(patch);
-      const rows = await guard('update', () =>
-        db
-          .update(tenants)
-          .set({ ...values, updatedAt: sql`now()` })
-          .where(eq(tenants.id, tenantId))
-          .returning({ id: tenants.id }),
-      );
-      if (rows.length === 0) throw tenantNotFound(tenantId);
-      return mustGet(tenantId);
+    update(tenantId, patch) {
+      return updateTenant('update', tenantId, columnsOf(patch));
     },
     async setStatus(tenantId, status, statusOptions = {}) {
       const at = statusOptions.at ?? new Date();
@@ -290,15 +298,7 @@ export async function createCatalog(options: CatalogOptions = {}): Promise<Catal
       } else if (status === 'active' || status === 'grace') {
         Object.assign(values, { blockReason: null, blockMessage: null, blockAt: null, blockUntil: null });
       }
-      const rows = await guard('setStatus', () =>
-        db
-          .update(tenants)
-          .set({ ...values, updatedAt: sql`now()` })
-          .where(eq(tenants.id, tenantId))
-          .returning({ id: tenants.id }),
-      );
-      if (rows.length === 0) throw tenantNotFound(tenantId);
-      return mustGet(tenantId);
+      return updateTenant('setStatus', tenantId, values);
     },
     async setEntitlements(tenantId, input) {
       const values = {

@@ -175,7 +175,11 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
     async connect(key, url) {
       const deadline = Date.now() + acquireTimeoutMs;
       for (;;) {
-        if (closed) throw new MtPaasError('SERVICE_UNAVAILABLE', 'The database pool group is closed.');
+        if (closed)
+          throw new MtPaasError(
+            'SERVICE_UNAVAILABLE',
+            'The database pools of this tenant db are closed (tenantDb.close() was called): create a new tenant db with createTenantDb().',
+          );
         let pool = pools.get(key);
         // An idle client or a queue slot in a full pool opens nothing; a new connection only under the cap.
         // A pool is only created when it can connect at once, so waiters never churn empty pools.

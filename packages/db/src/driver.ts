@@ -105,7 +105,7 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
         if (commit.command === 'ROLLBACK') {
           throw new MtPaasError(
             'INTERNAL',
-            'The transaction was aborted by an earlier error and rolled back.',
+            'The transaction was aborted by an earlier error (caught inside the callback) and rolled back: let the error propagate, or use a savepoint to recover from it.',
           );
         }
         return result;

@@ -1,9 +1,9 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { MtPaasError } from '@mt-paas/context';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { PgliteSession, PgliteTransaction } from 'drizzle-orm/pglite';
 import { quoteIdentifier } from './sql-text.js';
 import {
+  abortedError,
   type RelationalSchema,
   type Scope,
   scopeSql,
@@ -12,6 +12,19 @@ import {
 } from './unit-of-work.js';
 
 const dialect = new PgDialect();
+
+function pgliteTransaction<TSchema extends Record<string, unknown>>(
+  transaction: unknown,
+  relational: RelationalSchema | undefined,
+): TenantTransaction<TSchema> {
+  const session = new PgliteSession(transaction as never, dialect, relational as never, {});
+  return new PgliteTransaction(
+    dialect,
+    session,
+    relational as never,
+    0,
+  ) as unknown as TenantTransaction<TSchema>;
+}
 
 /**
  * PGlite unit of work: one PGlite transaction, `set_config(..., true)` and `SET LOCAL ROLE <app role>`
@@ -26,22 +39,12 @@ export async function runOnPglite<T, TSchema extends Record<string, unknown> = R
 ): Promise<T> {
   return pglite.transaction(async (transaction) => {
     await transaction.exec(scopeSql(scope, { begin: false }));
-    const session = new PgliteSession(transaction as never, dialect, relational as never, {});
     if (stats) stats.statements += 1;
-    const tx = new PgliteTransaction(
-      dialect,
-      session,
-      relational as never,
-      0,
-    ) as unknown as TenantTransaction<TSchema>;
+    const tx = pgliteTransaction<TSchema>(transaction, relational);
     const value = await fn(tx);
     // COMMIT of an aborted transaction silently rolls back: fail instead, as on a Postgres server.
     await transaction.query('SELECT 1').catch((error: unknown) => {
-      throw new MtPaasError(
-        'INTERNAL',
-        'The tenant transaction was rolled back because a statement inside it failed (the error was caught in the callback). Let the error propagate, or use tx.transaction() for a savepoint you can recover from.',
-        { cause: error },
-      );
+      throw abortedError(error);
     });
     return value;
   });
@@ -57,13 +60,7 @@ export async function runUnscopedOnPglite<T, TSchema extends Record<string, unkn
   let value: T | undefined;
   await pglite.transaction(async (transaction) => {
     await transaction.exec(`SET LOCAL ROLE ${quoteIdentifier(role)}`);
-    const session = new PgliteSession(transaction as never, dialect, relational as never, {});
-    const tx = new PgliteTransaction(
-      dialect,
-      session,
-      relational as never,
-      0,
-    ) as unknown as TenantTransaction<TSchema>;
+    const tx = pgliteTransaction<TSchema>(transaction, relational);
     value = await fn(tx);
     await transaction.rollback();
   });

@@ -7,7 +7,6 @@ import {
   type TenantId,
   tryCurrentTenant,
 } from '@mt-paas/context';
-import { PgDialect } from 'drizzle-orm/pg-core';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { DEFAULT_APP_ROLE, ensureAppRole, refuseBypass, roleFlags } from './app-role.js';
@@ -237,16 +236,13 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       await ensureAppRole(catalog.driver, { role: appRole, schemas: mode === 'row' ? [appSchema] : [] });
       refuseBypass(await roleFlags(catalog.driver, appRole), appRole);
     } else if (pool !== undefined && mode === 'row') {
-      const result = await pool.query(
-        'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user',
-      );
-      const row = result.rows[0] as { rolname: string; rolsuper: boolean; rolbypassrls: boolean } | undefined;
-      refuseBypass(
-        row === undefined
-          ? undefined
-          : { name: row.rolname, superuser: row.rolsuper, bypassRls: row.rolbypassrls },
-        appRole,
-      );
+      const appPool = pool;
+      const session = {
+        query: async <R>(text: string, params?: readonly unknown[]) => ({
+          rows: (await appPool.query(text, params as unknown[] | undefined)).rows as R[],
+        }),
+      };
+      refuseBypass(await roleFlags(session), appRole);
     }
   } catch (error) {
     if (ownsPool) await pool?.end();
@@ -290,7 +286,10 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     const location = tenant.placement.mode === 'database' ? tenant.placement.location : undefined;
     if (location !== undefined && isUrl(location)) return location;
     if (template === undefined || template === '') {
-      throw new MtPaasError('CONFIG_INVALID', 'Database mode needs database.urlTemplate.');
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        'Database mode needs database.urlTemplate (e.g. "postgres://app@db:5432/{database}") or connectionString, and database.adminUrlTemplate or adminConnectionString for migrations.',
+      );
     }
     return template
       .replaceAll('{database}', encodeURIComponent(databaseNameFor(tenant)))
@@ -383,13 +382,16 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
         return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational);
       }
       if (mode === 'database') {
-        throw new MtPaasError('CONFIG_INVALID', 'unscoped() needs a shared database (row or schema mode).');
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          'unscoped() needs a shared database (row or schema mode); in database mode connect to one tenant database directly.',
+        );
       }
       const client = await pool!.connect().catch((error: unknown) => {
         throw mapStorageError(error, 'connect');
       });
       const { runUnscopedOnClient } = await import('./unscoped.js');
-      return runUnscopedOnClient<T, TSchema>(client, fn, new PgDialect(), relational);
+      return runUnscopedOnClient<T, TSchema>(client, fn, relational);
     },
     async schemaOf(tenantId) {
       return schemaFor(await resolveTenant(tenantId));
@@ -438,7 +440,10 @@ function withDatabasePlaceholder(url: string): string {
     parsed.pathname = '/__MT_PAAS_DATABASE__';
     return parsed.toString().replace('__MT_PAAS_DATABASE__', '{database}');
   } catch {
-    throw new MtPaasError('CONFIG_INVALID', 'The database URL is not a valid postgres:// URL.');
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'The database URL is not a valid URL: check connectionString / adminConnectionString (postgres://user:password@host:5432/database).',
+    );
   }
 }
 

@@ -81,11 +81,27 @@ function isLazyThenable<T>(value: unknown): value is Thenable<T> {
   );
 }
 
-function abortedError(): MtPaasError {
+/** The unit of work's transaction was aborted by a statement whose error the callback caught. */
+export function abortedError(cause?: unknown): MtPaasError {
   return new MtPaasError(
     'INTERNAL',
     'The tenant transaction was rolled back because a statement inside it failed (the error was caught in the callback). Let the error propagate, or use tx.transaction() for a savepoint you can recover from.',
+    cause === undefined ? undefined : { cause },
   );
+}
+
+/** A drizzle transaction over `client` (a checked-out pg client, or a proxy of one); BEGIN is the caller's. */
+export function nodePgTransaction<TSchema extends Record<string, unknown>>(
+  client: Pick<pg.ClientBase, 'query'> | { query: (config: unknown, values?: unknown) => unknown },
+  relational: RelationalSchema | undefined,
+): TenantTransaction<TSchema> {
+  const session = new NodePgSession(client as never, dialect, relational as never, {});
+  return new NodePgTransaction(
+    dialect,
+    session,
+    relational as never,
+    0,
+  ) as unknown as TenantTransaction<TSchema>;
 }
 
 function endedError(): MtPaasError {
@@ -161,13 +177,7 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
       await setup;
       if (setupError !== undefined) throw setupError;
     }
-    const session = new NodePgSession(proxy as never, dialect, relational as never, {});
-    const tx = new NodePgTransaction(
-      dialect,
-      session,
-      relational as never,
-      0,
-    ) as unknown as TenantTransaction<TSchema>;
+    const tx = nodePgTransaction<TSchema>(proxy, relational);
     let value: T;
     try {
       let result: T | Promise<T>;
