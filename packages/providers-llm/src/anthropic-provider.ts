@@ -2,14 +2,14 @@ import { MtPaasError } from '@mt-paas/context';
 import { z } from 'zod';
 import {
   type HttpProviderOptions,
-  type HttpSettings,
+  httpSettings,
+  incompleteStreamError,
   parseEventData,
   postEventStream,
   postJson,
   readEnv,
   requireApiKey,
   streamEventError,
-  withoutTrailingSlash,
 } from './http.js';
 import {
   callMessages,
@@ -133,21 +133,17 @@ function toAnthropicMessages(call: GenerateOptions): {
  */
 export function createAnthropic(options: AnthropicProviderOptions = {}): AnthropicProvider {
   const name = 'anthropic';
-  const settings: HttpSettings = {
-    ...options,
-    provider: name,
-    get baseURL() {
-      return withoutTrailingSlash(
-        options.baseURL ?? readEnv(['ANTHROPIC_BASE_URL']) ?? 'https://api.anthropic.com/v1',
-      );
-    },
+  const settings = httpSettings(options, {
+    name,
+    baseURLEnv: 'ANTHROPIC_BASE_URL',
+    defaultBaseURL: 'https://api.anthropic.com/v1',
     authHeaders: () => ({
       'x-api-key': requireApiKey(name, options.apiKey ?? readEnv(['ANTHROPIC_API_KEY']), [
         'ANTHROPIC_API_KEY',
       ]),
       'anthropic-version': options.version ?? '2023-06-01',
     }),
-  };
+  });
 
   function body(modelId: string, call: GenerateOptions, stream: boolean): Record<string, unknown> {
     const { system, messages } = toAnthropicMessages(call);
@@ -249,11 +245,7 @@ export function createAnthropic(options: AnthropicProviderOptions = {}): Anthrop
                 break;
             }
           }
-          throw new MtPaasError(
-            'PROVIDER_UNAVAILABLE',
-            `The anthropic stream of "${modelId}" ended before message_stop; the answer is incomplete. Retry the request or configure a fallback model.`,
-            { details: { provider: name, model: modelId } },
-          );
+          throw incompleteStreamError(name, modelId, 'no message_stop');
         }
         return createLanguageModelStream({ model, parts: parts(), cancel: events.cancel, options: call });
       },

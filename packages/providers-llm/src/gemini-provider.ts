@@ -1,15 +1,15 @@
 import { MtPaasError } from '@mt-paas/context';
 import { z } from 'zod';
+import { embedInBatches } from './embedding-batches.js';
 import {
   type HttpProviderOptions,
-  type HttpSettings,
-  parseEventData,
+  httpSettings,
+  incompleteStreamError,
+  parseStreamChunk,
   postEventStream,
   postJson,
   readEnv,
   requireApiKey,
-  streamEventError,
-  withoutTrailingSlash,
 } from './http.js';
 import {
   callMessages,
@@ -155,18 +155,14 @@ function modelPath(modelId: string): string {
  */
 export function createGemini(options: GeminiProviderOptions = {}): GeminiProvider {
   const name = 'gemini';
-  const settings: HttpSettings = {
-    ...options,
-    provider: name,
-    get baseURL() {
-      return withoutTrailingSlash(
-        options.baseURL ?? readEnv(['GEMINI_BASE_URL']) ?? 'https://generativelanguage.googleapis.com/v1beta',
-      );
-    },
+  const settings = httpSettings(options, {
+    name,
+    baseURLEnv: 'GEMINI_BASE_URL',
+    defaultBaseURL: 'https://generativelanguage.googleapis.com/v1beta',
     authHeaders: () => ({
       'x-goog-api-key': requireApiKey(name, options.apiKey ?? readEnv(ENV_KEYS), ENV_KEYS),
     }),
-  };
+  });
 
   function body(call: GenerateOptions): Record<string, unknown> {
     const systemParts = call.system === undefined ? [] : [call.system];
@@ -239,11 +235,7 @@ export function createGemini(options: GeminiProviderOptions = {}): GeminiProvide
         async function* parts(): AsyncGenerator<StreamPart> {
           let finished = false;
           for await (const event of events) {
-            const json: unknown = parseEventData(name, id, event.data);
-            if (typeof json === 'object' && json !== null && 'error' in json) {
-              throw streamEventError(name, id, json);
-            }
-            const chunk = parseEventData(name, id, event.data, responseSchema);
+            const chunk = parseStreamChunk(name, id, event.data, responseSchema);
             const text = candidateText(chunk);
             if (text !== '') yield { type: 'text', text };
             const usage = geminiUsage(chunk.usageMetadata);
@@ -257,13 +249,7 @@ export function createGemini(options: GeminiProviderOptions = {}): GeminiProvide
               yield { type: 'finish', finishReason: geminiFinishReason(reason) };
             }
           }
-          if (!finished) {
-            throw new MtPaasError(
-              'PROVIDER_UNAVAILABLE',
-              `The gemini stream of "${id}" ended before a finishReason; the answer is incomplete. Retry the request or configure a fallback model.`,
-              { details: { provider: name, model: id } },
-            );
-          }
+          if (!finished) throw incompleteStreamError(name, id, 'no finishReason');
         }
         return createLanguageModelStream({ model, parts: parts(), cancel: events.cancel, options: call });
       },
@@ -286,11 +272,9 @@ export function createGemini(options: GeminiProviderOptions = {}): GeminiProvide
       provider: name,
       modelId: id,
       dimensions,
-      async embed(texts: readonly string[], call: EmbedOptions = {}): Promise<EmbedResult> {
-        const embeddings: number[][] = [];
-        let tokens = 0;
-        for (let start = 0; start < texts.length; start += perCall) {
-          const batch = texts.slice(start, start + perCall);
+      // batchEmbedContents reports no token counts: the usage is estimated.
+      embed: (texts: readonly string[], call: EmbedOptions = {}): Promise<EmbedResult> =>
+        embedInBatches(name, id, texts, perCall, async (batch) => {
           const response = await postJson(
             settings,
             id,
@@ -308,18 +292,8 @@ export function createGemini(options: GeminiProviderOptions = {}): GeminiProvide
             batchEmbedSchema,
             call,
           );
-          if (response.embeddings.length !== batch.length) {
-            throw new MtPaasError(
-              'PROVIDER_ERROR',
-              `gemini returned ${response.embeddings.length} embeddings for ${batch.length} texts; retry, or check the model "${id}".`,
-              { details: { provider: name, model: id } },
-            );
-          }
-          for (const item of response.embeddings) embeddings.push(item.values);
-          for (const text of batch) tokens += estimateTokens(text);
-        }
-        return { embeddings, usage: { tokens, estimated: true } };
-      },
+          return { embeddings: response.embeddings.map((item) => item.values), tokens: undefined };
+        }),
     };
   }
 

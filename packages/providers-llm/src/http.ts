@@ -40,6 +40,32 @@ export interface HttpSettings extends HttpProviderOptions {
 
 const RETRY_STATUS_CODES = [408, 409, 425, 429, 500, 502, 503, 504, 529];
 
+/**
+ * The {@link HttpSettings} of a provider factory. The base URL (`options.baseURL`, else the
+ * `baseURLEnv` variable, else `defaultBaseURL`) and the auth headers are read at call time, so a
+ * default instance sees variables set after import.
+ */
+export function httpSettings(
+  options: HttpProviderOptions & { baseURL?: string | undefined },
+  provider: {
+    name: string;
+    baseURLEnv: string;
+    defaultBaseURL: string;
+    authHeaders: () => Record<string, string>;
+  },
+): HttpSettings {
+  return {
+    ...options,
+    provider: provider.name,
+    get baseURL() {
+      return withoutTrailingSlash(
+        options.baseURL ?? readEnv([provider.baseURLEnv]) ?? provider.defaultBaseURL,
+      );
+    },
+    authHeaders: provider.authHeaders,
+  };
+}
+
 /** Reads `retry-after-ms` (OpenAI) or `Retry-After` (seconds or HTTP date) in milliseconds. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
   if (headers === undefined) return undefined;
@@ -439,6 +465,32 @@ export function parseEventData<Schema extends z.ZodType = z.ZodUnknown>(
     );
   }
   return parsed.data;
+}
+
+/**
+ * Parses one event of a streamed answer: an `{ error }` object (OpenAI-compatible servers and
+ * Gemini send one mid-stream) becomes the matching `MtPaasError`; anything else is validated.
+ */
+export function parseStreamChunk<Schema extends z.ZodType>(
+  provider: string,
+  model: string,
+  data: string,
+  schema: Schema,
+): z.infer<Schema> {
+  const json: unknown = parseEventData(provider, model, data);
+  if (typeof json === 'object' && json !== null && 'error' in json) {
+    throw streamEventError(provider, model, json);
+  }
+  return parseEventData(provider, model, data, schema);
+}
+
+/** `PROVIDER_UNAVAILABLE` for a stream that ended without its terminal event (`missing`). */
+export function incompleteStreamError(provider: string, model: string, missing: string): MtPaasError {
+  return new MtPaasError(
+    'PROVIDER_UNAVAILABLE',
+    `The ${provider} stream of "${model}" ended before the answer was complete (${missing}); retry the request or configure a fallback model.`,
+    { details: { provider, model } },
+  );
 }
 
 /** Throws `CONFIG_INVALID` when a required API key is missing. */

@@ -1,5 +1,6 @@
 import { callMessages, createLanguageModelStream, type StreamPart } from './language-model-stream.js';
 import { createLocalEmbeddingModel } from './local-embedding.js';
+import { checkTopN, rankResults } from './rerank-results.js';
 import type {
   CallOptions,
   EmbeddingModel,
@@ -244,11 +245,10 @@ export function createLocalProvider(options: LocalProviderOptions = {}): LocalPr
         call: CallOptions = {},
       ): Promise<RerankResponse> {
         call.abortSignal?.throwIfAborted();
+        checkTopN(topN);
         const scores = lexicalScores(query, documents);
-        const results = documents
-          .map((document, index) => ({ index, score: scores[index]!, document }))
-          .sort((left, right) => right.score - left.score || left.index - right.index);
-        return { results: topN === undefined ? results : results.slice(0, topN), usage: {} };
+        const results = documents.map((document, index) => ({ index, score: scores[index]!, document }));
+        return { results: rankResults(results, topN), usage: {} };
       },
     };
   }

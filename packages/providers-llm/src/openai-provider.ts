@@ -1,15 +1,15 @@
 import { MtPaasError } from '@mt-paas/context';
 import { z } from 'zod';
+import { embedInBatches } from './embedding-batches.js';
 import {
   type HttpProviderOptions,
-  type HttpSettings,
-  parseEventData,
+  httpSettings,
+  incompleteStreamError,
+  parseStreamChunk,
   postEventStream,
   postJson,
   readEnv,
   requireApiKey,
-  streamEventError,
-  withoutTrailingSlash,
 } from './http.js';
 import {
   callMessages,
@@ -147,15 +147,10 @@ function openAIUsage(usage: z.infer<typeof usageSchema>): {
 
 function createProvider(options: OpenAIProviderOptions, compatible: boolean): OpenAIProvider {
   const name = options.name ?? 'openai';
-  const settings: HttpSettings = {
-    ...options,
-    provider: name,
-    // Read lazily, so the default instance sees variables set after import.
-    get baseURL() {
-      return withoutTrailingSlash(
-        options.baseURL ?? readEnv(['OPENAI_BASE_URL']) ?? 'https://api.openai.com/v1',
-      );
-    },
+  const settings = httpSettings(options, {
+    name,
+    baseURLEnv: 'OPENAI_BASE_URL',
+    defaultBaseURL: 'https://api.openai.com/v1',
     authHeaders: () => {
       const apiKey = options.apiKey ?? (compatible ? undefined : readEnv(['OPENAI_API_KEY']));
       const headers: Record<string, string> = {};
@@ -165,7 +160,7 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
       if (options.project !== undefined) headers['openai-project'] = options.project;
       return headers;
     },
-  };
+  });
 
   function chatBody(modelId: string, call: GenerateOptions, stream: boolean): Record<string, unknown> {
     const messages = callMessages(call).map((message) => ({ role: message.role, content: message.content }));
@@ -229,11 +224,7 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
           let finished = false;
           for await (const event of events) {
             if (event.data === '[DONE]') return;
-            const json: unknown = parseEventData(name, modelId, event.data);
-            if (typeof json === 'object' && json !== null && 'error' in json) {
-              throw streamEventError(name, modelId, json);
-            }
-            const chunk = parseEventData(name, modelId, event.data, chatChunkSchema);
+            const chunk = parseStreamChunk(name, modelId, event.data, chatChunkSchema);
             for (const choice of chunk.choices) {
               const text = choice.delta?.content;
               if (text !== undefined && text !== null) yield { type: 'text', text };
@@ -247,13 +238,7 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
             }
           }
           // Some compatible servers omit [DONE]; a finish_reason still marks a complete answer.
-          if (!finished) {
-            throw new MtPaasError(
-              'PROVIDER_UNAVAILABLE',
-              `The ${name} stream of "${modelId}" ended before the answer was complete (no finish_reason, no [DONE]); retry the request or configure a fallback model.`,
-              { details: { provider: name, model: modelId } },
-            );
-          }
+          if (!finished) throw incompleteStreamError(name, modelId, 'no finish_reason, no [DONE]');
         }
         return createLanguageModelStream({ model, parts: parts(), cancel: events.cancel, options: call });
       },
@@ -280,12 +265,8 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
       provider: name,
       modelId,
       dimensions,
-      async embed(texts: readonly string[], call: EmbedOptions = {}): Promise<EmbedResult> {
-        const embeddings: number[][] = [];
-        let tokens = 0;
-        let estimated = false;
-        for (let start = 0; start < texts.length; start += perCall) {
-          const batch = texts.slice(start, start + perCall);
+      embed: (texts: readonly string[], call: EmbedOptions = {}): Promise<EmbedResult> =>
+        embedInBatches(name, modelId, texts, perCall, async (batch) => {
           const response = await postJson(
             settings,
             modelId,
@@ -294,22 +275,13 @@ function createProvider(options: OpenAIProviderOptions, compatible: boolean): Op
             embeddingsSchema,
             call,
           );
-          if (response.data.length !== batch.length) {
-            throw new MtPaasError(
-              'PROVIDER_ERROR',
-              `${name} returned ${response.data.length} embeddings for ${batch.length} texts; retry, or check the model "${modelId}".`,
-              { details: { provider: name, model: modelId } },
-            );
-          }
-          const ordered = [...response.data].sort((left, right) => left.index - right.index);
-          for (const item of ordered) embeddings.push(item.embedding);
-          if (response.usage === null || response.usage === undefined) {
-            estimated = true;
-            for (const text of batch) tokens += estimateTokens(text);
-          } else tokens += response.usage.prompt_tokens;
-        }
-        return { embeddings, usage: { tokens, ...(estimated ? { estimated: true as const } : {}) } };
-      },
+          return {
+            embeddings: [...response.data]
+              .sort((left, right) => left.index - right.index)
+              .map((item) => item.embedding),
+            tokens: response.usage?.prompt_tokens,
+          };
+        }),
     };
   }
 

@@ -1,20 +1,8 @@
 import { MtPaasError } from '@mt-paas/context';
 import { z } from 'zod';
-import {
-  type HttpProviderOptions,
-  type HttpSettings,
-  postJson,
-  readEnv,
-  requireApiKey,
-  withoutTrailingSlash,
-} from './http.js';
+import { type HttpProviderOptions, httpSettings, postJson, readEnv, requireApiKey } from './http.js';
+import { checkTopN, rankResults } from './rerank-results.js';
 import type { CallOptions, RerankingModel, RerankResponse, RerankResult } from './spec.js';
-
-function checkTopN(topN: number | undefined): void {
-  if (topN !== undefined && (!Number.isInteger(topN) || topN < 1)) {
-    throw new MtPaasError('INVALID_REQUEST', `topN must be a positive integer, got ${String(topN)}.`);
-  }
-}
 
 function checkIndex(provider: string, index: number, documents: readonly string[]): string {
   const document = documents[index];
@@ -59,19 +47,15 @@ export function createTeiReranker(options: TeiRerankerOptions = {}): RerankingMo
   const name = 'tei';
   const modelId = options.modelId ?? 'tei';
   const batchSize = options.maxBatchSize ?? 32;
-  const settings: HttpSettings = {
-    ...options,
-    provider: name,
-    get baseURL() {
-      return withoutTrailingSlash(
-        options.baseURL ?? readEnv(['TEI_RERANKER_URL']) ?? 'http://127.0.0.1:8080',
-      );
-    },
+  const settings = httpSettings(options, {
+    name,
+    baseURLEnv: 'TEI_RERANKER_URL',
+    defaultBaseURL: 'http://127.0.0.1:8080',
     authHeaders: (): Record<string, string> => {
       const apiKey = options.apiKey ?? readEnv(['TEI_API_KEY']);
       return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
     },
-  };
+  });
   return {
     specificationVersion: 'v1',
     provider: name,
@@ -99,8 +83,7 @@ export function createTeiReranker(options: TeiRerankerOptions = {}): RerankingMo
           results.push({ index, score: item.score, document: checkIndex(name, index, documents) });
         }
       }
-      results.sort((left, right) => right.score - left.score || left.index - right.index);
-      return { results: topN === undefined ? results : results.slice(0, topN), usage: {} };
+      return { results: rankResults(results, topN), usage: {} };
     },
   };
 }
@@ -136,18 +119,14 @@ const COHERE_ENV = ['COHERE_API_KEY', 'CO_API_KEY'] as const;
 export function createCohereReranker(options: CohereRerankerOptions = {}): RerankingModel {
   const name = 'cohere';
   const modelId = options.modelId ?? 'rerank-v3.5';
-  const settings: HttpSettings = {
-    ...options,
-    provider: name,
-    get baseURL() {
-      return withoutTrailingSlash(
-        options.baseURL ?? readEnv(['COHERE_BASE_URL']) ?? 'https://api.cohere.com/v2',
-      );
-    },
+  const settings = httpSettings(options, {
+    name,
+    baseURLEnv: 'COHERE_BASE_URL',
+    defaultBaseURL: 'https://api.cohere.com/v2',
     authHeaders: () => ({
       authorization: `Bearer ${requireApiKey(name, options.apiKey ?? readEnv(COHERE_ENV), COHERE_ENV)}`,
     }),
-  };
+  });
   return {
     specificationVersion: 'v1',
     provider: name,
@@ -176,16 +155,14 @@ export function createCohereReranker(options: CohereRerankerOptions = {}): Reran
         cohereResponseSchema,
         call,
       );
-      const results = response.results
-        .map((item) => ({
-          index: item.index,
-          score: item.relevance_score,
-          document: checkIndex(name, item.index, documents),
-        }))
-        .sort((left, right) => right.score - left.score || left.index - right.index);
+      const results = response.results.map((item) => ({
+        index: item.index,
+        score: item.relevance_score,
+        document: checkIndex(name, item.index, documents),
+      }));
       const searchUnits = response.meta?.billed_units?.search_units;
       return {
-        results: topN === undefined ? results : results.slice(0, topN),
+        results: rankResults(results, topN),
         usage: searchUnits === undefined ? {} : { searchUnits },
       };
     },

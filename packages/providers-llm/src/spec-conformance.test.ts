@@ -188,4 +188,14 @@ describe.each(rerankers)('RerankingModel contract: %s', (_name, create, script) 
     expect(results[0]!.score).toBeGreaterThanOrEqual(results[1]!.score);
     for (const result of results) expect(result.document).toBe(documents[result.index]);
   });
+
+  it('refuses a topN that is not a positive integer with INVALID_REQUEST', async () => {
+    script();
+    const model = create();
+    for (const topN of [0, -1, 1.5]) {
+      await expect(model.rerank('tenants', documents, topN)).rejects.toMatchObject({
+        code: 'INVALID_REQUEST',
+      });
+    }
+  });
 });
