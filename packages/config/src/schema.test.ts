@@ -408,6 +408,45 @@ describe('plans', () => {
     expect(plans.enterprise?.sla).toBe('99.99%');
   });
 
+  // Seed 003, "Tenant Tiers": every cell of the table (1 GB = 1024 MB; "Unlimited" and
+  // ENTERPRISE's "Custom" storage are no limit; "-" is no SLA).
+  it.each([
+    ['api_requests', [10_000, 100_000, 1_000_000, null]],
+    ['storage_mb', [1_024, 10_240, 102_400, null]],
+    ['compute_hours', [10, 100, 500, null]],
+    ['users', [3, 10, 50, null]],
+    ['services', [5, 25, 100, null]],
+  ] as const)('has the seed 003 %s limits per tier', (meter, limits) => {
+    const { plans } = parse('');
+    expect(
+      ['free', 'starter', 'professional', 'enterprise'].map((plan) => plans[plan]?.quotas[meter]?.limit),
+    ).toEqual(limits);
+  });
+
+  it.each([
+    ['custom_branding', [false, false, true, true]],
+    ['sso', [false, false, true, true]],
+    ['priority_support', [false, false, true, true]],
+    ['white_labeling', [false, false, false, true]],
+    ['dedicated_schema', [false, false, false, true]],
+  ] as const)('has the seed 003 %s feature per tier', (feature, enabled) => {
+    const { plans } = parse('');
+    expect(
+      ['free', 'starter', 'professional', 'enterprise'].map((plan) => plans[plan]?.features[feature]),
+    ).toEqual(enabled);
+  });
+
+  it('has the seed 003 SLAs and an rpm for every tier', () => {
+    const { plans } = parse('');
+    expect(Object.values(plans).map((plan) => [plan.name, plan.sla])).toEqual([
+      ['Free', undefined],
+      ['Starter', '99%'],
+      ['Professional', '99.9%'],
+      ['Enterprise', '99.99%'],
+    ]);
+    for (const plan of Object.values(plans)) expect(plan.rpm).toBeGreaterThan(0);
+  });
+
   it('deep-merges a config plan over the default one, case-insensitively', () => {
     const { plans } = parse(
       [
