@@ -124,9 +124,13 @@ describe('createTenantPipeline', () => {
       logger: pino({ level: 'silent' }),
       metrics: false,
     });
-    expect((await refusal(withDefault.admit(request({ authorization: `Bearer ${token}` })))).code).toBe(
-      'CROSS_TENANT_ACCESS',
+    const defaultRefusal = await refusal(withDefault.admit(request({ authorization: `Bearer ${token}` })));
+    expect(defaultRefusal.code).toBe('CROSS_TENANT_ACCESS');
+    // No header was sent: the message names the default tenant and says how to name the token's tenant.
+    expect(defaultRefusal.message).toBe(
+      'The token is for tenant "univ_8", not the default tenant "hltutor"; name "univ_8" with the X-Tenant-ID header.',
     );
+    expect(defaultRefusal.details).toEqual({ sources: ['default', 'jwt-claim'] });
     expect((await withDefault.admit(request())).tenantId).toBe('hltutor');
     const byClaim = createTenantPipeline({
       directory,
@@ -136,6 +140,49 @@ describe('createTenantPipeline', () => {
       metrics: false,
     });
     expect((await byClaim.admit(request({ authorization: `Bearer ${token}` }))).tenantId).toBe('univ_8');
+  });
+
+  it('says which configured sources can name the tenant when a request names none', async () => {
+    const byDefault = pipelineWith();
+    expect((await refusal(byDefault.pipeline.admit(request()))).message).toBe(
+      'No tenant in this request; name one with the X-Tenant-ID header, or a bearer token with a "tenant_id" claim.',
+    );
+    const custom = pipelineWith({
+      strategies: [
+        { type: 'query', name: 't' },
+        { type: 'cookie' },
+        { type: 'subdomain', baseDomain: 'tutor.example.com' },
+      ],
+    });
+    const error = await refusal(custom.pipeline.admit(request()));
+    expect(error.code).toBe('TENANT_NOT_IDENTIFIED');
+    expect(error.message).toBe(
+      'No tenant in this request; name one with the ?t= query parameter, or the tenant_id cookie, or the tenant subdomain (<tenant>.tutor.example.com).',
+    );
+  });
+
+  it('gives requests without a tenant a child logger with requestId and the caller', async () => {
+    const { logger, lines } = captureLogger();
+    const { pipeline } = pipelineWith({
+      logger,
+      apiKeys: { keys: [{ id: 'market', key: 'm'.repeat(32) }] },
+    });
+    const hostOnly = await pipeline.admit(request({ 'x-api-key': 'm'.repeat(32), 'x-request-id': 'r-1' }), {
+      tenant: 'host-only',
+      auth: 'api-key',
+    });
+    const optional = await pipeline.admit(request({ 'x-request-id': 'r-2' }), { tenant: 'optional' });
+    hostOnly.logger.info('host-only');
+    optional.logger.info('optional');
+    expect(lines.filter((line) => line.msg === 'host-only' || line.msg === 'optional')).toEqual([
+      expect.objectContaining({ requestId: 'r-1', userId: 'service:market' }),
+      expect.objectContaining({ requestId: 'r-2' }),
+    ]);
+    expect(optional).toMatchObject({
+      tenantId: undefined,
+      context: undefined,
+      policy: { tenant: 'optional' },
+    });
   });
 
   it('gives each request a child logger carrying tenantId and requestId', async () => {

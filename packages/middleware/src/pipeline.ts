@@ -210,6 +210,28 @@ function matchesRule(rule: RouteRule, method: string, path: string): boolean {
   return path === rule.path;
 }
 
+/** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
+function describeStrategy(strategy: ResolutionStrategy, tenantClaim: string): string {
+  switch (strategy.type) {
+    case 'header':
+      return `the ${strategy.name ?? 'X-Tenant-ID'} header`;
+    case 'subdomain':
+      return strategy.baseDomain === undefined
+        ? 'the tenant subdomain'
+        : `the tenant subdomain (<tenant>.${strategy.baseDomain})`;
+    case 'custom-domain':
+      return "the tenant's own domain";
+    case 'jwt-claim':
+      return `a bearer token with a "${strategy.claim ?? tenantClaim}" claim`;
+    case 'query':
+      return `the ?${strategy.name ?? 'tenant'}= query parameter`;
+    case 'cookie':
+      return `the ${strategy.name ?? 'tenant_id'} cookie`;
+    case 'path-prefix':
+      return `a path starting ${strategy.prefix ?? '/t/'}<tenant>/`;
+  }
+}
+
 /**
  * Builds the request pipeline every adapter runs:
  * resolve tenant id (ordered strategies, all sources must agree) → grammar → cached lookup →
@@ -247,6 +269,10 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
   const claimStrategy = strategies.find((strategy) => strategy.type === 'jwt-claim');
   const hasClaimStrategy = claimStrategy !== undefined;
   const tenantClaimName = options.jwt?.tenantClaim ?? claimStrategy?.claim ?? 'tenant_id';
+  /** What a client can do to name its tenant, from the strategies actually configured. */
+  const strategyList = strategies
+    .map((strategy) => describeStrategy(strategy, tenantClaimName))
+    .join(', or ');
   const jwt: JwtVerifier | undefined =
     options.jwt === undefined
       ? undefined
@@ -435,9 +461,10 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     request: PipelineRequest,
     requestId: string,
     principal: RequestPrincipal,
-    first: TenantCandidate,
-    other: TenantCandidate,
+    first: { source: string; raw: string },
+    other: { source: string; raw: string },
     reason: string,
+    message = `The request names two tenants (${first.source}: "${first.raw}", ${other.source}: "${other.raw}"); send one tenant only.`,
   ): Promise<never> {
     await audit({
       type: 'cross_tenant_access_attempt',
@@ -452,11 +479,9 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       requestId,
       details: { reason, sources: [first.source, other.source], method: request.method, path: request.path },
     });
-    throw new MtPaasError(
-      'CROSS_TENANT_ACCESS',
-      `The request names two tenants (${first.source}: "${first.raw}", ${other.source}: "${other.raw}"); send one tenant only.`,
-      { details: { sources: [first.source, other.source] } },
-    );
+    throw new MtPaasError('CROSS_TENANT_ACCESS', message, {
+      details: { sources: [first.source, other.source] },
+    });
   }
 
   async function rateLimit(
@@ -537,6 +562,25 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     }
   }
 
+  /** The admission of a request served without a tenant (`host-only`, or `optional` with none named). */
+  function withoutTenant(
+    admitted: Pick<PipelineAdmission, 'requestId' | 'principal' | 'headers' | 'policy' | 'startedAt'>,
+  ): PipelineAdmission {
+    const user = admitted.principal.user;
+    return {
+      ...admitted,
+      tenant: undefined,
+      tenantId: undefined,
+      entitlements: undefined,
+      context: undefined,
+      source: undefined,
+      logger: logger.child({
+        requestId: admitted.requestId,
+        ...(user === undefined ? {} : { userId: user.id }),
+      }),
+    };
+  }
+
   async function admitWithId(
     request: PipelineRequest,
     givenPolicy: RoutePolicy | undefined,
@@ -550,19 +594,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     if (tenantMode === 'host-only') {
       const { principal } = await authenticate(request, policy.auth ?? defaultAuth);
       checkRoles(principal, policy.roles);
-      return {
-        requestId,
-        tenant: undefined,
-        tenantId: undefined,
-        entitlements: undefined,
-        principal,
-        context: undefined,
-        headers,
-        source: undefined,
-        policy,
-        logger: logger.child({ requestId }),
-        startedAt,
-      };
+      return withoutTenant({ requestId, principal, headers, policy, startedAt });
     }
 
     // 1. Raw ids from the request, checked against the grammar before anything else.
@@ -636,9 +668,10 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
           request,
           requestId,
           principal,
-          { source: 'header', raw: tenantId },
+          { source: 'default', raw: tenantId },
           claimCandidate,
           'default tenant differs from the token',
+          `The token is for tenant "${claimCandidate.raw}", not the default tenant "${tenantId}"; name "${claimCandidate.raw}" with ${strategyList}.`,
         );
       }
     }
@@ -646,24 +679,11 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       if (tenantMode === 'required') {
         throw new MtPaasError(
           'TENANT_NOT_IDENTIFIED',
-          'No tenant in this request; send the X-Tenant-ID header (or use the tenant subdomain / sign in).',
+          `No tenant in this request; name one with ${strategyList}.`,
         );
       }
       checkRoles(principal, policy.roles);
-      const user = principal.user;
-      return {
-        requestId,
-        tenant: undefined,
-        tenantId: undefined,
-        entitlements: undefined,
-        principal,
-        context: undefined,
-        headers,
-        source: undefined,
-        policy,
-        logger: logger.child({ requestId, ...(user === undefined ? {} : { userId: user.id }) }),
-        startedAt,
-      };
+      return withoutTenant({ requestId, principal, headers, policy, startedAt });
     }
 
     // 5. Lookup (cached; negative entries too).
