@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { getConfigIssues } from './config-error.js';
 import { findConfigFiles, loadConfig, resolveEnvironment } from './load-config.js';
+import { mtPaasConfigSchema } from './schema.js';
+import { knownKeysAt } from './suggest.js';
 
 const fixtures = fileURLToPath(new URL('./__fixtures__/', import.meta.url));
 const seed = join(fixtures, 'seed-001.yaml');
@@ -172,88 +174,26 @@ describe('the example template', () => {
 
   it('mentions every key the schema accepts', () => {
     const text = readFileSync(example, 'utf8');
-    const keys = [
-      'id',
-      'name',
-      'version',
-      'description',
-      'public_url',
-      'enabled',
-      'api_url',
-      'api_key',
-      'heartbeat_interval',
-      'subscription_check',
-      'grace_period_hours',
-      'timeout_seconds',
-      'webhooks',
-      'secrets',
-      'legacy_secret',
-      'tolerance_seconds',
-      'mode',
-      'docker',
-      'port_range_start',
-      'port_range_size',
-      'compose_template',
-      'data_dir',
-      'central',
-      'url',
-      'pool_size',
-      'tenant',
-      'url_template',
-      'pool_size_per_tenant',
-      'max_connections',
-      'vector',
-      'type',
-      'collection_prefix',
-      'redis',
-      'key_prefix',
-      'tenant_identification',
-      'methods',
-      'extract_pattern',
-      'base_domain',
-      'claim_name',
-      'prefix',
-      'auth',
-      'jwt',
-      'secret',
-      'public_key',
-      'jwks_url',
-      'algorithm',
-      'issuer',
-      'audience',
-      'expiry_hours',
-      'clock_tolerance_seconds',
-      'tenant_claim',
-      'marketplace_sso',
-      'callback_url',
-      'features',
-      'controlled_by_subscription',
-      'defaults',
-      'plans',
-      'rpm',
-      'quotas',
-      'limit',
-      'period',
-      'enforcement',
-      'soft_limit',
-      'sla',
-      'security',
-      'cross_tenant_audit',
-      'encryption',
-      'key',
-      'rate_limit',
-      'default_rpm',
-      'logging',
-      'level',
-      'activity_log',
-      'endpoint',
-      'username',
-      'password',
-      'usage_report',
-      'interval_minutes',
-      'custom',
-    ];
-    const missing = keys.filter((key) => !new RegExp(`(^|[\\s{,#])${key}:`, 'm').test(text));
+    // Every key of every section, read from the schema itself: a key added to the schema and not
+    // to the template fails here.
+    const keys = new Set<string>();
+    const visited = new Set<string>();
+    const walk = (path: (string | number)[]): void => {
+      const id = JSON.stringify(path);
+      if (visited.has(id) || path.length > 8) return;
+      visited.add(id);
+      for (const key of knownKeysAt(mtPaasConfigSchema, path)) {
+        keys.add(key);
+        // into a mapping, a list item, or a record entry (a plan, a quota meter)
+        for (const next of [[key], [key, 0], [key, 'entry'], [key, 'entry', 'entry']])
+          walk([...path, ...next]);
+      }
+    };
+    walk([]);
+    expect(keys.size).toBeGreaterThan(70);
+    for (const key of ['compose_template', 'extract_pattern', 'soft_limit', 'interval_minutes', 'custom'])
+      expect(keys).toContain(key);
+    const missing = [...keys].filter((key) => !new RegExp(`(^|[\\s{,#])${key}:`, 'm').test(text));
     expect(missing).toEqual([]);
   });
 });
