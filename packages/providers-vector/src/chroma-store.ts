@@ -1,7 +1,7 @@
 import { MtPaasError, type TenantId } from '@mt-paas/context';
 import { z } from 'zod';
 import { defineVectorStore } from './define-vector-store.js';
-import { createHttpClient } from './http-client.js';
+import { createHttpClient, oncePerKey, remoteStoreNaming } from './http-client.js';
 import type {
   NormalizedCondition,
   NormalizedFilter,
@@ -97,17 +97,7 @@ function cleanMetadata(
  */
 export function createChromaVectorStore(options: ChromaVectorStoreOptions): VectorStore {
   const dimensions = checkDimensions(options.dimensions);
-  const layout = options.layout ?? 'tenant';
-  if (layout !== 'tenant' && layout !== 'database') {
-    throw new MtPaasError('CONFIG_INVALID', `Chroma layout must be "tenant" or "database", not "${layout}".`);
-  }
-  const prefix = options.collectionPrefix ?? 'mt_paas_';
-  if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      'Chroma collectionPrefix may hold only letters, digits, "_" and "-".',
-    );
-  }
+  const { layout, prefix } = remoteStoreNaming('Chroma', options, ['tenant', 'database']);
   const collectionName = `${sanitizeName(options.model ?? 'default')}_${dimensions}`;
   const placement = (tenantId: TenantId) =>
     layout === 'tenant'
@@ -117,8 +107,8 @@ export function createChromaVectorStore(options: ChromaVectorStoreOptions): Vect
     provider: 'Chroma',
     url: options.url ?? 'http://localhost:8000',
     headers: options.apiKey === undefined ? {} : { 'x-chroma-token': options.apiKey },
-    timeoutMs: options.timeoutMs ?? 30_000,
-    retries: options.retries ?? 2,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
     errorMessage: (body) => {
       const message = (body as { message?: unknown } | undefined)?.message;
       return typeof message === 'string' ? message : undefined;
@@ -129,7 +119,6 @@ export function createChromaVectorStore(options: ChromaVectorStoreOptions): Vect
     const { tenant, database } = placement(tenantId);
     return `/api/v2/tenants/${enc(tenant)}/databases/${enc(database)}`;
   };
-  const ready = new Map<TenantId, Promise<string>>();
 
   const createCollection = async (tenantId: TenantId): Promise<string> => {
     const { tenant, database } = placement(tenantId);
@@ -183,15 +172,9 @@ export function createChromaVectorStore(options: ChromaVectorStoreOptions): Vect
     return collection!.id;
   };
 
-  const collectionPath = async (tenantId: TenantId): Promise<string> => {
-    let promise = ready.get(tenantId);
-    if (promise === undefined) {
-      promise = createCollection(tenantId);
-      promise.catch(() => ready.delete(tenantId));
-      ready.set(tenantId, promise);
-    }
-    return `${databasePath(tenantId)}/collections/${enc(await promise)}`;
-  };
+  const collectionIds = oncePerKey(createCollection);
+  const collectionPath = async (tenantId: TenantId): Promise<string> =>
+    `${databasePath(tenantId)}/collections/${enc(await collectionIds.get(tenantId))}`;
 
   return defineVectorStore({
     kind: 'chroma',
@@ -278,7 +261,7 @@ export function createChromaVectorStore(options: ChromaVectorStoreOptions): Vect
       return matching!.ids.length;
     },
     async purgeTenant(tenantId) {
-      ready.delete(tenantId);
+      collectionIds.forget(tenantId);
       await http.request({
         method: 'DELETE',
         path: databasePath(tenantId),

@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createHttpClient } from './http-client.js';
+import { createChromaVectorStore } from './chroma-store.js';
+import { createHttpClient, oncePerKey } from './http-client.js';
+import { createQdrantVectorStore } from './qdrant-store.js';
 
 // What the README promises of the Qdrant and Chroma transport: retries on 429/5xx, TIMEOUT when the
 // server does not answer, PROVIDER_UNAVAILABLE (with retryAfterSeconds) once retries are spent.
@@ -110,5 +112,39 @@ describe('createHttpClient', () => {
       code: 'PROVIDER_ERROR',
       message: expect.stringContaining('unexpected body'),
     });
+  });
+});
+
+describe('the naming options of the HTTP stores', () => {
+  it('refuse an unknown layout and a prefix that is not a plain name, saying what is allowed', () => {
+    expect(() => createQdrantVectorStore({ dimensions: 4, layout: 'per-tenant' as 'shared' })).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining('"collection-per-tenant"'),
+      }),
+    );
+    expect(() => createChromaVectorStore({ dimensions: 4, collectionPrefix: 'a/b' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('"a/b"') }),
+    );
+  });
+});
+
+describe('oncePerKey', () => {
+  it('shares one setup per key and tries again after a failed one', async () => {
+    const calls: string[] = [];
+    let fail = true;
+    const setups = oncePerKey(async (key: string) => {
+      calls.push(key);
+      if (fail) throw new Error('server down');
+      return `${key}-id`;
+    });
+    await expect(setups.get('a')).rejects.toThrow('server down');
+    fail = false;
+    const [first, second] = await Promise.all([setups.get('a'), setups.get('a')]);
+    expect([first, second]).toEqual(['a-id', 'a-id']);
+    expect(calls).toEqual(['a', 'a']);
+    setups.forget('a');
+    await setups.get('a');
+    expect(calls).toEqual(['a', 'a', 'a']);
   });
 });

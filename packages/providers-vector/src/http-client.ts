@@ -10,12 +10,62 @@ export interface HttpClientOptions {
   url: string;
   /** Extra headers on every request (auth). */
   headers: Record<string, string>;
-  /** Per-request timeout in milliseconds. */
-  timeoutMs: number;
-  /** Retries of idempotent failures (network errors, 429, 5xx). */
-  retries: number;
+  /** Per-request timeout in milliseconds. @default 30000 */
+  timeoutMs?: number | undefined;
+  /** Retries of idempotent failures (network errors, timeouts, 429, 5xx). @default 2 */
+  retries?: number | undefined;
   /** Reads the server's error message out of an error body. */
   errorMessage: (body: unknown) => string | undefined;
+}
+
+/**
+ * Checks the naming options the Qdrant and Chroma stores share: `layout` (one of `layouts`, the
+ * first is the default) and `collectionPrefix` (letters, digits, `_`, `-`; default `mt_paas_`).
+ */
+export function remoteStoreNaming<Layout extends string>(
+  provider: string,
+  options: { layout?: Layout | undefined; collectionPrefix?: string | undefined },
+  layouts: readonly [Layout, ...Layout[]],
+): { layout: Layout; prefix: string } {
+  const layout = options.layout ?? layouts[0];
+  if (!layouts.includes(layout)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `${provider} layout must be ${layouts.map((name) => `"${name}"`).join(' or ')}, not "${layout}".`,
+    );
+  }
+  const prefix = options.collectionPrefix ?? 'mt_paas_';
+  if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `${provider} collectionPrefix may hold only letters, digits, "_" and "-"; got "${prefix}".`,
+    );
+  }
+  return { layout, prefix };
+}
+
+/**
+ * Runs `setup` once per key (creating a collection, a tenant …) and shares the promise; a failed
+ * setup is forgotten so the next call tries again.
+ */
+export function oncePerKey<Key, Value>(
+  setup: (key: Key) => Promise<Value>,
+): { get(key: Key): Promise<Value>; forget(key: Key): void } {
+  const started = new Map<Key, Promise<Value>>();
+  return {
+    get(key) {
+      let promise = started.get(key);
+      if (promise === undefined) {
+        promise = setup(key);
+        promise.catch(() => started.delete(key));
+        started.set(key, promise);
+      }
+      return promise;
+    },
+    forget(key) {
+      started.delete(key);
+    },
+  };
 }
 
 /** One request. */
@@ -40,6 +90,7 @@ export interface HttpClient {
 /** Creates the JSON client the Qdrant and Chroma stores use. */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const base = options.url.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const fetcher = ofetch.create({
     baseURL: base,
     headers: options.headers,
@@ -47,9 +98,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     // cleared, so a retried request (after a 503) could wait forever. A fresh signal per attempt
     // also covers reading the body.
     onRequest(context) {
-      context.options.signal = AbortSignal.timeout(options.timeoutMs);
+      context.options.signal = AbortSignal.timeout(timeoutMs);
     },
-    retry: options.retries,
+    retry: options.retries ?? 2,
     retryDelay: 200,
     retryStatusCodes: [408, 429, 500, 502, 503, 504],
   });
@@ -102,7 +153,7 @@ function toProviderError(
     return new MtPaasError(
       timedOut ? 'TIMEOUT' : 'PROVIDER_UNAVAILABLE',
       timedOut
-        ? `${where} did not answer within ${options.timeoutMs} ms; check the server's load or raise timeoutMs.`
+        ? `${where} did not answer within ${options.timeoutMs ?? 30_000} ms; check the server's load or raise timeoutMs.`
         : `${options.provider} at ${options.url} is unreachable (${error.cause instanceof Error ? error.cause.message : error.message}); check the url and that the server is running.`,
       { details: { provider: options.provider }, cause: error },
     );

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { MtPaasError, type TenantId } from '@mt-paas/context';
 import { z } from 'zod';
 import { defineVectorStore } from './define-vector-store.js';
-import { createHttpClient } from './http-client.js';
+import { createHttpClient, oncePerKey, remoteStoreNaming } from './http-client.js';
 import type {
   NormalizedCondition,
   NormalizedFilter,
@@ -129,20 +129,7 @@ function tenantFilter(tenantId: TenantId, filter: NormalizedFilter, extra: Qdran
  */
 export function createQdrantVectorStore(options: QdrantVectorStoreOptions): VectorStore {
   const dimensions = checkDimensions(options.dimensions);
-  const layout = options.layout ?? 'shared';
-  if (layout !== 'shared' && layout !== 'collection-per-tenant') {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      `Qdrant layout must be "shared" or "collection-per-tenant", not "${layout}".`,
-    );
-  }
-  const prefix = options.collectionPrefix ?? 'mt_paas_';
-  if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      'Qdrant collectionPrefix may hold only letters, digits, "_" and "-".',
-    );
-  }
+  const { layout, prefix } = remoteStoreNaming('Qdrant', options, ['shared', 'collection-per-tenant']);
   const modelPart = `${sanitizeName(options.model ?? 'default')}_${dimensions}`;
   const collectionOf = (tenantId: TenantId) =>
     layout === 'shared' ? `${prefix}${modelPart}` : `${prefix}${tenantId}_${modelPart}`;
@@ -150,15 +137,14 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     provider: 'Qdrant',
     url: options.url ?? 'http://localhost:6333',
     headers: options.apiKey === undefined ? {} : { 'api-key': options.apiKey },
-    timeoutMs: options.timeoutMs ?? 30_000,
-    retries: options.retries ?? 2,
+    timeoutMs: options.timeoutMs,
+    retries: options.retries,
     errorMessage: (body) => {
       const error = (body as { status?: { error?: unknown } } | undefined)?.status?.error;
       return typeof error === 'string' ? error : undefined;
     },
   });
   const path = (collection: string, suffix = '') => `/collections/${encodeURIComponent(collection)}${suffix}`;
-  const ready = new Map<string, Promise<void>>();
 
   const createCollection = async (collection: string): Promise<void> => {
     const info = await http.request({
@@ -197,22 +183,14 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     });
   };
 
-  const ensure = (collection: string): Promise<void> => {
-    let promise = ready.get(collection);
-    if (promise === undefined) {
-      promise = createCollection(collection);
-      promise.catch(() => ready.delete(collection));
-      ready.set(collection, promise);
-    }
-    return promise;
-  };
+  const collections = oncePerKey(createCollection);
 
   return defineVectorStore({
     kind: 'qdrant',
     dimensions,
     async upsert(tenantId, records) {
       const collection = collectionOf(tenantId);
-      await ensure(collection);
+      await collections.get(collection);
       await http.request({
         method: 'PUT',
         path: path(collection, '/points'),
@@ -277,7 +255,7 @@ export function createQdrantVectorStore(options: QdrantVectorStoreOptions): Vect
     async purgeTenant(tenantId) {
       const collection = collectionOf(tenantId);
       if (layout === 'collection-per-tenant') {
-        ready.delete(collection);
+        collections.forget(collection);
         await http.request({
           method: 'DELETE',
           path: path(collection),
