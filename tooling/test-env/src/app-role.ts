@@ -46,7 +46,10 @@ export async function createAppRole(
   const { backend, runSecret } = providedTestEnv();
   const shortName = options.name ?? 'app';
   if (!ROLE_NAME.test(shortName)) {
-    throw new TestEnvError('TEST_ROLE_NAME', `role name "${shortName}" must match ${ROLE_NAME}`);
+    throw new TestEnvError(
+      'TEST_ROLE_NAME',
+      `role name "${shortName}" must match ${ROLE_NAME}: a lower-case letter, then up to 30 lower-case letters, digits or "_" (e.g. "app", "reader")`,
+    );
   }
   const name = `${ROLE_PREFIX}${backend.runId}_${shortName}`;
   const password = createHash('sha256').update(`${runSecret}:${name}`).digest('base64url').slice(0, 32);

@@ -3,7 +3,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   createAppRole,
   createTestDatabase,
+  defineTestTemplate,
   describeWithPostgres,
+  quoteIdentifier,
   requirePostgres,
   type TestDatabase,
   testBackend,
@@ -77,6 +79,35 @@ describeWithPostgres('createTestDatabase()', () => {
   it('rejects an unknown template name with a message saying what to do', async () => {
     await expect(createTestDatabase({ template: 'never_defined' })).rejects.toThrow(/defineTestTemplate/);
   });
+
+  it('refuses a malformed template name, saying what a name looks like', () => {
+    expect(() => defineTestTemplate('Notes-V2', async () => {})).toThrowError(
+      expect.objectContaining({
+        code: 'TEST_TEMPLATE_NAME',
+        message: expect.stringContaining('e.g. "notes"'),
+      }),
+    );
+  });
+
+  it('reports a failing template setup, names the fix, and leaves no half-built database', async () => {
+    const broken = defineTestTemplate('broken_setup', async () => {
+      throw new Error('relation "missing" does not exist');
+    });
+    await expect(createTestDatabase({ template: broken })).rejects.toThrowError(
+      expect.objectContaining({
+        code: 'TEST_TEMPLATE_SETUP_FAILED',
+        message: expect.stringMatching(
+          /"broken_setup" failed: relation "missing" does not exist\. Fix the setup/,
+        ),
+      }),
+    );
+    const leftovers = await query<{ datname: string }>(
+      requirePostgres().url,
+      "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname LIKE '%broken_setup'",
+      [`mtp_t_${testBackend().runId}_%`],
+    );
+    expect(leftovers).toEqual([]);
+  });
 });
 
 describeWithPostgres('createAppRole()', () => {
@@ -121,6 +152,29 @@ describeWithPostgres('createAppRole()', () => {
     } finally {
       await client.end();
     }
+  });
+
+  it('refuses a malformed role name, saying what a name looks like', async () => {
+    await expect(createAppRole(handle.url, { name: 'App-Role' })).rejects.toThrowError(
+      expect.objectContaining({ code: 'TEST_ROLE_NAME', message: expect.stringContaining('e.g. "app"') }),
+    );
+  });
+
+  it('refuses to hand out a role that already exists with BYPASSRLS', async (context) => {
+    const admin = requirePostgres().url;
+    const [me] = await query<{ rolsuper: boolean }>(
+      admin,
+      'SELECT rolsuper FROM pg_roles WHERE rolname = current_user',
+    );
+    if (!me?.rolsuper) context.skip('only a superuser can create a BYPASSRLS role to test with');
+    // dropped with the run's other roles by the global teardown
+    await query(admin, `CREATE ROLE ${quoteIdentifier(`mtp_r_${testBackend().runId}_bypassing`)} BYPASSRLS`);
+    await expect(createAppRole(handle.url, { name: 'bypassing' })).rejects.toThrowError(
+      expect.objectContaining({
+        code: 'TEST_ROLE_BYPASSES_RLS',
+        message: expect.stringContaining('DROP ROLE'),
+      }),
+    );
   });
 
   it('is idempotent and safe to call concurrently', async () => {

@@ -49,7 +49,7 @@ export function defineTestTemplate(name: string, setup: (url: string) => Promise
   if (!TEMPLATE_NAME.test(name)) {
     throw new TestEnvError(
       'TEST_TEMPLATE_NAME',
-      `template name "${name}" must match ${TEMPLATE_NAME} (lowercase, ≤ 24 chars)`,
+      `template name "${name}" must match ${TEMPLATE_NAME}: a lower-case letter, then up to 23 lower-case letters, digits or "_" (e.g. "notes", "catalog_v2")`,
     );
   }
   const template: TestTemplate = Object.freeze({ name, setup });
@@ -102,7 +102,8 @@ async function buildTemplate(
         await dropDatabase(client, buildingName, server.serverVersion).catch(() => {});
         throw new TestEnvError(
           'TEST_TEMPLATE_SETUP_FAILED',
-          `setup of test template "${template.name}" failed: ${(error as Error).message ?? error}`,
+          `setup of test template "${template.name}" failed: ${error instanceof Error ? error.message : String(error)}. ` +
+            'Fix the setup function given to defineTestTemplate(); its half-built database was dropped, so the next run builds it afresh.',
           { cause: error },
         );
       }
