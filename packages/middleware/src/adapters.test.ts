@@ -1,10 +1,17 @@
+import type { AddressInfo } from 'node:net';
+import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { send } from './__fixtures__/http-client.js';
 import { entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
+import * as forExpress from './express.js';
+import * as forFastify from './fastify.js';
 import { mtPaasFastify } from './fastify.js';
+import * as forHono from './hono.js';
 import { type MtPaasHonoEnv, mtPaasHono, requireFeature, requirePlan } from './hono.js';
+import { createTenantPipeline } from './pipeline.js';
 
 const directory = () =>
   memoryDirectory([
@@ -38,5 +45,103 @@ describe('adapters without extra wiring', () => {
     expect(bad.json()).toMatchObject({ error: { code: 'INVALID_TENANT_ID' } });
     expect(app.mtPaas.metrics).toBeDefined();
     await app.close();
+  });
+
+  it('a gate used without the middleware is a CONFIG_INVALID saying what to mount, in every adapter', async () => {
+    const fastify = Fastify();
+    fastify.decorateRequest('tenant', null);
+    fastify.decorate(
+      'mtPaas',
+      createTenantPipeline({ directory: directory(), logger: pino({ level: 'silent' }), metrics: false }),
+    );
+    fastify.get('/quiz', { preHandler: forFastify.requireFeature('quiz') }, async () => ({ ok: true }));
+    const fromFastify = await fastify.inject({ method: 'GET', url: '/quiz' });
+    expect(fromFastify.statusCode).toBe(500);
+    expect(fromFastify.json().error).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/register mtPaasFastify/),
+    });
+    await fastify.close();
+
+    const hono = new Hono<MtPaasHonoEnv>();
+    hono.get('/reports', forHono.requirePlan('professional'), (c) => c.json({ ok: true }));
+    const fromHono = await hono.request('/reports');
+    expect(fromHono.status).toBe(500);
+    expect(((await fromHono.json()) as { error: unknown }).error).toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/mount mtPaasHono\(\)/),
+    });
+
+    const app = express();
+    app.get(
+      '/staff',
+      forExpress.requireRole('admin'),
+      (_request, response) => void response.json({ ok: true }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const fromExpress = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+        path: '/staff',
+      });
+      expect(fromExpress.status).toBe(500);
+      expect(fromExpress.json.error).toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringMatching(/mount mtPaasExpress\(\)/),
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('a /metrics handler of a pipeline without metrics answers 404 and says how to turn them on', async () => {
+    const pipeline = createTenantPipeline({
+      directory: directory(),
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    const expected = {
+      code: 'INVALID_REQUEST',
+      message: expect.stringMatching(/metrics: false.*remove that option/),
+    };
+    const hono = new Hono();
+    hono.get('/metrics', forHono.metricsHandler(pipeline));
+    const fromHono = await hono.request('/metrics');
+    expect({ status: fromHono.status, error: ((await fromHono.json()) as { error: unknown }).error }).toEqual(
+      {
+        status: 404,
+        error: expected,
+      },
+    );
+
+    const fastify = Fastify();
+    await fastify.register(mtPaasFastify, { pipeline });
+    fastify.get(
+      '/metrics',
+      { config: { mtPaas: { tenant: 'host-only', auth: 'none' } } },
+      forFastify.metricsHandler,
+    );
+    const fromFastify = await fastify.inject({ method: 'GET', url: '/metrics' });
+    expect({ status: fromFastify.statusCode, error: fromFastify.json().error }).toEqual({
+      status: 404,
+      error: expected,
+    });
+    await fastify.close();
+
+    const app = express();
+    app.get('/metrics', forExpress.metricsHandler(pipeline));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const fromExpress = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+        path: '/metrics',
+      });
+      expect({ status: fromExpress.status, error: fromExpress.json.error }).toEqual({
+        status: 404,
+        error: expected,
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { isMtPaasError, runWithTenant } from '@mt-paas/context';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
+import { metricsDisabledError } from './metrics.js';
 import {
   createTenantPipeline,
   type PipelineAdmission,
@@ -99,7 +100,7 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorRequestHandle
 function gate(check: (admission: PipelineAdmission) => void): RequestHandler {
   return (request, response, next) => {
     try {
-      check(request.tenant ?? ({} as PipelineAdmission));
+      check(admissionForGate(request.tenant, 'mount mtPaasExpress() before the route (app.use)'));
     } catch (error) {
       if (!isMtPaasError(error)) return next(error);
       // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
@@ -133,7 +134,8 @@ export function metricsHandler(pipeline: TenantPipeline): RequestHandler {
   return (_request, response, next) => {
     const metrics = pipeline.metrics;
     if (metrics === undefined) {
-      response.status(404).json({ error: { code: 'INVALID_REQUEST', message: 'Metrics are disabled.' } });
+      const error = metricsDisabledError();
+      response.status(error.httpStatus).json(error.toJSON());
       return;
     }
     metrics.render().then(({ contentType, body }) => {

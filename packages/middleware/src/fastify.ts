@@ -1,9 +1,10 @@
-import { MtPaasError, runWithTenant } from '@mt-paas/context';
+import { runWithTenant } from '@mt-paas/context';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
+import { metricsDisabledError } from './metrics.js';
 import {
   createTenantPipeline,
   type PipelineAdmission,
@@ -120,13 +121,7 @@ declare module 'fastify' {
 function gate(check: (admission: PipelineAdmission) => void): preHandlerHookHandler {
   return function (this: unknown, request, reply, done) {
     try {
-      if (request.tenant === null) {
-        throw new MtPaasError(
-          'CONFIG_INVALID',
-          'Register the mt-paas plugin before using requireFeature / requirePlan / requireRole.',
-        );
-      }
-      check(request.tenant);
+      check(admissionForGate(request.tenant, 'register mtPaasFastify on the app (or a parent scope) first'));
       done();
     } catch (error) {
       const pipeline = (request.server as { mtPaas: TenantPipeline }).mtPaas;
@@ -156,8 +151,10 @@ export function requireRole(...roles: string[]): preHandlerHookHandler {
 /** A route handler body for `/metrics` (the pipeline's prom-client registry). */
 export async function metricsHandler(request: FastifyRequest, reply: FastifyReply): Promise<string> {
   const rendered = await request.server.mtPaas.metrics?.render();
-  if (rendered === undefined)
-    return reply.code(404).send({ error: { code: 'INVALID_REQUEST', message: 'Metrics are disabled.' } });
+  if (rendered === undefined) {
+    const error = metricsDisabledError();
+    return reply.code(error.httpStatus).send(error.toJSON());
+  }
   reply.header('content-type', rendered.contentType);
   return rendered.body;
 }

@@ -24,6 +24,20 @@ export function assertRoles(
 }
 
 /**
+ * The admission a gate (`requireFeature` / `requirePlan` / `requireRole`) checks, or `CONFIG_INVALID` when
+ * the mt-paas middleware did not run before the gate (a wiring mistake, not the client's fault).
+ */
+export function admissionForGate<T>(admission: T | null | undefined, mountAdvice: string): T {
+  if (admission === null || admission === undefined) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `requireFeature / requirePlan / requireRole ran before the mt-paas pipeline admitted the request; ${mountAdvice}.`,
+    );
+  }
+  return admission;
+}
+
+/**
  * Maps a framework's own client error (body parser, payload size …) to an `MtPaasError`, so every
  * 4xx has the `{ error: { code, message } }` shape. Anything else is returned unchanged.
  */

@@ -1,8 +1,9 @@
 import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
+import { metricsDisabledError } from './metrics.js';
 import {
   createTenantPipeline,
   type PipelineAdmission,
@@ -109,10 +110,10 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorHandler<MtPaa
   return (error, c) => errorResponse(pipeline, error, c.get('tenant'));
 }
 
-function gate(check: (admission: PipelineAdmission | undefined) => void): MiddlewareHandler<MtPaasHonoEnv> {
+function gate(check: (admission: PipelineAdmission) => void): MiddlewareHandler<MtPaasHonoEnv> {
   return async (c, next) => {
     try {
-      check(c.get('tenant'));
+      check(admissionForGate(c.get('tenant'), "mount mtPaasHono() before the route (app.use('*', …))"));
     } catch (error) {
       if (!isMtPaasError(error)) throw error;
       // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
@@ -127,7 +128,7 @@ function gate(check: (admission: PipelineAdmission | undefined) => void): Middle
 
 /** Refuses (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertFeature(admission?.entitlements, feature));
+  return gate((admission) => assertFeature(admission.entitlements, feature));
 }
 
 /** Refuses tenants below the plan. */
@@ -135,19 +136,20 @@ export function requirePlan(
   plan: string,
   order: readonly string[] = DEFAULT_PLAN_ORDER,
 ): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertPlan(admission?.entitlements, plan, order));
+  return gate((admission) => assertPlan(admission.entitlements, plan, order));
 }
 
 /** Refuses users without one of the roles (401 / 403). */
 export function requireRole(...roles: string[]): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertRoles(admission?.principal, roles));
+  return gate((admission) => assertRoles(admission.principal, roles));
 }
 
 /** A `/metrics` handler for the pipeline's prom-client registry. */
 export function metricsHandler(pipeline: TenantPipeline): (c: Context) => Promise<Response> {
   return async (c) => {
     if (pipeline.metrics === undefined) {
-      return c.json({ error: { code: 'INVALID_REQUEST', message: 'Metrics are disabled.' } }, 404);
+      const error = metricsDisabledError();
+      return c.json(error.toJSON(), 404);
     }
     const { contentType, body } = await pipeline.metrics.render();
     return c.body(body, 200, { 'content-type': contentType });

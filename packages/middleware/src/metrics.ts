@@ -1,3 +1,4 @@
+import { MtPaasError } from '@mt-paas/context';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** Options of {@link createPipelineMetrics}. */
@@ -25,6 +26,15 @@ export interface PipelineMetrics {
   refused(code: string): void;
   /** The text exposition and its content type (for a `/metrics` route). */
   render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** What a `/metrics` handler answers (404) when the pipeline was built with `metrics: false`. */
+export function metricsDisabledError(): MtPaasError {
+  return new MtPaasError(
+    'INVALID_REQUEST',
+    'Metrics are disabled for this service (the pipeline was built with metrics: false); remove that option to serve them.',
+    { httpStatus: 404 },
+  );
 }
 
 /**

@@ -58,6 +58,9 @@ export const bootFastify: BootApp = async (pipeline) => {
     describeRequest(request.tenant),
   );
   app.get('/api/reports', async (request) => describeRequest(request.tenant));
+  app.get('/api/reports2', { preHandler: forFastify.requirePlan('professional') }, async (request) =>
+    describeRequest(request.tenant),
+  );
   app.get('/api/staff', async (request) => describeRequest(request.tenant));
   app.get('/api/editor', { preHandler: forFastify.requireRole('editor') }, async (request) =>
     describeRequest(request.tenant),
@@ -97,6 +100,9 @@ export const bootExpress: BootApp = async (pipeline) => {
   app.get('/api/quiz2', forExpress.requireFeature('quiz'), (request, response) => {
     response.json(describeRequest(request.tenant));
   });
+  app.get('/api/reports2', forExpress.requirePlan('professional'), (request, response) => {
+    response.json(describeRequest(request.tenant));
+  });
   app.get('/api/editor', forExpress.requireRole('editor'), (request, response) => {
     response.json(describeRequest(request.tenant));
   });
@@ -131,6 +137,7 @@ export const bootHono: BootApp = async (pipeline) => {
     app.get(path, (c) => c.json(describeRequest(c.get('tenant'))));
   }
   app.get('/api/quiz2', forHono.requireFeature('quiz'), (c) => c.json(describeRequest(c.get('tenant'))));
+  app.get('/api/reports2', forHono.requirePlan('professional'), (c) => c.json(describeRequest(c.get('tenant'))));
   app.get('/api/editor', forHono.requireRole('editor'), (c) => c.json(describeRequest(c.get('tenant'))));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));

@@ -408,13 +408,15 @@ export function describeConformance(
       }
     });
 
-    it('gates features and plans', async () => {
+    it('gates features and plans (route policy, requireFeature, requirePlan)', async () => {
       expectError(await get('/api/quiz', { 'x-tenant-id': id('univ') }), 403, 'FEATURE_NOT_IN_PLAN');
       expectError(await get('/api/quiz2', { 'x-tenant-id': id('univ') }), 403, 'FEATURE_NOT_IN_PLAN');
       expect((await get('/api/quiz', { 'x-tenant-id': id('pro') })).status).toBe(200);
       expect((await get('/api/quiz2', { 'x-tenant-id': id('pro') })).status).toBe(200);
       expectError(await get('/api/reports', { 'x-tenant-id': id('univ') }), 403, 'FEATURE_NOT_IN_PLAN');
+      expectError(await get('/api/reports2', { 'x-tenant-id': id('univ') }), 403, 'FEATURE_NOT_IN_PLAN');
       expect((await get('/api/reports', { 'x-tenant-id': id('pro') })).status).toBe(200);
+      expect((await get('/api/reports2', { 'x-tenant-id': id('pro') })).status).toBe(200);
     });
 
     it('serves host-only routes with an API key and without resolving a tenant', async () => {
