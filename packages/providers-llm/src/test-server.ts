@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { refuseMalformed } from './test-server-validation.js';
 
 /** One scripted answer. */
 export interface ScriptedResponse {
@@ -63,6 +64,10 @@ async function sendInChunks(response: ServerResponse, body: Buffer, limit: numbe
   }
 }
 
+/**
+ * Starts the server. Every request is first checked as its vendor's API would (see
+ * `refuseMalformed`); a malformed one gets the vendor's 400/401 instead of the scripted answer.
+ */
 export async function startTestServer(): Promise<TestServer> {
   const scripts = new Map<string, ScriptedResponse[]>();
   const requests: RecordedRequest[] = [];
@@ -88,6 +93,12 @@ export async function startTestServer(): Promise<TestServer> {
         headers: request.headers,
         body,
       });
+      const refusal = refuseMalformed(requests.at(-1)!);
+      if (refusal !== undefined) {
+        response.writeHead(refusal.status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(refusal.json));
+        return;
+      }
       const queue = scripts.get(url.pathname);
       const script = queue === undefined ? undefined : queue.length > 1 ? queue.shift() : queue[0];
       if (script === undefined) {
