@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bearerToken, createJwtVerifier } from './jwt-auth.js';
 
 const secret = 'a-very-long-test-secret-0123456789abcdef';
@@ -73,6 +73,15 @@ describe('createJwtVerifier (HS256)', () => {
     expect(() => createJwtVerifier({})).toThrow(/exactly one/);
   });
 
+  it('caps the clock tolerance at 60 s', async () => {
+    const lenient = createJwtVerifier({ secret, issuer, audience, clockToleranceSeconds: 600 });
+    const now = Math.floor(Date.now() / 1000);
+    await expect(lenient.verify(await hsToken({ sub: 'u' }, { exp: now - 50 }))).resolves.toBeDefined();
+    await expect(lenient.verify(await hsToken({ sub: 'u' }, { exp: now - 120 }))).rejects.toMatchObject({
+      details: { reason: 'the token has expired' },
+    });
+  });
+
   it('caches verified tokens until they expire', async () => {
     const cached = createJwtVerifier({ secret, issuer, audience, cache: { max: 10 } });
     const token = await hsToken({ sub: 'u' });
@@ -80,6 +89,38 @@ describe('createJwtVerifier (HS256)', () => {
     expect(await cached.verify(token)).toBe(first);
     const expired = await hsToken({ sub: 'u' }, { exp: Math.floor(Date.now() / 1000) - 300 });
     await expect(cached.verify(expired)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
+  it('keeps the token cache bounded', async () => {
+    const cached = createJwtVerifier({ secret, issuer, audience, cache: { max: 2 } });
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => hsToken({ sub })));
+    const firstA = await cached.verify(a!);
+    await cached.verify(b!);
+    const firstC = await cached.verify(c!);
+    expect(await cached.verify(c!)).toBe(firstC);
+    const againA = await cached.verify(a!);
+    expect(againA).not.toBe(firstA); // evicted by b and c: verified again
+    expect(againA).toEqual(firstA);
+  });
+
+  describe('with a moving clock', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('stops answering from the cache once the token expired', async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2026-06-01T12:00:00Z'));
+      const cached = createJwtVerifier({ secret, issuer, audience, cache: { max: 10 } });
+      const token = await hsToken({ sub: 'u' }, { exp: Math.floor(Date.now() / 1000) + 60 });
+      const first = await cached.verify(token);
+      expect(await cached.verify(token)).toBe(first);
+      vi.setSystemTime(new Date('2026-06-01T12:02:00Z')); // 60 s past exp, beyond the 30 s tolerance
+      await expect(cached.verify(token)).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+        details: { reason: 'the token has expired' },
+      });
+    });
   });
 
   it('reads bearer tokens strictly', () => {

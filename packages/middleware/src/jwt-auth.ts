@@ -27,7 +27,7 @@ export interface JwtAuthOptions {
   issuer?: string | readonly string[];
   /** Required `aud`. */
   audience?: string | readonly string[];
-  /** Allowed clock skew in seconds, at most 60. @default 30 */
+  /** Allowed clock skew in seconds; larger values are capped at 60. @default 30 */
   clockToleranceSeconds?: number;
   /** Claim holding the tenant id. @default 'tenant_id' */
   tenantClaim?: string;
@@ -163,7 +163,9 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
       if (cache === undefined) return verifyUncached(token);
       const cacheKey = createHash('sha256').update(token).digest('base64url');
       const cached = cache.get(cacheKey);
-      if (cached !== undefined) return cached;
+      // The entry's TTL ends at `exp` on the cache's own clock; check `exp` against the wall clock too.
+      if (cached !== undefined && (cached.claims.exp ?? 0) * 1000 > Date.now()) return cached;
+      if (cached !== undefined) cache.delete(cacheKey);
       const verified = await verifyUncached(token);
       const expiresInMs = (verified.claims.exp ?? 0) * 1000 - Date.now();
       if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: expiresInMs });
