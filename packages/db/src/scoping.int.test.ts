@@ -137,12 +137,24 @@ describeWithPostgres('scoped units of work on Postgres', () => {
 
   describe('round trips per unit of work (as the README states them)', () => {
     const log: string[] = [];
+    let writes = 0;
     const pools: pg.Pool[] = [];
     const dbs: TenantDb[] = [];
     const open = async (pipeline: boolean) => {
       const pool = new pg.Pool({ connectionString: environment.appUrl, max: 1, ...({ pipeline } as object) });
       pool.on('error', () => {});
       pool.on('connect', (client) => {
+        // Count the socket's writes (a corked batch leaves in one _writev).
+        const stream = (client as unknown as { connection: { stream: Record<string, unknown> } }).connection
+          .stream;
+        for (const method of ['_write', '_writev'] as const) {
+          const write = stream[method] as ((...args: unknown[]) => unknown) | undefined;
+          if (typeof write !== 'function') continue;
+          stream[method] = (...args: unknown[]) => {
+            writes += 1;
+            return write.apply(stream, args);
+          };
+        }
         const original = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
         (client as unknown as { query: unknown }).query = (...args: unknown[]) => {
           if (typeof args.at(-1) === 'function') return original(...args); // pool.query()
@@ -166,6 +178,7 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     /** Runs one unit and counts round trips: a statement sent after an answer arrived starts a new one. */
     const measure = async <T>(tenantDb: TenantDb, fn: (tx: TenantTransaction) => T | Promise<T>) => {
       log.length = 0;
+      writes = 0;
       const before = tenantDb.stats.statements;
       await tenantDb.forTenant('univ_8').run(fn);
       let roundTrips = 0;
@@ -174,7 +187,7 @@ describeWithPostgres('scoped units of work on Postgres', () => {
         if (entry.startsWith('send') && answered) roundTrips += 1;
         answered = !entry.startsWith('send');
       }
-      return { roundTrips, statements: tenantDb.stats.statements - before, log: [...log] };
+      return { roundTrips, statements: tenantDb.stats.statements - before, writes, log: [...log] };
     };
     afterAll(async () => {
       for (const tenantDb of dbs) await tenantDb.close();
@@ -184,7 +197,7 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     it('pipelined: 1 for a returned query, N + 1 for N awaited queries', async () => {
       const tenantDb = await open(true);
       const returned = await measure(tenantDb, (tx) => tx.select().from(courses));
-      expect(returned).toMatchObject({ roundTrips: 1, statements: 3 });
+      expect(returned).toMatchObject({ roundTrips: 1, statements: 3, writes: 1 });
       expect(returned.log).toEqual([
         'send scope',
         'send query',
@@ -196,13 +209,20 @@ describeWithPostgres('scoped units of work on Postgres', () => {
       const one = await measure(tenantDb, async (tx) => {
         await tx.select().from(courses);
       });
-      expect(one).toMatchObject({ roundTrips: 2, statements: 3 });
+      // The scope leaves with the awaited statement in one write; COMMIT is the second.
+      expect(one).toMatchObject({ roundTrips: 2, statements: 3, writes: 2 });
+      const parallel = await measure(tenantDb, async (tx) => {
+        await Promise.all([tx.select().from(courses), tx.select().from(enrollments)]);
+      });
+      expect(parallel).toMatchObject({ roundTrips: 2, statements: 4, writes: 2 });
       const three = await measure(tenantDb, async (tx) => {
         await tx.select().from(courses);
         await tx.select().from(enrollments);
         await tx.select().from(courses);
       });
-      expect(three).toMatchObject({ roundTrips: 4, statements: 5 });
+      expect(three).toMatchObject({ roundTrips: 4, statements: 5, writes: 4 });
+      const noQuery = await measure(tenantDb, async () => 'nothing to do');
+      expect(noQuery).toMatchObject({ roundTrips: 2, statements: 2 });
     });
 
     it('without pipelining: N + 2', async () => {

@@ -136,10 +136,16 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
     if (stats) stats.statements += 1;
     return client.query(config as pg.QueryConfig, values as unknown[] | undefined);
   };
+  // Pipelined: the socket is corked until the callback's first statement is queued (for an unawaited
+  // drizzle query, until its COMMIT is), so scope and statement(s) leave in one TCP write.
+  let holdCork = false;
   const proxy = {
     query(config: unknown, values?: unknown) {
       if (ended) return Promise.reject(endedError());
-      return send(config, values);
+      const sent = send(config, values);
+      // Statements queued in the same tick (e.g. Promise.all) join the same write.
+      if (corked && !holdCork) process.nextTick(uncork);
+      return sent;
     },
   };
   // A checked-out client's 'error' event is ours to handle: a dead connection is discarded, never thrown.
@@ -149,8 +155,6 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
   client.on('error', onClientError);
   let setupError: unknown;
   let commitPromise: Promise<pg.QueryResult> | undefined;
-  // Pipelined: hold the socket's writes until the callback's first statement (and, for an unawaited
-  // drizzle query, the COMMIT) is queued, so they leave in one TCP write.
   const stream = pipelined
     ? (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } })
         .connection?.stream
@@ -190,9 +194,11 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
       if (pipelined && isLazyThenable<T>(result)) {
         // An unawaited drizzle query: it is the callback's last statement, so COMMIT can follow it on the wire.
         const before = queries;
+        holdCork = true;
         const valuePromise = new Promise<T>((resolve, reject) => {
           result.then(resolve, reject);
         });
+        holdCork = false;
         if (queries === before + 1) {
           ended = true;
           commitPromise = send('COMMIT');
@@ -201,10 +207,16 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
         uncork();
         value = await valuePromise;
       } else {
-        uncork();
-        value = await result;
+        // `await query` in the callback queues its statement a microtask later: the first statement
+        // uncorks (see proxy.query); a callback that settles without one uncorks here.
+        try {
+          value = await result;
+        } finally {
+          uncork();
+        }
       }
     } catch (error) {
+      uncork();
       ended = true;
       if (commitPromise !== undefined) {
         await commitPromise.catch((commitError: unknown) => {
