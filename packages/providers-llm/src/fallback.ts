@@ -99,7 +99,10 @@ export function createFallbackLanguageModel(
   options: FallbackOptions = {},
 ): LanguageModel {
   if (models.length === 0) {
-    throw new MtPaasError('CONFIG_INVALID', 'A fallback chain needs at least one model.');
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'A fallback chain needs at least one model; pass the models to try, in order.',
+    );
   }
   const cooldowns = options.cooldowns ?? createCooldownTracker();
   const cooldownMs = options.cooldownMs ?? 30_000;

@@ -144,7 +144,7 @@ describe('providersFor', () => {
     server.on('/v1/chat/completions', { hang: true });
     const afterTimeout = await providersFor(
       tenant('univ_8'),
-      { ...config, custom: { llm: { ...config.custom?.llm, timeout_ms: 150 } } },
+      { ...config, custom: { llm: { ...config.custom?.llm, timeout_ms: 1_000 } } },
       {
         env: platformEnv,
         cooldowns: createCooldownTracker(),

@@ -375,7 +375,7 @@ export async function providersFor(
   if (!configParsed.success) {
     throw new MtPaasError(
       'CONFIG_INVALID',
-      `custom.llm is invalid: ${configParsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}.`,
+      `custom.llm is invalid: ${configParsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}; fix custom.llm in mt-paas.yaml.`,
     );
   }
   const base = configParsed.data;
@@ -480,7 +480,7 @@ export async function providersFor(
     if (model === undefined) {
       throw new MtPaasError(
         'CONFIG_INVALID',
-        `Provider "${provider}" has no ${kind} ("${name}" is configured).`,
+        `Provider "${provider}" has no ${kind} ("${name}" is configured); choose a model of a provider that has one in custom.llm or the tenant overrides (embeddings: openai, gemini, ollama, vllm, lmstudio, local; rerankers: cohere, tei, local).`,
       );
     }
     return { model, name, keyOwner: entry.keyOwner };
