@@ -128,7 +128,7 @@ export function createVectorStoreRouter(options: VectorStoreRouterOptions): Vect
     if (store.dimensions !== dimensions) {
       throw new MtPaasError(
         'CONFIG_INVALID',
-        `The vector store routed for tenant "${tenantId}" holds ${store.dimensions}-dimensional vectors, not ${dimensions}.`,
+        `The vector store routed for tenant "${tenantId}" holds ${store.dimensions}-dimensional vectors, not ${dimensions}; route every tenant to a store of the router's dimensions (one router per embedding model).`,
         { details: { tenantId } },
       );
     }

@@ -184,7 +184,7 @@ function toProviderError(
   }
   return new MtPaasError(
     'PROVIDER_ERROR',
-    `${where} rejected the request with ${status}${serverMessage ? `: ${serverMessage}` : ''}.`,
+    `${where} rejected the request with ${status}${serverMessage ? `: ${serverMessage}` : ''}; check that the server version is supported and that the store options (dimensions, model, collectionPrefix) match the existing collections.`,
     { details, cause: error },
   );
 }
