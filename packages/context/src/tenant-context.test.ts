@@ -11,6 +11,7 @@ import {
   runWithTenant,
   tryCurrentTenant,
 } from './tenant-context.js';
+import type { Tenant } from './types.js';
 
 const TENANTS = Array.from({ length: 120 }, (_, index) => `tenant_${index}`);
 
@@ -67,6 +68,38 @@ describe('tenant context', () => {
       (context as { tenantId: string }).tenantId = 'other';
     }).toThrow(TypeError);
     expect(context.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('holds a frozen copy of the tenant record, so a handler cannot change what a cache shares', () => {
+    const cached = {
+      id: 'univ_8',
+      name: 'Univ 8',
+      status: 'active',
+      plan: 'free',
+      entitlements: { plan: 'free', features: { quiz: false }, limits: { rpm: 60, quotas: {} } },
+      placement: { mode: 'row' },
+      domains: ['univ8.example.com'],
+      metadata: { contact: { email: 'admin@univ8.example.com' } },
+      createdAt: new Date(0),
+      updatedAt: new Date(0),
+    } as unknown as Tenant;
+    const context = createTenantContext({ tenant: cached });
+    expect(context.tenant).toEqual(cached);
+    const tenant = context.tenant!;
+    expect(() => {
+      (tenant as { status: string }).status = 'suspended';
+    }).toThrow(TypeError);
+    expect(() => {
+      (tenant.entitlements.features as Record<string, boolean>).quiz = true;
+    }).toThrow(TypeError);
+    expect(() => (tenant.domains as string[]).push('evil.example.com')).toThrow(TypeError);
+    expect(() => {
+      (tenant.metadata.contact as { email: string }).email = 'x@evil.example.com';
+    }).toThrow(TypeError);
+    expect(tenant.createdAt).toBeInstanceOf(Date);
+    // the caller's object is neither frozen nor changed
+    expect(Object.isFrozen(cached)).toBe(false);
+    expect(cached.status).toBe('active');
   });
 
   it('refuses a tenant record that does not match the id', () => {

@@ -8,7 +8,10 @@ import type { Tenant, TenantUser } from './types.js';
 export interface TenantContext {
   /** The tenant id (always validated). */
   readonly tenantId: TenantId;
-  /** The full tenant record, when the caller resolved it (the request pipeline does). */
+  /**
+   * The full tenant record, when the caller resolved it (the request pipeline does): a frozen
+   * copy, so code running for one request cannot change the record a cache shares with others.
+   */
   readonly tenant: Tenant | undefined;
   /** Correlates logs, audit events and outgoing calls. Generated when not given. */
   readonly requestId: string;
@@ -32,6 +35,20 @@ const storage = new AsyncLocalStorage<TenantContext>();
 /** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
 const validated = new WeakSet<TenantContext>();
 
+/** A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they are. */
+function frozenCopy<T>(value: T): T {
+  if (Array.isArray(value)) return Object.freeze(value.map((item) => frozenCopy(item))) as T;
+  if (typeof value === 'object' && value !== null) {
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype === Object.prototype || prototype === null) {
+      const copy: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) copy[key] = frozenCopy(item);
+      return Object.freeze(copy) as T;
+    }
+  }
+  return value;
+}
+
 /** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
 export function createTenantContext(input: TenantContextInput): TenantContext {
   const rawId = input.tenantId ?? input.tenant?.id;
@@ -48,7 +65,7 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
       : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
   const context: TenantContext = Object.freeze({
     tenantId,
-    tenant: input.tenant,
+    tenant: input.tenant === undefined ? undefined : frozenCopy(input.tenant),
     requestId: input.requestId ?? randomUUID(),
     user,
   });
