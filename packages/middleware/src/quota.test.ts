@@ -1,5 +1,5 @@
 import type { TenantId, UsageRecord } from '@mt-paas/context';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryQuotaStore, createQuotaMeter, type QuotaEvent, quotaPeriod } from './quota.js';
 
 const tenant = 'univ_8' as TenantId;
@@ -61,6 +61,30 @@ describe('createQuotaMeter', () => {
     await meter.flush();
     expect(records.length).toBe(2);
     await meter.close();
+  });
+
+  it('flushes to the sink by itself every flushIntervalMs (what a crash can lose)', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const records: UsageRecord[] = [];
+      const meter = createQuotaMeter({
+        store: createMemoryQuotaStore(),
+        usageSink: { record: async (batch) => void records.push(...batch) },
+        flushIntervalMs: 10_000,
+      });
+      const quota = { limit: null, period: 'daily', enforcement: 'alert' } as const;
+      await meter.consume(tenant, 'api_requests', quota, 3);
+      await vi.advanceTimersByTimeAsync(9_999);
+      expect(records).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(records.map((record) => [record.meter, record.quantity])).toEqual([['api_requests', 3]]);
+      await meter.consume(tenant, 'api_requests', quota, 2);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(records.map((record) => record.quantity)).toEqual([3, 2]);
+      await meter.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('retries a failed flush with the same idempotency keys', async () => {

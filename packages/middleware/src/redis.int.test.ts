@@ -49,6 +49,28 @@ describeWithRedis('Redis stores', () => {
     expect(await redisA.pttl(key)).toBeGreaterThan(0);
   });
 
+  it('takes one Redis command (one EVALSHA round trip) per rate limit decision and per quota check', async () => {
+    const redis = createRedisClient({ url: testRedis().url });
+    try {
+      await new Promise((resolve) => redis.once('ready', resolve));
+      const rateStore = createRedisRateLimitStore({ redis });
+      const quotaStore = createRedisQuotaStore({ redis });
+      const rateKey = tenantKey(prefix, 'univ_rt', 'rl');
+      const quotaKey = tenantKey(prefix, 'univ_rt', 'q', 'api_requests', 'all');
+      await rateStore.consume(rateKey, 100, 60_000); // loads the scripts once
+      await quotaStore.add(quotaKey, 1, null, false, 0);
+      const sent = vi.spyOn(redis, 'sendCommand');
+      for (let index = 0; index < 5; index++) await rateStore.consume(rateKey, 100, 60_000);
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(Array(5).fill('evalsha'));
+      sent.mockClear();
+      for (let index = 0; index < 5; index++) await quotaStore.add(quotaKey, 1, 100, true, 3600);
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(Array(5).fill('evalsha'));
+      sent.mockRestore();
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('emits each soft limit once per period across two instances sharing Redis', async () => {
     const events: QuotaEvent[] = [];
     const onEvent = (event: QuotaEvent) => events.push(event);
