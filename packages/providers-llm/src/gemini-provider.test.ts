@@ -77,17 +77,36 @@ describe('Gemini', () => {
     await expect(stream.result).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
   });
 
-  it('maps RESOURCE_EXHAUSTED (429) to RATE_LIMITED after retries', async () => {
+  it('reads RetryInfo.retryDelay of a RESOURCE_EXHAUSTED 429: a long one fails at once with RATE_LIMITED', async () => {
     server.on('/v1beta/models/gemini-2.0-flash:generateContent', {
       status: 429,
       json: jsonFixture('gemini-error-429.json'),
     });
     await expect(
-      provider({ maxRetries: 1 })('gemini-2.0-flash').generate({ prompt: 'hi' }),
+      provider({ maxRetries: 2 })('gemini-2.0-flash').generate({ prompt: 'hi' }),
     ).rejects.toMatchObject({
       code: 'RATE_LIMITED',
+      retryAfterSeconds: 42,
       details: { providerErrorType: 'RESOURCE_EXHAUSTED' },
     });
+    // 42s is longer than maxRetryDelayMs: no retry, so a fallback model can answer now.
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('waits a short RetryInfo.retryDelay and retries', async () => {
+    const exhausted = jsonFixture('gemini-error-429.json') as {
+      error: { details: Record<string, unknown>[] };
+    };
+    exhausted.error.details = exhausted.error.details.map((detail) =>
+      detail.retryDelay === undefined ? detail : { ...detail, retryDelay: '0.02s' },
+    );
+    server.on(
+      '/v1beta/models/gemini-2.0-flash:generateContent',
+      { status: 429, json: exhausted },
+      { json: jsonFixture('gemini-generate.json') },
+    );
+    const result = await provider({ maxRetries: 1 })('gemini-2.0-flash').generate({ prompt: 'hi' });
+    expect(result.text).toBe('Database mode gives each tenant its own database.');
     expect(server.requests).toHaveLength(2);
   });
 

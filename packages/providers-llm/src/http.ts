@@ -80,6 +80,32 @@ export function retryAfterMs(headers: Headers | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Reads Google's `google.rpc.RetryInfo` (`error.details[].retryDelay`, e.g. `"42s"` or
+ * `"0.5s"`) out of an error body, in milliseconds: Gemini says how long to wait there, not in a
+ * `Retry-After` header.
+ */
+export function retryDelayFromBody(data: unknown): number | undefined {
+  const error = typeof data === 'object' && data !== null ? (data as { error?: unknown }).error : undefined;
+  const details =
+    typeof error === 'object' && error !== null ? (error as { details?: unknown }).details : undefined;
+  if (!Array.isArray(details)) return undefined;
+  for (const detail of details) {
+    const delay =
+      typeof detail === 'object' && detail !== null
+        ? (detail as { retryDelay?: unknown }).retryDelay
+        : undefined;
+    const match = typeof delay === 'string' ? /^(\d+(?:\.\d+)?)s$/.exec(delay) : null;
+    if (match !== null) return Math.round(Number(match[1]) * 1000);
+  }
+  return undefined;
+}
+
+/** How long the server asked to wait: `Retry-After` / `retry-after-ms`, else a body's RetryInfo. */
+function serverWaitMs(headers: Headers | undefined, data: unknown): number | undefined {
+  return retryAfterMs(headers) ?? retryDelayFromBody(data);
+}
+
 /** Masks anything that looks like an API key in a vendor message (some echo the key back). */
 export function redactSecrets(text: string): string {
   return text.replace(/\b(?:sk|pk|rk|key|AIza|co)[-_A-Za-z0-9*]{12,}/g, '[redacted]');
@@ -123,7 +149,7 @@ export function httpError(
 ): MtPaasError {
   const { message, type } = providerMessage(data);
   const said = message === undefined ? '' : `: ${message}`;
-  const waitMs = retryAfterMs(headers);
+  const waitMs = serverWaitMs(headers, data);
   const retryAfterSeconds = waitMs === undefined ? undefined : Math.ceil(waitMs / 1000);
   const details = {
     provider,
@@ -297,7 +323,7 @@ async function send(
     retryStatusCodes: RETRY_STATUS_CODES,
     retryDelay(context: FetchContext) {
       const attempt = maxRetries - (typeof context.options.retry === 'number' ? context.options.retry : 0);
-      const told = retryAfterMs(context.response?.headers);
+      const told = serverWaitMs(context.response?.headers, context.response?._data);
       if (told !== undefined) return told;
       return baseDelayMs * 2 ** attempt * (0.5 + Math.random() / 2);
     },
@@ -307,7 +333,7 @@ async function send(
     },
     async onResponseError(context) {
       context.response._data = await readErrorBody(context.response._data);
-      const told = retryAfterMs(context.response.headers);
+      const told = serverWaitMs(context.response.headers, context.response._data);
       // Do not sleep through a long Retry-After: fail now so a fallback model can answer.
       if (told !== undefined && told > maxRetryDelayMs) context.options.retry = false;
     },

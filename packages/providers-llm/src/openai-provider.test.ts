@@ -1,6 +1,6 @@
 import { isMtPaasError } from '@mt-paas/context';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { retryAfterMs } from './http.js';
+import { retryAfterMs, retryDelayFromBody } from './http.js';
 import { createOpenAI, createOpenAICompatible } from './openai-provider.js';
 import { fixture, jsonFixture, startTestServer, type TestServer } from './test-server.js';
 
@@ -334,5 +334,16 @@ describe('retryAfterMs', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     expect(retryAfterMs(new Headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:10 GMT' }), now)).toBe(10_000);
     expect(retryAfterMs(new Headers({}))).toBeUndefined();
+  });
+
+  it('reads Google RetryInfo delays out of an error body', () => {
+    const body = (retryDelay: unknown) => ({
+      error: { details: [{ '@type': 'type.googleapis.com/google.rpc.Help' }, { retryDelay }] },
+    });
+    expect(retryDelayFromBody(body('42s'))).toBe(42_000);
+    expect(retryDelayFromBody(body('1.5s'))).toBe(1_500);
+    expect(retryDelayFromBody(body('soon'))).toBeUndefined();
+    expect(retryDelayFromBody({ error: { message: 'x' } })).toBeUndefined();
+    expect(retryDelayFromBody('plain text')).toBeUndefined();
   });
 });
