@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { isMtPaasError, type MtPaasError } from '@mt-paas/context';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -226,6 +227,26 @@ describe('createTenantPipeline', () => {
     const outageLogs = lines.filter((line) => String(line.msg).includes('rate limit store unavailable'));
     expect(outageLogs.length).toBe(1);
     redis.disconnect();
+  });
+
+  it('builds Redis clients that auto-pipeline and never queue offline, and warns about clients that would', () => {
+    const client = createRedisClient({ url: 'redis://127.0.0.1:1', redisOptions: { lazyConnect: true } });
+    expect(client.options).toMatchObject({
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      commandTimeout: 250,
+    });
+    const quiet = captureLogger();
+    pipelineWith({ rateLimit: { redis: client }, quota: { redis: client }, logger: quiet.logger });
+    expect(quiet.lines.filter((line) => line.level === 40)).toEqual([]);
+    const queueing = new Redis('redis://127.0.0.1:1', { lazyConnect: true });
+    const warned = captureLogger();
+    pipelineWith({ rateLimit: { redis: queueing }, logger: warned.logger });
+    expect(warned.lines.filter((line) => line.level === 40)).toEqual([
+      expect.objectContaining({ msg: expect.stringMatching(/enableOfflineQueue.*createRedisClient\(\)/) }),
+    ]);
+    client.disconnect();
+    queueing.disconnect();
   });
 
   it('fails closed with 503 when configured', async () => {

@@ -1,5 +1,5 @@
 import { parseTenantId, type TenantId } from '@mt-paas/context';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { countingDirectory, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import { createInProcessEventBus } from './event-bus.js';
 import { createCachedDirectory } from './tenant-cache.js';
@@ -39,6 +39,37 @@ describe('createCachedDirectory', () => {
     expect((await cache.get(id))?.status).toBe('suspended');
     expect(directory.calls.get.length).toBe(2);
     await cache.close();
+  });
+
+  it('after an invalidation during a load, later lookups share the newer load (one query, fresh answer)', async () => {
+    const releases: Array<() => void> = [];
+    const statuses = ['active', 'suspended'] as const;
+    let calls = 0;
+    const directory = {
+      ...memoryDirectory(),
+      async get(tenantId: string) {
+        const status = statuses[calls++];
+        if (status === undefined) throw new Error('a third directory lookup');
+        await new Promise<void>((resolve) => releases.push(resolve));
+        return makeTenant(tenantId, { status });
+      },
+    };
+    const cache = createCachedDirectory({ directory });
+    const id = 'univ_8' as TenantId;
+    const stale = cache.get(id);
+    await vi.waitFor(() => expect(releases.length).toBe(1));
+    cache.invalidate(id);
+    const fresh = cache.get(id);
+    await vi.waitFor(() => expect(releases.length).toBe(2));
+    releases[0]!();
+    expect((await stale)?.status).toBe('active');
+    const joined = cache.get(id); // must join the load started after the invalidation
+    releases[1]!();
+    expect((await fresh)?.status).toBe('suspended');
+    expect((await joined)?.status).toBe('suspended');
+    expect(calls).toBe(2);
+    expect((await cache.get(id))?.status).toBe('suspended');
+    expect(calls).toBe(2);
   });
 
   it('refuses to look up an invalid id', async () => {

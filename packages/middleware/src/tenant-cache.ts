@@ -95,8 +95,12 @@ export function createCachedDirectory(options: CachedDirectoryOptions): CachedDi
       misses++;
       let pending = inflight.get(tenantId);
       if (pending === undefined) {
-        pending = load(tenantId).finally(() => inflight.delete(tenantId));
-        inflight.set(tenantId, pending);
+        const loading: Promise<Entry> = load(tenantId).finally(() => {
+          // An invalidation may have started a newer load meanwhile: leave that one in place.
+          if (inflight.get(tenantId) === loading) inflight.delete(tenantId);
+        });
+        pending = loading;
+        inflight.set(tenantId, loading);
       }
       const entry = await pending;
       return entry === MISSING ? undefined : entry;
