@@ -38,7 +38,7 @@ export interface ChromaVectorStoreOptions {
   chromaTenant?: string;
   /** Per-request timeout in milliseconds. @default 30000 */
   timeoutMs?: number;
-  /** Retries on network errors, 429 and 5xx. @default 2 */
+  /** Retries on network errors, timeouts, 429 and 5xx. @default 2 */
   retries?: number;
 }
 

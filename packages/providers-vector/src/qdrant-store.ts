@@ -43,7 +43,7 @@ export interface QdrantVectorStoreOptions {
   perTenantIndex?: boolean;
   /** Per-request timeout in milliseconds. @default 30000 */
   timeoutMs?: number;
-  /** Retries on network errors, 429 and 5xx (every call the store makes is idempotent). @default 2 */
+  /** Retries on network errors, timeouts, 429 and 5xx (every call the store makes is idempotent). @default 2 */
   retries?: number;
 }
 
