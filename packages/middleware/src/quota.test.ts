@@ -31,6 +31,32 @@ describe('createQuotaMeter', () => {
     ]);
   });
 
+  it('emits the soft limits again in the next period, not before', async () => {
+    const events: QuotaEvent[] = [];
+    let at = new Date('2026-03-31T10:00:00Z');
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore({ now: () => at.getTime() }),
+      onEvent: (event) => events.push(event),
+      now: () => at,
+    });
+    const quota = { limit: 10, period: 'daily', enforcement: 'alert' } as const;
+    for (let index = 0; index < 8; index++) await meter.consume(tenant, 'api_requests', quota);
+    at = new Date('2026-03-31T23:00:00Z');
+    for (let index = 0; index < 3; index++) await meter.consume(tenant, 'api_requests', quota);
+    expect(events.map((event) => [event.periodStart, event.percent])).toEqual([
+      ['2026-03-31T00:00:00.000Z', 80],
+      ['2026-03-31T00:00:00.000Z', 90],
+      ['2026-03-31T00:00:00.000Z', 95],
+      ['2026-03-31T00:00:00.000Z', 100],
+    ]);
+    at = new Date('2026-04-01T00:30:00Z');
+    for (let index = 0; index < 8; index++) await meter.consume(tenant, 'api_requests', quota);
+    expect(events.slice(4).map((event) => [event.periodStart, event.percent])).toEqual([
+      ['2026-04-01T00:00:00.000Z', 80],
+    ]);
+    expect(await meter.usage(tenant, 'api_requests', 'daily')).toBe(8);
+  });
+
   it('admits past the limit with throttle (flagged), alert and overage', async () => {
     const meter = createQuotaMeter({ store: createMemoryQuotaStore() });
     for (const enforcement of ['throttle', 'alert', 'overage'] as const) {

@@ -90,6 +90,18 @@ describe('createCachedDirectory', () => {
     expect((await cache.get(id))?.id).toBe('late_tenant');
   });
 
+  it('expires found tenants after their TTL (a missed invalidation heals)', async () => {
+    const inner = memoryDirectory([makeTenant('univ_8')]);
+    const directory = countingDirectory(inner);
+    const cache = createCachedDirectory({ directory, ttlMs: 1 });
+    const id = 'univ_8' as TenantId;
+    expect((await cache.get(id))?.status).toBe('active');
+    inner.put(makeTenant('univ_8', { status: 'suspended' }));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await cache.get(id))?.status).toBe('suspended');
+    expect(directory.calls.get).toEqual(['univ_8', 'univ_8']);
+  });
+
   it('caches domain lookups, found and not found', async () => {
     const inner = memoryDirectory([makeTenant('univ_8')]);
     inner.addDomain('learn.univ8.ac.kr', 'univ_8');
