@@ -240,6 +240,56 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     });
   });
 
+  it('leaves no search_path or tenant behind after failures in schema mode (pool of 2)', async () => {
+    const pool = new pg.Pool({
+      connectionString: environment.appUrl,
+      max: 2,
+      ...({ pipeline: true } as object),
+    });
+    pool.on('error', () => {});
+    const schemaDb = await createTenantDb({
+      mode: 'schema',
+      catalog: environment.catalog,
+      pool,
+      adminConnectionString: database.url,
+      migrationsFolder: FIXTURE_MIGRATIONS,
+    });
+    try {
+      await environment.catalog.tenants.upsert({ id: 'sch_fail', name: 'S', status: 'active' });
+      await schemaDb.createTenantStorage('sch_fail');
+      const scope = schemaDb.forTenant('sch_fail');
+      await scope.run((tx) => tx.insert(courses).values({ title: 'Kept', code: 'kept' }));
+      await expect(
+        scope.run(async (tx) => {
+          await tx.insert(courses).values({ title: 'Lost', code: 'lost' });
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      await expect(scope.run((tx) => tx.execute(sql`select 1/0`))).rejects.toThrow();
+      await expect(
+        scope.run(async (tx) => {
+          await tx.execute(sql`select 1/0`).catch(() => {});
+        }),
+      ).rejects.toSatisfy(isCode('INTERNAL'));
+      expect((await scope.run((tx) => tx.select().from(courses))).map((row) => row.code)).toEqual(['kept']);
+      const clients = await Promise.all([pool.connect(), pool.connect()]);
+      try {
+        for (const client of clients) {
+          const { rows } = await client.query(
+            "SELECT nullif(current_setting('app.tenant_id', true), '') AS tenant, current_setting('search_path') AS search_path",
+          );
+          expect(rows[0]).toEqual({ tenant: null, search_path: '"$user", public' });
+          expect(transactionStatus(client)).toBe('I');
+        }
+      } finally {
+        for (const client of clients) client.release();
+      }
+    } finally {
+      await schemaDb.close();
+      await pool.end();
+    }
+  });
+
   for (const pipeline of [true, false]) {
     describe(`after failures (pool of 2, pipeline ${pipeline})`, () => {
       let pool: pg.Pool;

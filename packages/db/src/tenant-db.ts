@@ -73,7 +73,7 @@ export interface TenantDbOptions<TSchema extends Record<string, unknown> = Recor
   maxConnections?: number;
   /**
    * The app role's name (grants after migrations; `SET LOCAL ROLE` on PGlite).
-   * @default the user of `connectionString`; 'mt_paas_app' on PGlite
+   * @default the user of `connectionString` (or of `pool`); 'mt_paas_app' on PGlite
    */
   appRole?: string;
   /** drizzle-kit output folder of the app's tenant tables (for `migrateTenants` / `createTenantStorage`). */
@@ -182,7 +182,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     options.appRole ??
       (embedded
         ? DEFAULT_APP_ROLE
-        : (userOf(options.connectionString ?? poolUser(options.pool)) ?? DEFAULT_APP_ROLE)),
+        : (userOf(options.connectionString) ?? poolUser(options.pool) ?? DEFAULT_APP_ROLE)),
     'app role',
   );
 

@@ -161,6 +161,24 @@ describeWithPostgres('tenant migrations (schema mode)', () => {
     expect(rows).toEqual([]);
   });
 
+  it('names tenant schemas with the configured prefix', async () => {
+    const tenantDb = await createTenantDb({
+      mode: 'schema',
+      catalog: environment.catalog,
+      connectionString: environment.appUrl,
+      adminConnectionString: database.url,
+      migrationsFolder: FIXTURE_MIGRATIONS,
+      schemaPrefix: 'tenant_',
+    });
+    extraDbs.push(tenantDb);
+    await environment.catalog.tenants.upsert({ id: 'pre_1', name: 'Prefixed', status: 'active' });
+    expect(await tenantDb.schemaOf('pre_1' as never)).toBe('tenant_pre_1');
+    await tenantDb.createTenantStorage('pre_1');
+    await tenantDb.forTenant('pre_1').run((tx) => tx.insert(courses).values({ title: 'P', code: 'p' }));
+    const { rows } = await admin.query('SELECT tenant_id FROM tenant_pre_1.courses');
+    expect(rows).toEqual([{ tenant_id: 'pre_1' }]);
+  });
+
   it('keeps KELI-Tutor-style plain schema names through a mapping', async () => {
     await environment.catalog.tenants.upsert({ id: 'legacy_1', name: 'Legacy', status: 'active' });
     const tenantDb = await createTenantDb({
