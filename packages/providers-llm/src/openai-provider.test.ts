@@ -143,6 +143,37 @@ describe('OpenAI chat completions', () => {
     expect(server.requests).toHaveLength(3);
   });
 
+  it('backs off exponentially between retries (base, 2×, 4×, with jitter)', async () => {
+    server.on('/v1/chat/completions', { status: 503, json: jsonFixture('openai-error-500.json') });
+    const waits: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    const spy = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+      callback: () => void,
+      milliseconds?: number,
+    ) => {
+      // Other timers run too (the call's 60 s timeout, undici's 499 ms clock): keep the range of
+      // the retry waits; a backoff outside it leaves fewer than three and fails the test.
+      if (milliseconds !== undefined && milliseconds >= 10 && milliseconds <= 400) waits.push(milliseconds);
+      return realSetTimeout(callback, milliseconds);
+    }) as typeof setTimeout);
+    try {
+      await expect(
+        provider({ maxRetries: 3, retryBaseDelayMs: 40 })('gpt-4o-mini').generate({ prompt: 'hi' }),
+      ).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(server.requests).toHaveLength(4);
+    expect(waits).toHaveLength(3);
+    const [first, second, third] = waits as [number, number, number];
+    expect(first).toBeGreaterThanOrEqual(20);
+    expect(first).toBeLessThanOrEqual(40);
+    expect(second).toBeGreaterThanOrEqual(40);
+    expect(second).toBeLessThanOrEqual(80);
+    expect(third).toBeGreaterThanOrEqual(80);
+    expect(third).toBeLessThanOrEqual(160);
+  });
+
   it('maps 401 to PROVIDER_ERROR without retrying and never shows the key', async () => {
     server.on('/v1/chat/completions', { status: 401, json: jsonFixture('openai-error-401.json') });
     const error = await provider()('gpt-4o-mini')
