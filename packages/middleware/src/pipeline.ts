@@ -457,15 +457,18 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
 
   const checkRoles = assertRoles;
 
-  async function crossTenant(
-    request: PipelineRequest,
-    requestId: string,
-    principal: RequestPrincipal,
-    first: { source: string; raw: string },
-    other: { source: string; raw: string },
-    reason: string,
-    message = `The request names two tenants (${first.source}: "${first.raw}", ${other.source}: "${other.raw}"); send one tenant only.`,
-  ): Promise<never> {
+  /** Records a `cross_tenant_access_attempt` audit event and throws `CROSS_TENANT_ACCESS`. */
+  async function crossTenant(attempt: {
+    /** The request, when known (adds ip, method and path to the audit event). */
+    request: Pick<PipelineRequest, 'ip' | 'method' | 'path'> | undefined;
+    requestId: string;
+    principal: RequestPrincipal;
+    first: { source: string; raw: string };
+    other: { source: string; raw: string };
+    reason: string;
+    message?: string;
+  }): Promise<never> {
+    const { request, principal, first, other } = attempt;
     await audit({
       type: 'cross_tenant_access_attempt',
       severity: 'high',
@@ -473,15 +476,22 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       targetTenantId: other.raw,
       actor: {
         ...(principal.user?.id === undefined ? {} : { userId: principal.user.id }),
-        ...(request.ip === undefined ? {} : { ip: request.ip }),
+        ...(request?.ip === undefined ? {} : { ip: request.ip }),
         ...(principal.service === undefined ? {} : { service: principal.service }),
       },
-      requestId,
-      details: { reason, sources: [first.source, other.source], method: request.method, path: request.path },
+      requestId: attempt.requestId,
+      details: {
+        reason: attempt.reason,
+        sources: [first.source, other.source],
+        ...(request === undefined ? {} : { method: request.method, path: request.path }),
+      },
     });
-    throw new MtPaasError('CROSS_TENANT_ACCESS', message, {
-      details: { sources: [first.source, other.source] },
-    });
+    throw new MtPaasError(
+      'CROSS_TENANT_ACCESS',
+      attempt.message ??
+        `The request names two tenants (${first.source}: "${first.raw}", ${other.source}: "${other.raw}"); send one tenant only.`,
+      { details: { sources: [first.source, other.source] } },
+    );
   }
 
   async function rateLimit(
@@ -654,7 +664,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     if (first !== undefined) {
       const other = candidates.find((candidate) => candidate.raw !== first.raw);
       if (other !== undefined) {
-        await crossTenant(request, requestId, principal, first, other, 'sources disagree');
+        await crossTenant({ request, requestId, principal, first, other, reason: 'sources disagree' });
       }
     }
     let tenantId = first?.raw as TenantId | undefined;
@@ -664,15 +674,15 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       source = 'default';
       // A signed-in user of another tenant must not fall through to the default tenant.
       if (claimCandidate !== undefined && claimCandidate.raw !== tenantId) {
-        await crossTenant(
+        await crossTenant({
           request,
           requestId,
           principal,
-          { source: 'default', raw: tenantId },
-          claimCandidate,
-          'default tenant differs from the token',
-          `The token is for tenant "${claimCandidate.raw}", not the default tenant "${tenantId}"; name "${claimCandidate.raw}" with ${strategyList}.`,
-        );
+          first: { source: 'default', raw: tenantId },
+          other: claimCandidate,
+          reason: 'default tenant differs from the token',
+          message: `The token is for tenant "${claimCandidate.raw}", not the default tenant "${tenantId}"; name "${claimCandidate.raw}" with ${strategyList}.`,
+        });
       }
     }
     if (tenantId === undefined) {
@@ -763,24 +773,15 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       if (admission.policy.bodyGuard === false || admission.tenantId === undefined) return;
       const foreign = foreignTenant(body, admission.tenantId, 0);
       if (foreign === undefined) return;
-      const first: TenantCandidate = {
-        source: (admission.source ?? 'header') as TenantCandidate['source'],
-        raw: admission.tenantId,
-      };
-      await audit({
-        type: 'cross_tenant_access_attempt',
-        severity: 'high',
-        tenantId: admission.tenantId,
-        targetTenantId: foreign,
-        actor: admission.principal.user === undefined ? {} : { userId: admission.principal.user.id },
+      await crossTenant({
+        request: undefined,
         requestId: admission.requestId,
-        details: { reason: 'body names another tenant', sources: [first.source, 'body'] },
+        principal: admission.principal,
+        first: { source: admission.source ?? 'header', raw: admission.tenantId },
+        other: { source: 'body', raw: foreign },
+        reason: 'body names another tenant',
+        message: `The request body names tenant "${foreign}" but the request is for "${admission.tenantId}"; send data for your own tenant only.`,
       });
-      throw new MtPaasError(
-        'CROSS_TENANT_ACCESS',
-        `The request body names tenant "${foreign}" but the request is for "${admission.tenantId}"; send data for your own tenant only.`,
-        { details: { sources: [first.source, 'body'] } },
-      );
     },
     errorResponse(error, context) {
       const requestId = context?.requestId;

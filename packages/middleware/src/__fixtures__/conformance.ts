@@ -405,6 +405,13 @@ export function describeConformance(
           'CROSS_TENANT_ACCESS',
         );
         expect(audits.length).toBe(before + 1);
+        expect(audits[before]).toMatchObject({
+          type: 'cross_tenant_access_attempt',
+          severity: 'high',
+          tenantId: id('univ'),
+          targetTenantId: id('other'),
+          details: { reason: 'body names another tenant', sources: ['header', 'body'] },
+        });
       }
     });
 
