@@ -4,10 +4,10 @@ import { tryCurrentTenant } from '@mt-paas/context';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
+import { answerClientErrorsAsJson, handleClientError } from '../client-errors.js';
 import * as forExpress from '../express.js';
 import * as forFastify from '../fastify.js';
 import * as forHono from '../hono.js';
-import { answerClientErrorsAsJson, handleClientError } from '../client-errors.js';
 import type { TenantPipeline } from '../pipeline.js';
 
 /** An app listening on a real port. */
@@ -137,7 +137,9 @@ export const bootHono: BootApp = async (pipeline) => {
     app.get(path, (c) => c.json(describeRequest(c.get('tenant'))));
   }
   app.get('/api/quiz2', forHono.requireFeature('quiz'), (c) => c.json(describeRequest(c.get('tenant'))));
-  app.get('/api/reports2', forHono.requirePlan('professional'), (c) => c.json(describeRequest(c.get('tenant'))));
+  app.get('/api/reports2', forHono.requirePlan('professional'), (c) =>
+    c.json(describeRequest(c.get('tenant'))),
+  );
   app.get('/api/editor', forHono.requireRole('editor'), (c) => c.json(describeRequest(c.get('tenant'))));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditEvent, AuditSink, Tenant, TenantDirectory, UsageRecord, UsageSink } from '@mt-paas/context';
+import type {
+  AuditEvent,
+  AuditSink,
+  Tenant,
+  TenantDirectory,
+  UsageRecord,
+  UsageSink,
+} from '@mt-paas/context';
 import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -267,7 +274,10 @@ export function describeConformance(
     });
 
     it('answers an oversized header block with a JSON 431, and a broken body with a JSON 400', async () => {
-      const response = await get('/api/whoami', { 'x-tenant-id': id('univ'), 'x-padding': 'p'.repeat(20_000) });
+      const response = await get('/api/whoami', {
+        'x-tenant-id': id('univ'),
+        'x-padding': 'p'.repeat(20_000),
+      });
       expect(response.status).toBe(431);
       expect(response.json?.error?.code).toBe('INVALID_REQUEST');
       const broken = await send(app.url, {
@@ -327,7 +337,9 @@ export function describeConformance(
       expect(event).toMatchObject({ severity: 'high', tenantId: id('other'), targetTenantId: id('univ') });
       expect(event?.actor?.userId).toBe('user_2');
       if (environment.auditCount !== undefined) {
-        expect(await environment.auditCount(id('other'), 'cross_tenant_access_attempt')).toBeGreaterThanOrEqual(1);
+        expect(
+          await environment.auditCount(id('other'), 'cross_tenant_access_attempt'),
+        ).toBeGreaterThanOrEqual(1);
       }
       expectError(
         await get(`/api/whoami?tenant=${id('other')}`, { 'x-tenant-id': id('univ') }),

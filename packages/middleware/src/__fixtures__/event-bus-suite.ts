@@ -33,7 +33,9 @@ export function describeEventBus(name: string, createPair: () => Promise<BusPair
     it('stops delivering after unsubscribe, and a failing handler does not stop the others', async () => {
       const pair = await createPair();
       const heard: string[] = [];
-      const unsubscribe = await pair.second.subscribe((received) => void heard.push(`a:${received.tenantId}`));
+      const unsubscribe = await pair.second.subscribe(
+        (received) => void heard.push(`a:${received.tenantId}`),
+      );
       await pair.second.subscribe(() => {
         throw new Error('handler failure');
       });

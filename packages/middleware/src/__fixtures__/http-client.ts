@@ -12,7 +12,13 @@ export interface TestResponse {
 /** Sends one request with full control over headers (Host, odd bytes) through node:http. */
 export function send(
   baseUrl: string,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: unknown; rawBody?: string },
+  options: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: unknown;
+    rawBody?: string;
+  },
 ): Promise<TestResponse> {
   const url = new URL(baseUrl);
   const payload =

@@ -6,7 +6,11 @@ import type { RateLimitStore } from '../rate-limiter.js';
 const freshKey = (label: string) => `${label}:${randomBytes(6).toString('hex')}`;
 
 /** The `RateLimitStore` contract, run by the in-process and the Redis store. */
-export function describeRateLimitStore(name: string, create: () => RateLimitStore, keyPrefix = () => 'contract'): void {
+export function describeRateLimitStore(
+  name: string,
+  create: () => RateLimitStore,
+  keyPrefix = () => 'contract',
+): void {
   describe(`RateLimitStore contract: ${name}`, () => {
     it('admits exactly the limit out of 100 concurrent requests', async () => {
       const store = create();
@@ -15,7 +19,9 @@ export function describeRateLimitStore(name: string, create: () => RateLimitStor
       expect(decisions.filter((decision) => decision.allowed).length).toBe(10);
       const refused = decisions.filter((decision) => !decision.allowed);
       expect(refused.every((decision) => decision.remaining === 0)).toBe(true);
-      expect(refused.every((decision) => decision.retryAfterSeconds >= 1 && decision.retryAfterSeconds <= 6)).toBe(true);
+      expect(
+        refused.every((decision) => decision.retryAfterSeconds >= 1 && decision.retryAfterSeconds <= 6),
+      ).toBe(true);
     });
 
     it('counts down remaining and keeps keys apart', async () => {
@@ -39,7 +45,11 @@ export function describeRateLimitStore(name: string, create: () => RateLimitStor
 }
 
 /** The `QuotaStore` contract, run by the in-process and the Redis store. */
-export function describeQuotaStore(name: string, create: () => QuotaStore, keyPrefix = () => 'contract'): void {
+export function describeQuotaStore(
+  name: string,
+  create: () => QuotaStore,
+  keyPrefix = () => 'contract',
+): void {
   describe(`QuotaStore contract: ${name}`, () => {
     it('adds atomically and refuses past the limit only when blocking', async () => {
       const store = create();
@@ -54,7 +64,9 @@ export function describeQuotaStore(name: string, create: () => QuotaStore, keyPr
     it('gives every increment a distinct before/after pair (threshold crossings are unique)', async () => {
       const store = create();
       const key = freshKey(keyPrefix());
-      const results = await Promise.all(Array.from({ length: 50 }, () => store.add(key, 1, null, false, 3600)));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => store.add(key, 1, null, false, 3600)),
+      );
       expect(new Set(results.map((result) => result.after)).size).toBe(50);
       expect(results.every((result) => result.after === result.before + 1)).toBe(true);
     });

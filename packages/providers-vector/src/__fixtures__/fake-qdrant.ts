@@ -248,14 +248,36 @@ export async function startFakeQdrant(
         if (!isPlainObject(body)) throw formatError('EOF while parsing a value');
         checkFields(
           body,
-          ['vectors', 'shard_number', 'sharding_method', 'replication_factor', 'write_consistency_factor', 'on_disk_payload', 'hnsw_config', 'wal_config', 'optimizers_config', 'quantization_config', 'sparse_vectors', 'strict_mode_config', 'init_from'],
+          [
+            'vectors',
+            'shard_number',
+            'sharding_method',
+            'replication_factor',
+            'write_consistency_factor',
+            'on_disk_payload',
+            'hnsw_config',
+            'wal_config',
+            'optimizers_config',
+            'quantization_config',
+            'sparse_vectors',
+            'strict_mode_config',
+            'init_from',
+          ],
           'CreateCollection',
         );
         if (body.hnsw_config !== undefined) {
-          if (!isPlainObject(body.hnsw_config)) throw formatError('invalid type: expected struct HnswConfigDiff');
-          checkFields(body.hnsw_config, ['m', 'ef_construct', 'full_scan_threshold', 'max_indexing_threads', 'on_disk', 'payload_m'], 'HnswConfigDiff');
+          if (!isPlainObject(body.hnsw_config))
+            throw formatError('invalid type: expected struct HnswConfigDiff');
+          checkFields(
+            body.hnsw_config,
+            ['m', 'ef_construct', 'full_scan_threshold', 'max_indexing_threads', 'on_disk', 'payload_m'],
+            'HnswConfigDiff',
+          );
           for (const value of Object.values(body.hnsw_config)) {
-            if (typeof value !== 'boolean' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+            if (
+              typeof value !== 'boolean' &&
+              (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+            ) {
               throw formatError('invalid value: expected u64 in HnswConfigDiff');
             }
           }
@@ -279,7 +301,12 @@ export async function startFakeQdrant(
           distance: vectors.distance as Collection['distance'],
           points: new Map(),
           payloadSchema: {},
-          hnswConfig: { m: 16, ef_construct: 100, full_scan_threshold: 10000, ...(body.hnsw_config as object | undefined) },
+          hnswConfig: {
+            m: 16,
+            ef_construct: 100,
+            full_scan_threshold: 10000,
+            ...(body.hnsw_config as object | undefined),
+          },
         });
         return ok(true);
       }
