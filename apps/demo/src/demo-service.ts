@@ -14,6 +14,7 @@ import { createMemoryVectorStore } from '@mt-paas/providers-vector';
 import { desc } from 'drizzle-orm';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import { DEMO_PAGE, readTenantClientBundle } from './page.js';
 import { notes } from './schema.js';
 
 /** The demo's mt-paas.yaml: everything not written here takes the embedded defaults. */
@@ -105,6 +106,17 @@ export async function startDemoService(options: DemoServiceOptions = {}): Promis
   });
 
   app.get('/health', { config: { mtPaas: { tenant: 'optional' } } }, async () => ({ ok: true }));
+
+  // The web page and the browser helper it loads need no tenant: the page finds it itself.
+  const clientBundle = await readTenantClientBundle();
+  app.get('/', { config: { mtPaas: { tenant: 'host-only', auth: 'none' } } }, async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(DEMO_PAGE),
+  );
+  app.get(
+    '/assets/tenant-client.js',
+    { config: { mtPaas: { tenant: 'host-only', auth: 'none' } } },
+    async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(clientBundle),
+  );
 
   app.get('/notes', async () =>
     tenantDb.run((tx) =>
