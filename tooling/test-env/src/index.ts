@@ -11,6 +11,13 @@ export {
   servicesRequired,
 } from './backend-resolution.js';
 export {
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  chromiumSkipReason,
+  describeWithChromium,
+  launchChromium,
+} from './browser.js';
+export {
   describeWith,
   describeWithAmqp,
   describeWithPostgres,
