@@ -34,6 +34,13 @@ function toPipelineRequest(request: Request): PipelineRequest {
     path: queryIndex === -1 ? url : url.slice(0, queryIndex),
     url,
     headers: request.headers,
+    // What Express routes on: parseurl's pathname (absolute-form reduced to its path, no decoding),
+    // compared case-insensitively and with an optional trailing slash unless the app says otherwise.
+    routePath: `${request.baseUrl}${request.path}`,
+    routeMatching: {
+      caseSensitive: request.app.get('case sensitive routing') === true,
+      strictTrailingSlash: request.app.get('strict routing') === true,
+    },
     ...(request.ip === undefined ? {} : { ip: request.ip }),
   };
 }

@@ -36,7 +36,11 @@ function toPipelineRequest(request: FastifyRequest): PipelineRequest {
     headers: request.headers,
     query: request.query as PipelineRequest['query'],
     ip: request.ip,
-    ...(request.routeOptions.url === undefined ? {} : { routeTemplate: request.routeOptions.url }),
+    // Route rules are matched against the route find-my-way selected (after its decoding, case and
+    // absolute-form handling), never against the raw URL.
+    ...(request.routeOptions.url === undefined
+      ? {}
+      : { routeTemplate: request.routeOptions.url, routePath: request.routeOptions.url }),
   };
 }
 
@@ -58,9 +62,7 @@ const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) =>
   app.decorateRequest('tenant', null);
 
   app.addHook('onRequest', async (request, reply) => {
-    const policy =
-      request.routeOptions.config?.mtPaas ??
-      pipeline.policyFor(request.method, toPipelineRequest(request).path);
+    const policy = request.routeOptions.config?.mtPaas;
     try {
       const admission = await pipeline.admit(toPipelineRequest(request), policy);
       request.tenant = admission;

@@ -33,6 +33,8 @@ function toPipelineRequest(c: Context): PipelineRequest {
     method: c.req.method,
     path: url.pathname,
     url: url.pathname + url.search,
+    // Hono's router runs on `c.req.path` (percent-decoded, strict / non-strict as the app is built).
+    routePath: c.req.path,
     headers,
     ...(incoming?.socket?.remoteAddress === undefined ? {} : { ip: incoming.socket.remoteAddress }),
   };

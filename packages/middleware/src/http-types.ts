@@ -26,6 +26,23 @@ export interface PipelineRequest {
   ip?: string;
   /** Route template (`/courses/:id`) when known. */
   routeTemplate?: string;
+  /**
+   * The path the framework routes on, which route rules (`routes`) are matched against: its matched
+   * route template (Fastify `routeOptions.url`), or the request path decoded and normalised exactly as its
+   * router does (Hono `c.req.path`, Express `baseUrl + path`). Must start with `/`; anything else is refused
+   * (`INVALID_REQUEST`). @default `path`
+   */
+  routePath?: string;
+  /** How the framework compares `routePath` with its routes. @default case-sensitive, strict trailing slash */
+  routeMatching?: RouteMatching;
+}
+
+/** How a framework compares a request path with its routes, so route rules compare the same way. */
+export interface RouteMatching {
+  /** `/ADMIN` and `/admin` are different routes. @default true */
+  caseSensitive?: boolean;
+  /** `/admin/` and `/admin` are different routes. @default true */
+  strictTrailingSlash?: boolean;
 }
 
 /** Whether a route needs a tenant. */

@@ -29,6 +29,7 @@ import {
   headerValue,
   type PipelineRequest,
   type RequestPrincipal,
+  type RouteMatching,
   type RoutePolicy,
 } from './http-types.js';
 import {
@@ -173,8 +174,11 @@ export interface TenantPipeline {
   admit(request: PipelineRequest, policy?: RoutePolicy): Promise<PipelineAdmission>;
   /** The body guard: throws `CROSS_TENANT_ACCESS` when the body names another tenant. */
   checkBody(admission: PipelineAdmission, body: unknown): Promise<void>;
-  /** Policy of a path from `routes` (first match). */
-  policyFor(method: string, path: string): RoutePolicy | undefined;
+  /**
+   * Policy of a route from `routes` (first match). `path` is the path the framework routes on (see
+   * `PipelineRequest.routePath`), compared the way the framework compares (`matching`).
+   */
+  policyFor(method: string, path: string, matching?: RouteMatching): RoutePolicy | undefined;
   /** Turns any thrown value into an HTTP error response (5xx only for real faults). */
   errorResponse(error: unknown, request?: { requestId?: string; logger?: Logger }): ErrorResponse;
   /** Records metrics and a log line for a finished request. */
@@ -197,17 +201,30 @@ export interface TenantPipeline {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-function matchesRule(rule: RouteRule, method: string, path: string): boolean {
+function foldPath(path: string, matching: RouteMatching | undefined): string {
+  let folded = matching?.caseSensitive === false ? path.toLowerCase() : path;
+  if (matching?.strictTrailingSlash === false && folded.length > 1 && folded.endsWith('/'))
+    folded = folded.slice(0, -1);
+  return folded;
+}
+
+function matchesRule(
+  rule: RouteRule,
+  method: string,
+  path: string,
+  matching: RouteMatching | undefined,
+): boolean {
   if (rule.method !== undefined) {
     const methods = typeof rule.method === 'string' ? [rule.method] : rule.method;
     if (!methods.some((candidate) => candidate.toUpperCase() === method.toUpperCase())) return false;
   }
-  if (rule.path instanceof RegExp) return rule.path.test(path);
+  const candidate = foldPath(path, matching);
+  if (rule.path instanceof RegExp) return rule.path.test(candidate);
   if (rule.path.endsWith('/*')) {
-    const prefix = rule.path.slice(0, -1);
-    return path.startsWith(prefix) || path === rule.path.slice(0, -2);
+    const prefix = foldPath(rule.path.slice(0, -1), { caseSensitive: matching?.caseSensitive ?? true });
+    return candidate.startsWith(prefix) || candidate === prefix.slice(0, -1);
   }
-  return path === rule.path;
+  return candidate === foldPath(rule.path, matching);
 }
 
 /** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
@@ -391,8 +408,9 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     }
   }
 
-  function policyFor(method: string, path: string): RoutePolicy | undefined {
-    for (const rule of options.routes ?? []) if (matchesRule(rule, method, path)) return rule.policy;
+  function policyFor(method: string, path: string, matching?: RouteMatching): RoutePolicy | undefined {
+    for (const rule of options.routes ?? [])
+      if (matchesRule(rule, method, path, matching)) return rule.policy;
     return undefined;
   }
 
@@ -597,7 +615,15 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     requestId: string,
   ): Promise<PipelineAdmission> {
     const startedAt = performance.now();
-    const policy = givenPolicy ?? policyFor(request.method, request.path) ?? {};
+    const routePath = request.routePath ?? request.path;
+    // A policy is decided on the route the framework runs; a target that is no path has no such route.
+    if (!routePath.startsWith('/')) {
+      throw new MtPaasError(
+        'INVALID_REQUEST',
+        'The request target is not a path; send an origin-form target ("/courses") or an absolute URL.',
+      );
+    }
+    const policy = givenPolicy ?? policyFor(request.method, routePath, request.routeMatching) ?? {};
     const headers: Record<string, string> = { [requestIdHeader]: requestId };
     const tenantMode = policy.tenant ?? 'required';
 

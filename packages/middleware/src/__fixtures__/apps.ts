@@ -19,6 +19,7 @@ export interface BootedApp {
 /** Boots one framework's app with the shared routes around a pipeline. */
 export type BootApp = (pipeline: TenantPipeline) => Promise<BootedApp>;
 
+/** What a route answers; `protectedRoute` marks the handlers of the routes a policy protects. */
 function describeRequest(
   admission:
     | {
@@ -46,7 +47,10 @@ export const bootFastify: BootApp = async (pipeline) => {
     async (request) => describeRequest(request.tenant),
   );
   app.get('/metrics', forFastify.metricsHandler);
-  app.get('/admin/tenants', async (request) => describeRequest(request.tenant));
+  app.get('/admin/tenants', async (request) => ({
+    ...describeRequest(request.tenant),
+    protectedRoute: true,
+  }));
   app.get('/api/whoami', async (request) => {
     await new Promise((resolve) => setTimeout(resolve, 1));
     return describeRequest(request.tenant);
@@ -61,7 +65,7 @@ export const bootFastify: BootApp = async (pipeline) => {
   app.get('/api/reports2', { preHandler: forFastify.requirePlan('professional') }, async (request) =>
     describeRequest(request.tenant),
   );
-  app.get('/api/staff', async (request) => describeRequest(request.tenant));
+  app.get('/api/staff', async (request) => ({ ...describeRequest(request.tenant), protectedRoute: true }));
   app.get('/api/editor', { preHandler: forFastify.requireRole('editor') }, async (request) =>
     describeRequest(request.tenant),
   );
@@ -80,7 +84,7 @@ export const bootExpress: BootApp = async (pipeline) => {
   });
   app.get('/metrics', forExpress.metricsHandler(pipeline));
   app.get('/admin/tenants', (request, response) => {
-    response.json(describeRequest(request.tenant));
+    response.json({ ...describeRequest(request.tenant), protectedRoute: true });
   });
   app.get('/api/whoami', async (request, response) => {
     await new Promise((resolve) => setTimeout(resolve, 1));
@@ -92,11 +96,14 @@ export const bootExpress: BootApp = async (pipeline) => {
   app.post('/api/items', (request, response) => {
     response.json({ ...describeRequest(request.tenant), body: request.body });
   });
-  for (const path of ['/api/quiz', '/api/reports', '/api/staff', '/t/:tenant/whoami']) {
+  for (const path of ['/api/quiz', '/api/reports', '/t/:tenant/whoami']) {
     app.get(path, (request, response) => {
       response.json(describeRequest(request.tenant));
     });
   }
+  app.get('/api/staff', (request, response) => {
+    response.json({ ...describeRequest(request.tenant), protectedRoute: true });
+  });
   app.get('/api/quiz2', forExpress.requireFeature('quiz'), (request, response) => {
     response.json(describeRequest(request.tenant));
   });
@@ -124,7 +131,7 @@ export const bootHono: BootApp = async (pipeline) => {
   app.onError(forHono.mtPaasErrorHandler(pipeline));
   app.get('/health', (c) => c.json(describeRequest(c.get('tenant'))));
   app.get('/metrics', forHono.metricsHandler(pipeline));
-  app.get('/admin/tenants', (c) => c.json(describeRequest(c.get('tenant'))));
+  app.get('/admin/tenants', (c) => c.json({ ...describeRequest(c.get('tenant')), protectedRoute: true }));
   app.get('/api/whoami', async (c) => {
     await new Promise((resolve) => setTimeout(resolve, 1));
     return c.json(describeRequest(c.get('tenant')));
@@ -133,9 +140,10 @@ export const bootHono: BootApp = async (pipeline) => {
   app.post('/api/items', async (c) =>
     c.json({ ...describeRequest(c.get('tenant')), body: await c.req.json() }),
   );
-  for (const path of ['/api/quiz', '/api/reports', '/api/staff', '/t/:tenant/whoami']) {
+  for (const path of ['/api/quiz', '/api/reports', '/t/:tenant/whoami']) {
     app.get(path, (c) => c.json(describeRequest(c.get('tenant'))));
   }
+  app.get('/api/staff', (c) => c.json({ ...describeRequest(c.get('tenant')), protectedRoute: true }));
   app.get('/api/quiz2', forHono.requireFeature('quiz'), (c) => c.json(describeRequest(c.get('tenant'))));
   app.get('/api/reports2', forHono.requirePlan('professional'), (c) =>
     c.json(describeRequest(c.get('tenant'))),

@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantPipeline, type TenantPipeline } from '../pipeline.js';
 import type { BootApp, BootedApp } from './apps.js';
-import { send, type TestResponse } from './http-client.js';
+import { send, sendRaw, type TestResponse } from './http-client.js';
+import { asLatin1Bytes, pathSpellings } from './path-spellings.js';
 import { type CountingDirectory, countingDirectory, entitlements, makeTenant } from './tenants.js';
 
 /** What the suite needs from the test file: a writable directory and (optionally) Redis. */
@@ -444,6 +445,40 @@ export function describeConformance(
       expect(ok.json).toMatchObject({ tenantId: null, contextTenant: null, user: 'service:marketplace' });
       expectError(await get('/admin/tenants', { 'x-api-key': `${API_KEY}x` }), 401, 'UNAUTHENTICATED');
       expectError(await get('/admin/tenants'), 401, 'UNAUTHENTICATED');
+    });
+
+    it('decides route policies on the route the framework runs, however the path is spelled', async () => {
+      // The exact spelling is refused; no other spelling may reach the protected handler without credentials.
+      expectError(await get('/admin/tenants', { 'x-tenant-id': id('univ') }), 401, 'UNAUTHENTICATED');
+      expectError(await get('/api/staff', { 'x-tenant-id': id('univ') }), 401, 'UNAUTHENTICATED');
+      const reached: string[] = [];
+      for (const path of ['/admin/tenants', '/api/staff']) {
+        for (const target of pathSpellings(path)) {
+          const response = await sendRaw(app.url, {
+            target: asLatin1Bytes(target),
+            headers: { 'x-tenant-id': id('univ') },
+          });
+          if (response.json?.protectedRoute === true) reached.push(`${target} -> ${response.status}`);
+          // Whatever the answer, it is an answer in the mt-paas shape or the framework's own 404.
+          expect(response.status, target).toBeGreaterThanOrEqual(200);
+        }
+      }
+      expect(reached).toEqual([]);
+      // With credentials the same spellings that the framework routes still work (policy applied, not a blanket 4xx).
+      const ok = await sendRaw(app.url, {
+        target: '/admin/tenants?x=1',
+        headers: { 'x-api-key': API_KEY },
+      });
+      expect(ok.status).toBe(200);
+      expect(ok.json).toMatchObject({ protectedRoute: true, user: 'service:marketplace' });
+    });
+
+    it('refuses a request target that is neither origin-form nor absolute-form', async () => {
+      for (const target of ['admin/tenants', '*', 'ftp://evil.example/admin/tenants']) {
+        const response = await sendRaw(app.url, { target, headers: { 'x-tenant-id': id('univ') } });
+        expect(response.json?.protectedRoute, target).not.toBe(true);
+        expect(response.status, target).toBeGreaterThanOrEqual(400);
+      }
     });
 
     it('rate limits per tenant: 30 concurrent requests against rpm 10 admit exactly 10', async () => {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 
 /** A response as the tests see it. */
 export interface TestResponse {
@@ -61,5 +62,68 @@ export function send(
     request.on('error', reject);
     if (payload !== undefined) request.write(payload);
     request.end();
+  });
+}
+
+/**
+ * Sends one request with a hand-written request target (absolute-form, raw bytes, `..`, `#`) over a
+ * plain socket: node:http refuses or rewrites such targets, an attacker's client does not.
+ */
+export function sendRaw(
+  baseUrl: string,
+  options: { method?: string; target: string; headers?: Record<string, string>; body?: string },
+): Promise<TestResponse> {
+  const url = new URL(baseUrl);
+  const body = options.body === undefined ? undefined : Buffer.from(options.body);
+  const headers: Record<string, string> = {
+    host: url.host,
+    connection: 'close',
+    ...(body === undefined ? {} : { 'content-length': String(body.length) }),
+    ...options.headers,
+  };
+  const head = `${options.method ?? 'GET'} ${options.target} HTTP/1.1\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname, () => {
+      socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body ?? Buffer.alloc(0)]));
+    });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const split = raw.indexOf('\r\n\r\n');
+      const [statusLine = '', ...lines] = raw
+        .subarray(0, split === -1 ? raw.length : split)
+        .toString('latin1')
+        .split('\r\n');
+      const responseHeaders: http.IncomingHttpHeaders = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        if (colon > 0) responseHeaders[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      let payload = split === -1 ? Buffer.alloc(0) : raw.subarray(split + 4);
+      if (/chunked/i.test(String(responseHeaders['transfer-encoding'] ?? ''))) {
+        const parts: Buffer[] = [];
+        let rest = payload;
+        for (;;) {
+          const lineEnd = rest.indexOf('\r\n');
+          const size = Number.parseInt(rest.subarray(0, lineEnd).toString('latin1'), 16);
+          if (lineEnd === -1 || !(size > 0)) break;
+          parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+          rest = rest.subarray(lineEnd + 2 + size + 2);
+        }
+        payload = Buffer.concat(parts);
+      }
+      const text = payload.toString('utf8');
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers: responseHeaders, text, json });
+    });
   });
 }
