@@ -34,6 +34,7 @@ function toPipelineRequest(request: Request): PipelineRequest {
     path: queryIndex === -1 ? url : url.slice(0, queryIndex),
     url,
     headers: request.headers,
+    rawHeaders: request.rawHeaders,
     // What Express routes on: parseurl's pathname (absolute-form reduced to its path, no decoding),
     // compared case-insensitively and with an optional trailing slash unless the app says otherwise.
     routePath: `${request.baseUrl}${request.path}`,

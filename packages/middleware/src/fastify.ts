@@ -34,6 +34,7 @@ function toPipelineRequest(request: FastifyRequest): PipelineRequest {
     path: queryIndex === -1 ? url : url.slice(0, queryIndex),
     url,
     headers: request.headers,
+    rawHeaders: request.raw.rawHeaders,
     query: request.query as PipelineRequest['query'],
     ip: request.ip,
     // Route rules are matched against the route find-my-way selected (after its decoding, case and

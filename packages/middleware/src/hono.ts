@@ -28,7 +28,9 @@ function toPipelineRequest(c: Context): PipelineRequest {
     headers[name] = value;
   });
   const url = new URL(c.req.url);
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  const incoming = (
+    c.env as { incoming?: { socket?: { remoteAddress?: string }; rawHeaders?: string[] } } | undefined
+  )?.incoming;
   return {
     method: c.req.method,
     path: url.pathname,
@@ -37,6 +39,7 @@ function toPipelineRequest(c: Context): PipelineRequest {
     routePath: c.req.path,
     headers,
     ...(incoming?.socket?.remoteAddress === undefined ? {} : { ip: incoming.socket.remoteAddress }),
+    ...(incoming?.rawHeaders === undefined ? {} : { rawHeaders: incoming.rawHeaders }),
   };
 }
 
@@ -54,7 +57,12 @@ function routeTemplate(c: Context): string | undefined {
   return undefined;
 }
 
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const NO_BODY_METHODS = new Set(['GET', 'HEAD']);
+
+/** Multipart bodies stay unread (Hono's form parser needs the stream with its boundary). */
+function isMultipart(c: Context): boolean {
+  return /^\s*multipart\//i.test(c.req.header('content-type') ?? '');
+}
 
 /**
  * The mt-paas Hono middleware: resolves and admits the tenant, guards a JSON body (parsed once and
@@ -73,14 +81,19 @@ export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): Ho
     try {
       await started;
       admission = await pipeline.admit(toPipelineRequest(c), policy);
-      if (BODY_METHODS.has(c.req.method) && /json/i.test(c.req.header('content-type') ?? '')) {
-        let body: unknown;
-        try {
-          body = await c.req.json();
-        } catch (error) {
-          throw new MtPaasError('INVALID_REQUEST', 'The JSON body could not be parsed; send valid JSON.', {
-            cause: error,
-          });
+      if (!NO_BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && !isMultipart(c)) {
+        // Read as text whatever the content type says: `c.req.json()` parses any body, and reads it
+        // from Hono's body cache after this.
+        const text = await c.req.text();
+        let body: unknown = text;
+        if (/json/i.test(c.req.header('content-type') ?? '') && text.trim() !== '') {
+          try {
+            body = JSON.parse(text);
+          } catch (error) {
+            throw new MtPaasError('INVALID_REQUEST', 'The JSON body could not be parsed; send valid JSON.', {
+              cause: error,
+            });
+          }
         }
         await pipeline.checkBody(admission, body);
       }

@@ -24,6 +24,12 @@ export interface PipelineRequest {
   url?: string;
   /** Client address (audit events, logs). */
   ip?: string;
+  /**
+   * Node's `rawHeaders` (name, value, name, value …), when the adapter has them: identity headers
+   * (`Host`, `Authorization`, the tenant and API key headers) sent more than once are refused, since
+   * Node keeps only the first of some and joins others.
+   */
+  rawHeaders?: readonly string[];
   /** Route template (`/courses/:id`) when known. */
   routeTemplate?: string;
   /**
@@ -141,6 +147,28 @@ export function parseCookieHeader(header: string | undefined): Record<string, st
     }
   }
   return cookies;
+}
+
+/**
+ * Every value of cookie `name` in a `Cookie` header, in order. Repeated names are all returned (a
+ * client that sends `tenant_id` twice names two tenants); pairs are split on `;` and on `,` (how a fetch
+ * `Headers` joins two `Cookie` lines; a cookie value never holds a comma).
+ */
+export function cookieValues(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
+  if (header === undefined) return values;
+  for (const pair of header.split(/[;,]/)) {
+    const index = pair.indexOf('=');
+    if (index <= 0 || pair.slice(0, index).trim() !== name) continue;
+    let value = pair.slice(index + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    try {
+      values.push(decodeURIComponent(value));
+    } catch {
+      values.push(value);
+    }
+  }
+  return values;
 }
 
 /** Parses the query string of a URL or path. */

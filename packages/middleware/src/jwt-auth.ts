@@ -31,6 +31,13 @@ export interface JwtAuthOptions {
   clockToleranceSeconds?: number;
   /** Claim holding the tenant id. @default 'tenant_id' */
   tenantClaim?: string;
+  /**
+   * Used by the request pipeline: a token without a tenant claim is refused (403 `FORBIDDEN`) on any
+   * request that acts in a tenant, so it cannot act in whichever tenant a header or the host names.
+   * Set `false` only when one identity provider signs in users who may act in every tenant (a platform
+   * admin IdP); the tenant then comes from the other sources alone. @default true
+   */
+  requireTenantClaim?: boolean;
   /** Claim holding the roles (array or space-separated string). @default 'roles' */
   rolesClaim?: string;
   /** Most longest token accepted, in characters. @default 8192 */

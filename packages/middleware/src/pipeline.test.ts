@@ -331,3 +331,88 @@ describe('createTenantPipeline', () => {
     await metered.close();
   });
 });
+
+describe('route rules, body guard and token tenants', () => {
+  const routes = [
+    { path: '/admin/*', policy: { tenant: 'host-only' as const, auth: 'api-key' as const } },
+    { path: '/api/staff', policy: { auth: 'jwt' as const } },
+  ];
+
+  it('matches rules the way the framework compares paths', () => {
+    const { pipeline } = pipelineWith({ routes });
+    const loose = { caseSensitive: false, strictTrailingSlash: false };
+    for (const path of ['/ADMIN/tenants', '/Admin', '/admin/', '/API/Staff/', '/api/staff/']) {
+      expect({ path, policy: pipeline.policyFor('GET', path, loose) }).toMatchObject({
+        path,
+        policy: expect.any(Object),
+      });
+    }
+    // A case-sensitive, strict router (Fastify templates, Hono) does not route these spellings.
+    for (const path of ['/ADMIN/tenants', '/api/staff/', '/api/staffx', '/administrator'])
+      expect({ path, policy: pipeline.policyFor('GET', path) }).toEqual({ path, policy: undefined });
+  });
+
+  it('refuses a request target that is not a path before any lookup', async () => {
+    const { pipeline, directory } = pipelineWith({ routes });
+    for (const path of ['admin/tenants', '*', 'http://evil.example/admin/tenants', '']) {
+      const error = await refusal(pipeline.admit({ ...request({ 'x-tenant-id': 'univ_8' }), path }));
+      expect({ path, code: error.code }).toEqual({ path, code: 'INVALID_REQUEST' });
+    }
+    expect(directory.calls.get).toEqual([]);
+  });
+
+  it('reads text and byte bodies as JSON, then as a form, whatever their type', async () => {
+    const { pipeline } = pipelineWith();
+    const admission = await pipeline.admit(request({ 'x-tenant-id': 'univ_8' }));
+    const foreign = [
+      '{"tenantId":"other_1"}',
+      ' [{"tenant_id":"other_1"}] ',
+      Buffer.from('{"tenantId":"other_1"}'),
+      new TextEncoder().encode('{"tenant_id":"other_1"}'),
+      'name=x&tenantId=other_1',
+    ];
+    for (const body of foreign) {
+      const error = await refusal(pipeline.checkBody(admission, body));
+      expect(error.code).toBe('CROSS_TENANT_ACCESS');
+    }
+    for (const body of ['{"tenantId":"univ_8"}', 'hello', '', 'tenantId=univ_8', Buffer.alloc(0), '{broken'])
+      await expect(pipeline.checkBody(admission, body)).resolves.toBeUndefined();
+  });
+
+  it('refuses a token without a tenant claim in a tenant, unless requireTenantClaim is false', async () => {
+    const secret = 'unit-secret-0123456789-abcdefghijklmnopqrst';
+    const token = await new SignJWT({ sub: 'admin_1', roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(secret));
+    const headers = { authorization: `Bearer ${token}`, 'x-tenant-id': 'univ_8' };
+    const strict = pipelineWith({ jwt: { secret } });
+    expect((await refusal(strict.pipeline.admit(request(headers)))).code).toBe('FORBIDDEN');
+    const defaulted = pipelineWith({ jwt: { secret }, defaultTenant: 'hltutor' });
+    expect(
+      (await refusal(defaulted.pipeline.admit(request({ authorization: headers.authorization })))).code,
+    ).toBe('FORBIDDEN');
+    const optedOut = pipelineWith({ jwt: { secret, requireTenantClaim: false } });
+    const admitted = await optedOut.pipeline.admit(request(headers));
+    expect(admitted.tenantId).toBe('univ_8');
+    expect(admitted.principal.user?.id).toBe('admin_1');
+  });
+
+  it('refuses identity headers sent twice (Node keeps the first Host / Authorization)', async () => {
+    const { pipeline } = pipelineWith({ apiKeys: { keys: [{ id: 'm', key: 'k'.repeat(32) }] } });
+    for (const rawHeaders of [
+      ['Host', 'a.example', 'host', 'b.example'],
+      ['X-Tenant-ID', 'univ_8', 'x-tenant-id', 'univ_8'],
+      ['Authorization', 'Bearer a', 'AUTHORIZATION', 'Bearer b'],
+      ['x-api-key', 'a', 'X-Api-Key', 'b'],
+    ]) {
+      const error = await refusal(pipeline.admit({ ...request({ 'x-tenant-id': 'univ_8' }), rawHeaders }));
+      expect({ rawHeaders, code: error.code }).toEqual({ rawHeaders, code: 'INVALID_REQUEST' });
+    }
+    const fine = await pipeline.admit({
+      ...request({ 'x-tenant-id': 'univ_8' }),
+      rawHeaders: ['Host', 'a', 'Cookie', 'a=1', 'Cookie', 'b=2', 'X-Tenant-ID', 'univ_8'],
+    });
+    expect(fine.tenantId).toBe('univ_8');
+  });
+});

@@ -62,8 +62,10 @@ import { checkTenantStatus } from './status-gate.js';
 import { type CachedDirectory, createCachedDirectory } from './tenant-cache.js';
 import {
   collectCandidates,
+  identityHeaderNames,
   normalizeHost,
   type ResolutionStrategy,
+  refuseRepeatedHeaders,
   type TenantCandidate,
 } from './tenant-resolver.js';
 
@@ -172,7 +174,11 @@ export interface PipelineAdmission extends AdmittedRequest {
 export interface TenantPipeline {
   /** Resolve → authenticate → admit. Throws an `MtPaasError` on refusal. */
   admit(request: PipelineRequest, policy?: RoutePolicy): Promise<PipelineAdmission>;
-  /** The body guard: throws `CROSS_TENANT_ACCESS` when the body names another tenant. */
+  /**
+   * The body guard: throws `CROSS_TENANT_ACCESS` when the body names another tenant. `body` is what the
+   * framework parsed, or the raw text / bytes (read as JSON, else as a urlencoded form, whatever the
+   * content type claims: the app can read it that way too).
+   */
   checkBody(admission: PipelineAdmission, body: unknown): Promise<void>;
   /**
    * Policy of a route from `routes` (first match). `path` is the path the framework routes on (see
@@ -225,6 +231,28 @@ function matchesRule(
     return candidate.startsWith(prefix) || candidate === prefix.slice(0, -1);
   }
   return candidate === foldPath(rule.path, matching);
+}
+
+/**
+ * A body as the app may read it: parsed objects as they are; text or bytes (a `text/plain` body the app
+ * `JSON.parse`s, Hono's `c.req.json()` on any content type) parsed as JSON, else as a urlencoded form.
+ */
+function readableBody(body: unknown): unknown {
+  let text: string | undefined;
+  if (typeof body === 'string') text = body;
+  else if (body instanceof Uint8Array)
+    text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (text === undefined) return body;
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  try {
+    return JSON.parse(trimmed) as unknown;
+  } catch {
+    if (!trimmed.includes('=')) return undefined;
+    const form: Record<string, string> = {};
+    for (const [key, value] of new URLSearchParams(trimmed)) if (!(key in form)) form[key] = value;
+    return form;
+  }
 }
 
 /** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
@@ -296,6 +324,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       : createJwtVerifier({ ...options.jwt, tenantClaim: tenantClaimName });
   const apiKeys: ApiKeyVerifier | undefined =
     options.apiKeys === undefined ? undefined : createApiKeyVerifier(options.apiKeys);
+  const identityHeaders = identityHeaderNames(strategies, apiKeys === undefined ? [] : [apiKeys.header]);
   const defaultRpm = options.rateLimit?.defaultRpm === undefined ? 60 : options.rateLimit.defaultRpm;
   const resolveEntitlements = createEntitlementsResolver({ ...options.entitlements, defaultRpm });
   const metrics = options.metrics === false ? undefined : createPipelineMetrics(options.metrics);
@@ -624,6 +653,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       );
     }
     const policy = givenPolicy ?? policyFor(request.method, routePath, request.routeMatching) ?? {};
+    refuseRepeatedHeaders(request.rawHeaders, identityHeaders);
     const headers: Record<string, string> = { [requestIdHeader]: requestId };
     const tenantMode = policy.tenant ?? 'required';
 
@@ -722,6 +752,15 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       return withoutTenant({ requestId, principal, headers, policy, startedAt });
     }
 
+    // A signed-in user acts in a tenant only with a token that names it (the claim matched above).
+    if (token !== undefined && claimCandidate === undefined && options.jwt?.requireTenantClaim !== false) {
+      throw new MtPaasError(
+        'FORBIDDEN',
+        `The token has no "${tenantClaimName}" claim, so it cannot act in tenant "${tenantId}"; sign in with a token issued for that tenant.`,
+        { details: { tenantId } },
+      );
+    }
+
     // 5. Lookup (cached; negative entries too).
     const tenant: Tenant | undefined = await directory.get(tenantId);
     if (tenant === undefined) {
@@ -797,7 +836,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     logger,
     async checkBody(admission, body) {
       if (admission.policy.bodyGuard === false || admission.tenantId === undefined) return;
-      const foreign = foreignTenant(body, admission.tenantId, 0);
+      const foreign = foreignTenant(readableBody(body), admission.tenantId, 0);
       if (foreign === undefined) return;
       await crossTenant({
         request: undefined,

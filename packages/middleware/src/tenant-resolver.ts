@@ -1,5 +1,5 @@
 import { MtPaasError } from '@mt-paas/context';
-import { headerValue, type PipelineRequest, parseCookieHeader, parseQuery } from './http-types.js';
+import { cookieValues, headerValue, type PipelineRequest, parseQuery } from './http-types.js';
 
 /** Where a tenant id may come from. Tried in the configured order; all found sources must agree. */
 export type ResolutionStrategy =
@@ -87,6 +87,39 @@ function tooLong(source: string, raw: string): MtPaasError {
 }
 
 /**
+ * Names of the headers that identify a tenant or a caller under these strategies; each may appear
+ * once in a request.
+ */
+export function identityHeaderNames(
+  strategies: readonly ResolutionStrategy[],
+  extra: readonly string[],
+): Set<string> {
+  const names = new Set(['host', 'authorization', ...extra.map((name) => name.toLowerCase())]);
+  for (const strategy of strategies)
+    if (strategy.type === 'header') names.add((strategy.name ?? 'x-tenant-id').toLowerCase());
+  return names;
+}
+
+/** Throws `INVALID_REQUEST` when one of `names` appears more than once in Node's `rawHeaders`. */
+export function refuseRepeatedHeaders(
+  rawHeaders: readonly string[] | undefined,
+  names: ReadonlySet<string>,
+): void {
+  if (rawHeaders === undefined) return;
+  const seen = new Set<string>();
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]?.toLowerCase();
+    if (name === undefined || !names.has(name)) continue;
+    if (seen.has(name)) {
+      throw new MtPaasError('INVALID_REQUEST', `The ${name} header is sent more than once; send it once.`, {
+        details: { header: name },
+      });
+    }
+    seen.add(name);
+  }
+}
+
+/**
  * Reads the raw tenant ids a request carries, strategy by strategy, without any lookup.
  * (`custom-domain` and `jwt-claim` are handled by the pipeline: they need the catalog / a verified token.)
  */
@@ -103,7 +136,6 @@ export function collectCandidates(
       candidates.push({ source, raw: value });
     }
   };
-  let cookies: Readonly<Record<string, string | undefined>> | undefined;
   let query: Readonly<Record<string, string | readonly string[] | undefined>> | undefined;
   for (const strategy of strategies) {
     switch (strategy.type) {
@@ -118,8 +150,14 @@ export function collectCandidates(
         break;
       }
       case 'cookie': {
-        cookies ??= request.cookies ?? parseCookieHeader(headerValue(request.headers, 'cookie'));
-        push('cookie', cookies[strategy.name ?? 'tenant_id']);
+        const name = strategy.name ?? 'tenant_id';
+        // Every value of the cookie counts: two `tenant_id` cookies naming two tenants disagree.
+        push(
+          'cookie',
+          request.cookies === undefined
+            ? cookieValues(headerValue(request.headers, 'cookie'), name)
+            : request.cookies[name],
+        );
         break;
       }
       case 'subdomain': {

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantPipeline, type TenantPipeline } from '../pipeline.js';
 import type { BootApp, BootedApp } from './apps.js';
-import { send, sendRaw, type TestResponse } from './http-client.js';
+import { send, sendRaw, sendRawLines, type TestResponse } from './http-client.js';
 import { asLatin1Bytes, pathSpellings } from './path-spellings.js';
 import { type CountingDirectory, countingDirectory, entitlements, makeTenant } from './tenants.js';
 
@@ -479,6 +479,130 @@ export function describeConformance(
         expect(response.json?.protectedRoute, target).not.toBe(true);
         expect(response.status, target).toBeGreaterThanOrEqual(400);
       }
+    });
+
+    it('refuses a valid token without a tenant claim on a route that acts in a tenant, whatever names the tenant', async () => {
+      const tenantless = [
+        await signToken({ sub: 'admin_1', roles: ['admin'] }),
+        await signToken({ sub: 'admin_1', roles: ['admin'], tenant_id: null }),
+        await signToken({ sub: 'admin_1', roles: ['admin'], tenantId: id('univ') }),
+      ];
+      const reached: string[] = [];
+      for (const token of tenantless) {
+        const authorization = `Bearer ${token}`;
+        const attempts: Array<[string, Record<string, string>]> = [
+          ['/api/staff', { authorization, 'x-tenant-id': id('univ') }],
+          ['/api/whoami', { authorization, 'x-tenant-id': id('other') }],
+          [`/api/whoami?tenant=${id('pro')}`, { authorization }],
+          ['/api/whoami', { authorization, cookie: `tenant_id=${id('univ')}` }],
+          ['/api/whoami', { authorization, host: `${id('univ')}.tutor.example` }],
+          [`/t/${id('univ')}/whoami`, { authorization }],
+          ['/health', { authorization, 'x-tenant-id': id('univ') }],
+        ];
+        for (const [path, headers] of attempts) {
+          const response = await get(path, headers);
+          if (response.status < 400) reached.push(`${path} ${JSON.stringify(Object.keys(headers))}`);
+          // 403 for a token without the claim; 401 for a claim that is no tenant id (null).
+          else
+            expect(['403 FORBIDDEN', '401 UNAUTHENTICATED']).toContain(
+              `${response.status} ${response.json?.error?.code}`,
+            );
+        }
+      }
+      expect(reached).toEqual([]);
+      // A tenantless token still works where no tenant is involved.
+      const health = await get('/health', { authorization: `Bearer ${tenantless[0]}` });
+      expect(health.status).toBe(200);
+    });
+
+    it('refuses duplicate tenant cookies, query values and identity headers that could name two tenants', async () => {
+      const cookies = [
+        `tenant_id=${id('univ')}; tenant_id=${id('other')}`,
+        `tenant_id=${id('other')}; theme=dark; tenant_id=${id('univ')}`,
+        `tenant_id=${id('univ')};tenant_id=${id('other')}`,
+        `tenant_id=${id('univ')}, tenant_id=${id('other')}`,
+        `tenant_id="${id('univ')}"; tenant_id=${id('other')}`,
+        `tenant_id=${id('univ')}; tenant_id=%${id('other').charCodeAt(0).toString(16)}${id('other').slice(1)}`,
+      ];
+      for (const cookie of cookies) {
+        const response = await get('/api/whoami', { cookie });
+        expect({ cookie, status: response.status, code: response.json?.error?.code }).toEqual({
+          cookie,
+          status: 403,
+          code: 'CROSS_TENANT_ACCESS',
+        });
+      }
+      // Two Cookie header lines (joined by the server) are the same attack.
+      const twoLines = await sendRaw(app.url, {
+        target: '/api/whoami',
+        headers: { cookie: `tenant_id=${id('univ')}`, Cookie: `tenant_id=${id('other')}` },
+      });
+      expect(twoLines.status).toBeGreaterThanOrEqual(400);
+      expect(twoLines.json?.tenantId).toBeUndefined();
+      // The same id twice is one tenant.
+      expect(
+        (await get('/api/whoami', { cookie: `tenant_id=${id('univ')}; tenant_id=${id('univ')}` })).status,
+      ).toBe(200);
+      expectError(
+        await get(`/api/whoami?tenant=${id('univ')}&tenant=${id('other')}`),
+        403,
+        'CROSS_TENANT_ACCESS',
+      );
+      // Repeated identity headers: the tenant header, Host, Authorization, the API key.
+      const token = await signToken({ sub: 'user_9', tenant_id: id('univ') });
+      const other = await signToken({ sub: 'user_9', tenant_id: id('other') });
+      const duplicates: Array<[string, string]> = [
+        [`X-Tenant-ID: ${id('univ')}`, `x-tenant-id: ${id('other')}`],
+        [`Host: ${id('univ')}.tutor.example`, `host: ${id('other')}.tutor.example`],
+        [`Authorization: Bearer ${token}`, `authorization: Bearer ${other}`],
+      ];
+      for (const [first, second] of duplicates) {
+        const response = await sendRawLines(app.url, '/api/whoami', [first, second]);
+        expect({ first, status: response.status >= 400, tenant: response.json?.tenantId }).toEqual({
+          first,
+          status: true,
+          tenant: undefined,
+        });
+      }
+      const keys = await sendRawLines(app.url, '/admin/tenants', [
+        `X-Api-Key: ${API_KEY}`,
+        'x-api-key: wrong',
+      ]);
+      expect(keys.json?.protectedRoute).not.toBe(true);
+    });
+
+    it('guards every body the app can read as JSON, whatever its content type says', async () => {
+      const contentTypes = [
+        'application/json',
+        'application/json; charset=utf-8',
+        'APPLICATION/JSON',
+        'Application/Json; Charset=UTF-8',
+        'application/vnd.api+json',
+        'application/merge-patch+json',
+        'text/plain',
+        'text/plain; charset=utf-8',
+        'TEXT/PLAIN',
+        'text/json',
+        'application/x-www-form-urlencoded',
+        'application/octet-stream',
+        'application/jsonx',
+        'json',
+        '',
+      ];
+      const leaked: string[] = [];
+      for (const contentType of contentTypes) {
+        for (const body of [{ tenantId: id('other') }, [{ tenant_id: id('other') }]]) {
+          const response = await send(app.url, {
+            method: 'POST',
+            path: '/api/items',
+            headers: { 'x-tenant-id': id('univ'), 'content-type': contentType },
+            rawBody: JSON.stringify(body),
+          });
+          if (response.status < 300 && response.text.includes(id('other')))
+            leaked.push(`${contentType || '(none)'} -> ${response.status}`);
+        }
+      }
+      expect(leaked).toEqual([]);
     });
 
     it('rate limits per tenant: 30 concurrent requests against rpm 10 admit exactly 10', async () => {

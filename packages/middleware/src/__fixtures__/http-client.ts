@@ -71,17 +71,26 @@ export function send(
  */
 export function sendRaw(
   baseUrl: string,
-  options: { method?: string; target: string; headers?: Record<string, string>; body?: string },
+  options: {
+    method?: string;
+    target: string;
+    /** Header lines in order; a list may repeat a name. */
+    headers?: Record<string, string> | ReadonlyArray<readonly [string, string]>;
+    body?: string;
+  },
 ): Promise<TestResponse> {
   const url = new URL(baseUrl);
   const body = options.body === undefined ? undefined : Buffer.from(options.body);
-  const headers: Record<string, string> = {
-    host: url.host,
-    connection: 'close',
-    ...(body === undefined ? {} : { 'content-length': String(body.length) }),
-    ...options.headers,
-  };
-  const head = `${options.method ?? 'GET'} ${options.target} HTTP/1.1\r\n${Object.entries(headers)
+  const given = Array.isArray(options.headers)
+    ? (options.headers as ReadonlyArray<readonly [string, string]>)
+    : Object.entries(options.headers ?? {});
+  const lines: Array<readonly [string, string]> = [
+    ...(given.some(([name]) => name.toLowerCase() === 'host') ? [] : [['host', url.host] as const]),
+    ['connection', 'close'],
+    ...(body === undefined ? [] : [['content-length', String(body.length)] as const]),
+    ...given,
+  ];
+  const head = `${options.method ?? 'GET'} ${options.target} HTTP/1.1\r\n${lines
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('')}\r\n`;
   return new Promise((resolve, reject) => {
@@ -126,4 +135,17 @@ export function sendRaw(
       resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers: responseHeaders, text, json });
     });
   });
+}
+
+/** A GET with header lines written verbatim (`Name: value`, repeated names included), over a plain socket. */
+export function sendRawLines(
+  baseUrl: string,
+  target: string,
+  lines: readonly string[],
+): Promise<TestResponse> {
+  const headers = lines.map((line) => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon), line.slice(colon + 1).trim()] as const;
+  });
+  return sendRaw(baseUrl, { target, headers });
 }
