@@ -1,7 +1,7 @@
 import { isMtPaasError, runWithTenant } from '@mt-paas/context';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
 import { metricsDisabledError } from './metrics.js';
 import {
@@ -102,6 +102,16 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorRequestHandle
   return (error, request, response, next) => {
     if (response.headersSent) return next(error);
     sendError(pipeline, response, error, request.tenant);
+  };
+}
+
+/**
+ * Answers a request no route matched with `404 { error: { code: 'ROUTE_NOT_FOUND', message } }` (instead of
+ * Express's HTML page). Mount it after the routes, before {@link mtPaasErrorHandler}.
+ */
+export function mtPaasNotFound(pipeline: TenantPipeline): RequestHandler {
+  return (request, response) => {
+    sendError(pipeline, response, routeNotFoundError(request.method), request.tenant);
   };
 }
 

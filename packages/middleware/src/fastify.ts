@@ -1,8 +1,14 @@
-import { runWithTenant } from '@mt-paas/context';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
+import type {
+  FastifyError,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerHookHandler,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
 import { metricsDisabledError } from './metrics.js';
 import {
@@ -23,8 +29,18 @@ declare module 'fastify' {
   }
 }
 
+/** What the Fastify plugin adds to the pipeline options. */
+export interface FastifyAdapterOptions {
+  /**
+   * Answer unknown routes with `404 { error: { code: 'ROUTE_NOT_FOUND', message } }` (a `setNotFoundHandler`
+   * on the root). Set `false` when the app sets its own not-found handler. @default true
+   */
+  notFoundHandler?: boolean;
+}
+
 /** Options of the Fastify plugin: a pipeline, or the options to build one. */
-export type FastifyTenantOptions = { pipeline: TenantPipeline } | TenantPipelineOptions;
+export type FastifyTenantOptions = ({ pipeline: TenantPipeline } | TenantPipelineOptions) &
+  FastifyAdapterOptions;
 
 function toPipelineRequest(request: FastifyRequest): PipelineRequest {
   const url = request.url;
@@ -100,8 +116,44 @@ const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) =>
     return sendError(pipeline, reply, normalizeFrameworkError(error), request.tenant);
   });
 
+  if (options.notFoundHandler !== false) {
+    app.setNotFoundHandler((request, reply) =>
+      sendError(pipeline, reply, routeNotFoundError(request.method), request.tenant),
+    );
+  }
+
   if (ownsPipeline) app.addHook('onClose', async () => pipeline.close());
 };
+
+/**
+ * Fastify's `frameworkErrors` server option: the router's own refusals (400 bad percent-encoding in the
+ * URL, 414 a path parameter over `maxParamLength`), which skip every hook and error handler, answered
+ * in the mt-paas shape `{ error: { code, message } }`.
+ *
+ * @example
+ * const app = Fastify({ frameworkErrors: mtPaasFrameworkErrors, clientErrorHandler: handleClientError });
+ */
+export function mtPaasFrameworkErrors(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const pipeline = (request.server as { mtPaas?: TenantPipeline }).mtPaas;
+  const failure = normalizeFrameworkError(error);
+  if (pipeline !== undefined) {
+    sendError(pipeline, reply, failure);
+    return;
+  }
+  const refusal = isMtPaasError(failure)
+    ? failure
+    : new MtPaasError('INVALID_REQUEST', 'The request could not be routed; check its path.', {
+        httpStatus: 400,
+      });
+  reply
+    .code(refusal.httpStatus)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(refusal.toJSON()));
+}
 
 /**
  * The mt-paas Fastify plugin: resolves and admits the tenant in `onRequest`, guards the body and

@@ -1,6 +1,23 @@
 import { type ErrorCode, isMtPaasError, MtPaasError } from '@mt-paas/context';
 import type { RequestPrincipal } from './http-types.js';
 
+/** 5xx refusals whose message this package wrote for the client (no driver text in it). */
+const clientSafeFailures = new WeakSet<object>();
+
+/**
+ * Marks a 5xx `MtPaasError` written by this package as fit to show: error responses keep its message.
+ * Every other 5xx is answered with a fixed text (its message, often a driver's, goes to the log only).
+ */
+export function clientSafe<T extends object>(error: T): T {
+  clientSafeFailures.add(error);
+  return error;
+}
+
+/** Whether {@link clientSafe} marked this error. */
+export function isClientSafe(error: object): boolean {
+  return clientSafeFailures.has(error);
+}
+
 /**
  * Throws `UNAUTHENTICATED` without a user and `FORBIDDEN` when the user has none of `roles`.
  * An empty list lets everyone through.
@@ -29,9 +46,11 @@ export function assertRoles(
  */
 export function admissionForGate<T>(admission: T | null | undefined, mountAdvice: string): T {
   if (admission === null || admission === undefined) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      `requireFeature / requirePlan / requireRole ran before the mt-paas pipeline admitted the request; ${mountAdvice}.`,
+    throw clientSafe(
+      new MtPaasError(
+        'CONFIG_INVALID',
+        `requireFeature / requirePlan / requireRole ran before the mt-paas pipeline admitted the request; ${mountAdvice}.`,
+      ),
     );
   }
   return admission;
@@ -55,5 +74,13 @@ export function normalizeFrameworkError(error: unknown): unknown {
       ? 'The request body is too large; send a smaller body.'
       : 'The request could not be read (malformed body or headers); check the request and retry.',
     { httpStatus: status, cause: error },
+  );
+}
+
+/** `ROUTE_NOT_FOUND` (404) for a request no route answers: every adapter's not-found handler sends it. */
+export function routeNotFoundError(method: string): MtPaasError {
+  return new MtPaasError(
+    'ROUTE_NOT_FOUND',
+    `No route answers ${method.slice(0, 16)} on this path; check the method and the path.`,
   );
 }

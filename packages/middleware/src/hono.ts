@@ -1,7 +1,7 @@
 import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
-import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
 import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError } from './guards.js';
+import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
 import type { PipelineRequest, RoutePolicy } from './http-types.js';
 import { metricsDisabledError } from './metrics.js';
 import {
@@ -123,6 +123,11 @@ export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): Ho
 /** An `app.onError` handler answering every error with `{ error: { code, message } }`. */
 export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorHandler<MtPaasHonoEnv> {
   return (error, c) => errorResponse(pipeline, error, c.get('tenant'));
+}
+
+/** An `app.notFound` handler answering `404 { error: { code: 'ROUTE_NOT_FOUND', message } }`. */
+export function mtPaasNotFound(pipeline: TenantPipeline): NotFoundHandler<MtPaasHonoEnv> {
+  return (c) => errorResponse(pipeline, routeNotFoundError(c.req.method), c.get('tenant'));
 }
 
 function gate(check: (admission: PipelineAdmission) => void): MiddlewareHandler<MtPaasHonoEnv> {

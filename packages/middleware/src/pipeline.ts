@@ -21,7 +21,7 @@ import {
   DEFAULT_PLAN_ORDER,
   type EntitlementsResolverOptions,
 } from './entitlements.js';
-import { assertRoles } from './guards.js';
+import { assertRoles, clientSafe, isClientSafe } from './guards.js';
 import {
   type AdmittedRequest,
   type AuthRequirement,
@@ -41,6 +41,7 @@ import {
 } from './jwt-auth.js';
 import { createPipelineMetrics, type PipelineMetrics, type PipelineMetricsOptions } from './metrics.js';
 import {
+  assertUsageAmount,
   createMemoryQuotaStore,
   createQuotaMeter,
   createRedisQuotaStore,
@@ -160,6 +161,13 @@ export interface TenantPipelineOptions {
   requestIdHeader?: string;
   /** Redis key prefix. @default 'mtpaas' */
   keyPrefix?: string;
+  /**
+   * How long `start()` — and requests that arrive before it finished — wait for the Redis clients of
+   * `rateLimit.redis` / `quota.redis` to connect. A client that is still connecting is not an outage:
+   * no request is decided (opened or closed) before it is ready or this time has passed; after that,
+   * `failMode` applies. @default 5000 (ms)
+   */
+  storeStartTimeoutMs?: number;
   /** @default () => new Date() */
   now?: () => Date;
 }
@@ -255,6 +263,45 @@ function readableBody(body: unknown): unknown {
   }
 }
 
+/**
+ * Resolves `true` once the ioredis client is ready, `false` after `timeoutMs` (never rejects). A lazy
+ * client is asked to connect.
+ */
+function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (redis.status === 'wait') redis.connect().catch(() => {});
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('end', onEnd);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const onEnd = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref?.();
+    redis.on('ready', onReady);
+    redis.on('end', onEnd);
+  });
+}
+
+/** What a client reads for a server-side failure: no driver message, host, port or database name. */
+function serverFaultMessage(failure: MtPaasError): string {
+  const retry =
+    failure.retryAfterSeconds === undefined ? 'retry shortly' : `retry in ${failure.retryAfterSeconds} s`;
+  switch (failure.httpStatus) {
+    case 502:
+      return `A service this request depends on answered with an error; ${retry}, and report the request id if it persists.`;
+    case 503:
+      return `A service this request depends on is unavailable; ${retry}, and report the request id if it persists.`;
+    case 504:
+      return `A service this request depends on did not answer in time; ${retry}, and report the request id if it persists.`;
+    default:
+      return 'Something went wrong on our side; retry, and report the request id if it persists.';
+  }
+}
+
 /** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
 function describeStrategy(strategy: ResolutionStrategy, tenantClaim: string): string {
   switch (strategy.type) {
@@ -326,6 +373,12 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     options.apiKeys === undefined ? undefined : createApiKeyVerifier(options.apiKeys);
   const identityHeaders = identityHeaderNames(strategies, apiKeys === undefined ? [] : [apiKeys.header]);
   const defaultRpm = options.rateLimit?.defaultRpm === undefined ? 60 : options.rateLimit.defaultRpm;
+  if (defaultRpm !== null && !(Number.isSafeInteger(defaultRpm) && defaultRpm > 0)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `rateLimit.defaultRpm is ${String(defaultRpm)}; give a whole number > 0, null for unlimited, or rateLimit.enabled: false.`,
+    );
+  }
   const resolveEntitlements = createEntitlementsResolver({ ...options.entitlements, defaultRpm });
   const metrics = options.metrics === false ? undefined : createPipelineMetrics(options.metrics);
 
@@ -390,6 +443,25 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     }
   }
 
+  /** Redis clients the request path needs, and one bounded wait for all of them to be ready. */
+  const storeClients = [
+    ...new Set([options.rateLimit?.redis, options.quota?.redis].filter((redis) => redis !== undefined)),
+  ];
+  const storeStartTimeoutMs = options.storeStartTimeoutMs ?? 5000;
+  let storesReady: Promise<void> | undefined;
+  function whenStoresReady(): Promise<void> {
+    storesReady ??= Promise.all(storeClients.map((redis) => waitUntilReady(redis, storeStartTimeoutMs))).then(
+      (ready) => {
+        if (ready.every(Boolean)) return;
+        logger.error(
+          { component: 'redis', timeoutMs: storeStartTimeoutMs },
+          `Redis did not connect within ${storeStartTimeoutMs} ms; rate limits and quotas now follow their failMode until it does`,
+        );
+      },
+    );
+    return storesReady;
+  }
+
   /** Headers an error response must carry (rate limit headers on a 429). */
   const errorHeaders = new WeakMap<object, Record<string, string>>();
 
@@ -414,7 +486,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
           );
         }
         if (failMode === 'open') return undefined;
-        throw new MtPaasError(
+        const unavailable = new MtPaasError(
           'SERVICE_UNAVAILABLE',
           `The ${component} is unavailable; retry in a few seconds.`,
           {
@@ -422,6 +494,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
             retryAfterSeconds: 5,
           },
         );
+        throw clientSafe(unavailable);
       }
     };
   }
@@ -549,7 +622,30 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
   ): Promise<void> {
     if (rateStore === undefined) return;
     const effective = entitlements.limits.rpm;
-    if (effective === null || effective <= 0) return;
+    if (effective === null) return;
+    if (!Number.isSafeInteger(effective) || effective < 0) {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        `Tenant "${tenantId}" has rpm ${String(effective)}; an rpm is a whole number ≥ 0, or null for unlimited. Fix its plan or entitlements.`,
+      );
+    }
+    if (effective === 0) {
+      // rpm 0 means no requests at all (null is unlimited): refused without asking the store.
+      const none: RateLimitDecision = {
+        allowed: false,
+        limit: 0,
+        remaining: 0,
+        resetSeconds: 60,
+        retryAfterSeconds: 60,
+      };
+      const error = new MtPaasError(
+        'RATE_LIMITED',
+        `Tenant "${tenantId}" has a rate limit of 0 requests per minute; upgrade the plan or ask its administrator.`,
+        { details: { limit: 0 }, retryAfterSeconds: 60 },
+      );
+      errorHeaders.set(error, rateLimitHeaders(none, 60));
+      throw error;
+    }
     const key =
       options.rateLimit?.perUser === true && principal.user !== undefined
         ? tenantKey(prefix, tenantId, 'rl', 'u', safeKeyPart(principal.user.id))
@@ -609,6 +705,8 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     const presentedId = headerValue(request.headers, requestIdHeader);
     const requestId =
       presentedId !== undefined && REQUEST_ID_PATTERN.test(presentedId) ? presentedId : randomUUID();
+    // Requests that arrive while Redis is still connecting wait for it (bounded) instead of failing open.
+    if (storeClients.length > 0) await whenStoresReady();
     try {
       return await admitWithId(request, givenPolicy, requestId);
     } catch (error) {
@@ -770,10 +868,17 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     }
 
     // 6. Admission.
-    const status = checkTenantStatus(tenant, {
-      now,
-      ...(options.gracePeriodMs === undefined ? {} : { gracePeriodMs: options.gracePeriodMs }),
-    });
+    let status: ReturnType<typeof checkTenantStatus>;
+    try {
+      status = checkTenantStatus(tenant, {
+        now,
+        ...(options.gracePeriodMs === undefined ? {} : { gracePeriodMs: options.gracePeriodMs }),
+      });
+    } catch (error) {
+      // Its 503 ("still being set up") is written for the client.
+      if (isMtPaasError(error)) clientSafe(error);
+      throw error;
+    }
     if (status.warning !== undefined)
       headers['x-tenant-warning'] = status.warning.replace(/[^\x20-\x7e]/g, '?');
     checkRoles(principal, policy.roles);
@@ -784,6 +889,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     if (policy.quota !== false) {
       const meterName = typeof policy.quota === 'object' ? policy.quota.meter : requestMeter;
       const cost = typeof policy.quota === 'object' ? (policy.quota.cost ?? 1) : 1;
+      assertUsageAmount(meterName, cost);
       await meter(tenantId, entitlements, meterName, cost);
     }
 
@@ -863,8 +969,15 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
           'Something went wrong on our side; retry, and report the request id if it persists.',
         );
       }
-      if (failure.httpStatus >= 500 && isMtPaasError(error)) {
-        (context?.logger ?? logger).warn({ code: failure.code, requestId }, failure.message);
+      let body = failure.toJSON();
+      if (failure.httpStatus >= 500) {
+        // Driver messages (database names, addresses, ECONNREFUSED) go to the log, never to the client.
+        if (isMtPaasError(error)) {
+          (context?.logger ?? logger).warn({ code: failure.code, requestId, err: failure }, failure.message);
+        }
+        if (!isClientSafe(failure)) {
+          body = { error: { code: failure.code, message: serverFaultMessage(failure) } };
+        }
       }
       metrics?.refused(failure.code);
       const headers: Record<string, string> = {
@@ -874,7 +987,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       if (requestId !== undefined) headers[requestIdHeader] = requestId;
       if (failure.retryAfterSeconds !== undefined) headers['retry-after'] = String(failure.retryAfterSeconds);
       if (failure.code === 'UNAUTHENTICATED') headers['www-authenticate'] = 'Bearer';
-      return { status: failure.httpStatus, headers, body: failure.toJSON() };
+      return { status: failure.httpStatus, headers, body };
     },
     finish(admission, outcome) {
       const startedAt = outcome.startedAt ?? admission?.startedAt;
@@ -895,6 +1008,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       });
     },
     async consume(admission, meterName, amount) {
+      assertUsageAmount(meterName, amount);
       if (admission.tenantId === undefined || admission.entitlements === undefined) {
         throw new MtPaasError(
           'TENANT_CONTEXT_MISSING',
@@ -904,7 +1018,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       return meter(admission.tenantId, admission.entitlements, meterName, amount);
     },
     async start() {
-      await directory.start();
+      await Promise.all([directory.start(), whenStoresReady()]);
     },
     async close() {
       await directory.close();

@@ -202,6 +202,19 @@ export interface QuotaMeter {
 }
 
 /**
+ * Throws `INTERNAL` (a caller bug: never admit on it) unless `amount` is a non-negative safe integer.
+ * A negative amount would refund the quota, `NaN` or `Infinity` would break the counter.
+ */
+export function assertUsageAmount(meter: string, amount: unknown): asserts amount is number {
+  if (typeof amount === 'number' && Number.isSafeInteger(amount) && amount >= 0) return;
+  throw new MtPaasError(
+    'INTERNAL',
+    `Usage of "${meter}" must be a non-negative whole number, got ${String(amount).slice(0, 32)}; round token counts before metering them.`,
+    { details: { meter } },
+  );
+}
+
+/**
  * Quota metering: an atomic check-and-add per request on a shared counter (Redis or memory), soft
  * limit events once per period, and the metered usage flushed to the `UsageSink` every
  * `flushIntervalMs` with idempotency keys (a failed flush is retried with the same keys).
@@ -280,6 +293,7 @@ export function createQuotaMeter(options: QuotaMeterOptions): QuotaMeter {
 
   return {
     async consume(tenantId, meter, quota, amount = 1) {
+      assertUsageAmount(meter, amount);
       const at = now();
       const period = quotaPeriod(quota.period, at);
       const key = tenantKey(prefix, tenantId, 'q', meter, period.key);

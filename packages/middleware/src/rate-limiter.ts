@@ -1,3 +1,4 @@
+import { MtPaasError } from '@mt-paas/context';
 import type { Redis } from 'ioredis';
 
 /** The outcome of one rate limit decision. */
@@ -38,6 +39,27 @@ function decision(
   };
 }
 
+/**
+ * Throws `INTERNAL` for arguments no limiter can decide on: a limit that is not a positive whole number
+ * (`0` is refused by the pipeline before any store is asked), a cost that is not a non-negative whole
+ * number, a period that is not positive. GCRA with a negative cost would hand back capacity.
+ */
+export function assertRateArguments(limit: number, periodMs: number, cost: number): void {
+  if (
+    Number.isSafeInteger(limit) &&
+    limit > 0 &&
+    Number.isSafeInteger(cost) &&
+    cost >= 0 &&
+    Number.isFinite(periodMs) &&
+    periodMs > 0
+  )
+    return;
+  throw new MtPaasError(
+    'INTERNAL',
+    `A rate limit needs a positive whole limit, a non-negative whole cost and a positive period; got limit ${limit}, cost ${cost}, period ${periodMs} ms.`,
+  );
+}
+
 /** Options of {@link createMemoryRateLimitStore}. */
 export interface MemoryRateLimitStoreOptions {
   /** @default Date.now */
@@ -53,6 +75,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
   const tats = new Map<string, number>();
   return {
     async consume(key, limit, periodMs, cost = 1) {
+      assertRateArguments(limit, periodMs, cost);
       const current = now();
       const interval = periodMs / limit;
       const stored = tats.get(key);
@@ -127,6 +150,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
   }
   return {
     async consume(key, limit, periodMs, cost = 1) {
+      assertRateArguments(limit, periodMs, cost);
       const [allowed, remaining, resetMs, retryMs] = await redis.mtpaasGcra(key, limit, periodMs, cost);
       return decision(allowed === 1, limit, remaining, resetMs, retryMs);
     },

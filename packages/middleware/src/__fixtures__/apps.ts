@@ -39,7 +39,11 @@ function describeRequest(
 }
 
 export const bootFastify: BootApp = async (pipeline) => {
-  const app = Fastify({ logger: false, clientErrorHandler: handleClientError });
+  const app = Fastify({
+    logger: false,
+    clientErrorHandler: handleClientError,
+    frameworkErrors: forFastify.mtPaasFrameworkErrors,
+  });
   await app.register(forFastify.mtPaasFastify, { pipeline });
   app.get(
     '/health',
@@ -113,6 +117,7 @@ export const bootExpress: BootApp = async (pipeline) => {
   app.get('/api/editor', forExpress.requireRole('editor'), (request, response) => {
     response.json(describeRequest(request.tenant));
   });
+  app.use(forExpress.mtPaasNotFound(pipeline));
   app.use(forExpress.mtPaasErrorHandler(pipeline));
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
@@ -129,6 +134,7 @@ export const bootHono: BootApp = async (pipeline) => {
   const app = new Hono<forHono.MtPaasHonoEnv>();
   app.use('*', forHono.mtPaasHono({ pipeline }));
   app.onError(forHono.mtPaasErrorHandler(pipeline));
+  app.notFound(forHono.mtPaasNotFound(pipeline));
   app.get('/health', (c) => c.json(describeRequest(c.get('tenant'))));
   app.get('/metrics', forHono.metricsHandler(pipeline));
   app.get('/admin/tenants', (c) => c.json({ ...describeRequest(c.get('tenant')), protectedRoute: true }));

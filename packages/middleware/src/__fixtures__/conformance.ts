@@ -605,6 +605,44 @@ export function describeConformance(
       expect(leaked).toEqual([]);
     });
 
+    it("answers the router's own refusals (404, bad URL, long parameter, bad JSON) in the mt-paas shape", async () => {
+      const tenant = { 'x-tenant-id': id('univ') };
+      const notFound = await get('/api/no-such-route', tenant);
+      expectError(notFound, 404, 'ROUTE_NOT_FOUND');
+      expectError(
+        await sendRaw(app.url, { method: 'DELETE', target: '/api/whoami', headers: tenant }),
+        404,
+        'ROUTE_NOT_FOUND',
+      );
+      const targets = [
+        '/api/courses/%E0%A4%A',
+        '/api/courses/%',
+        '/api/courses/%zz',
+        '/api/courses/%C0%AF',
+        `/api/courses/${'x'.repeat(150)}`,
+        `/api/courses/${'%41'.repeat(120)}`,
+        `/api/${'y'.repeat(3000)}`,
+      ];
+      for (const target of targets) {
+        const response = await sendRaw(app.url, { target, headers: tenant });
+        if (response.status < 400) continue; // this framework routes it: the handler answered
+        expect({ target: target.slice(0, 40), code: typeof response.json?.error?.code }).toEqual({
+          target: target.slice(0, 40),
+          code: 'string',
+        });
+        expect(response.json.error.message.length).toBeGreaterThan(10);
+        expect(response.text).not.toMatch(/FST_|statusCode|Cannot GET|<html|not a valid url component/);
+      }
+      const badJson = await send(app.url, {
+        method: 'POST',
+        path: '/api/items',
+        headers: { ...tenant, 'content-type': 'application/json' },
+        rawBody: '{"a":',
+      });
+      expectError(badJson, 400, 'INVALID_REQUEST');
+      expect(badJson.text).not.toMatch(/FST_|statusCode|Unexpected end/);
+    });
+
     it('rate limits per tenant: 30 concurrent requests against rpm 10 admit exactly 10', async () => {
       const responses = await Promise.all(
         Array.from({ length: 30 }, () => get('/api/whoami', { 'x-tenant-id': id('slow') })),
