@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { isMtPaasError, type MtPaasError } from '@mt-paas/context';
+import { isMtPaasError, MtPaasError } from '@mt-paas/context';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
@@ -218,7 +218,12 @@ describe('createTenantPipeline', () => {
     const redis = createRedisClient({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 200 });
     redis.on('error', () => {});
     const { logger, lines } = captureLogger();
-    const { pipeline } = pipelineWith({ rateLimit: { redis, failMode: 'open' }, quota: { redis }, logger });
+    const { pipeline } = pipelineWith({
+      rateLimit: { redis, failMode: 'open' },
+      quota: { redis },
+      logger,
+      storeStartTimeoutMs: 100,
+    });
     const admissions = await Promise.all(
       Array.from({ length: 20 }, () => pipeline.admit(request({ 'x-tenant-id': 'slow_one' }))),
     );
@@ -252,7 +257,7 @@ describe('createTenantPipeline', () => {
   it('fails closed with 503 when configured', async () => {
     const redis = createRedisClient({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 200 });
     redis.on('error', () => {});
-    const { pipeline } = pipelineWith({ rateLimit: { redis, failMode: 'closed' } });
+    const { pipeline } = pipelineWith({ rateLimit: { redis, failMode: 'closed' }, storeStartTimeoutMs: 100 });
     const error = await refusal(pipeline.admit(request({ 'x-tenant-id': 'univ_8' })));
     expect(error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', httpStatus: 503, retryAfterSeconds: 5 });
     redis.disconnect();
@@ -414,5 +419,138 @@ describe('route rules, body guard and token tenants', () => {
       rawHeaders: ['Host', 'a', 'Cookie', 'a=1', 'Cookie', 'b=2', 'X-Tenant-ID', 'univ_8'],
     });
     expect(fine.tenantId).toBe('univ_8');
+  });
+});
+
+describe('amounts, limits and server faults', () => {
+  it('meters only non-negative whole amounts: a refund, NaN or Infinity is refused and changes nothing', async () => {
+    const { pipeline } = pipelineWith();
+    const metered = createTenantPipeline({
+      directory: memoryDirectory([
+        makeTenant('meter_1', {
+          entitlements: entitlements({
+            limits: {
+              rpm: null,
+              quotas: { llm_tokens: { limit: 10, period: 'monthly', enforcement: 'block' } },
+            },
+          }),
+        }),
+      ]),
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    const admission = await metered.admit(request({ 'x-tenant-id': 'meter_1' }));
+    expect((await metered.consume(admission, 'llm_tokens', 10))?.allowed).toBe(true);
+    for (const amount of [
+      -5,
+      -1,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      1.5,
+      -0.5,
+      2 ** 60,
+      '3' as unknown as number,
+    ]) {
+      const error = await refusal(metered.consume(admission, 'llm_tokens', amount));
+      expect({ amount, code: error.code }).toEqual({ amount, code: 'INTERNAL' });
+      // Unknown meters too: a bad amount is a bug whatever the meter.
+      expect((await refusal(metered.consume(admission, 'no_such_meter', amount))).code).toBe('INTERNAL');
+    }
+    // Still exhausted: nothing was refunded.
+    expect((await refusal(metered.consume(admission, 'llm_tokens', 1))).code).toBe('QUOTA_EXCEEDED');
+    expect((await metered.consume(admission, 'llm_tokens', 0))?.allowed).toBe(true);
+    const costly = createTenantPipeline({
+      directory: memoryDirectory([makeTenant('meter_2')]),
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+      routes: [{ path: '/x', policy: { quota: { meter: 'api_requests', cost: -3 } } }],
+    });
+    expect((await refusal(costly.admit(request({ 'x-tenant-id': 'meter_2' }, '/x')))).code).toBe('INTERNAL');
+    await Promise.all([pipeline.close(), metered.close(), costly.close()]);
+  });
+
+  it('rate stores refuse arguments GCRA cannot decide on', async () => {
+    const { createMemoryRateLimitStore } = await import('./rate-limiter.js');
+    const store = createMemoryRateLimitStore();
+    for (const [limit, period, cost] of [
+      [0, 60_000, 1],
+      [-1, 60_000, 1],
+      [Number.NaN, 60_000, 1],
+      [10, 60_000, -1],
+      [10, 60_000, Number.NaN],
+      [10, 0, 1],
+      [1.5, 60_000, 1],
+    ] as const) {
+      expect((await refusal(store.consume('k', limit, period, cost))).code).toBe('INTERNAL');
+    }
+  });
+
+  it('rpm 0 admits nothing, an rpm that is no whole number fails closed, defaultRpm 0 is refused at build', async () => {
+    const directory = memoryDirectory([
+      makeTenant('zero_rpm', { entitlements: entitlements({ rpm: 0 }) }),
+      makeTenant('bad_rpm', { entitlements: entitlements({ rpm: -4 }) }),
+      makeTenant('nan_rpm', { entitlements: entitlements({ rpm: Number.NaN }) }),
+      makeTenant('frac_rpm', { entitlements: entitlements({ rpm: 2.5 }) }),
+    ]);
+    const pipeline = createTenantPipeline({ directory, logger: pino({ level: 'silent' }), metrics: false });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const error = await refusal(pipeline.admit(request({ 'x-tenant-id': 'zero_rpm' })));
+      expect(error.code).toBe('RATE_LIMITED');
+      expect(pipeline.errorResponse(error).headers).toMatchObject({
+        'ratelimit-limit': '0',
+        'retry-after': '60',
+      });
+    }
+    for (const tenant of ['bad_rpm', 'nan_rpm', 'frac_rpm'])
+      expect((await refusal(pipeline.admit(request({ 'x-tenant-id': tenant })))).code).toBe('CONFIG_INVALID');
+    for (const defaultRpm of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createTenantPipeline({ directory, rateLimit: { defaultRpm } })).toThrow(/defaultRpm/);
+    }
+    await pipeline.close();
+  });
+
+  it('answers 5xx refusals with a fixed text: driver messages, hosts and database names stay in the log', async () => {
+    const driverText =
+      'Tenant storage is unavailable (directory.get): connect ECONNREFUSED 127.0.0.1:54329 database "mtpaas_catalog_prod"';
+    const { logger, lines } = captureLogger();
+    const failures: unknown[] = [
+      new MtPaasError('TENANT_STORAGE_UNAVAILABLE', driverText, {
+        retryAfterSeconds: 5,
+        details: { where: 'directory.get' },
+      }),
+      new MtPaasError('SERVICE_UNAVAILABLE', driverText),
+      new MtPaasError('PROVIDER_ERROR', driverText),
+      new MtPaasError('TIMEOUT', driverText),
+      new MtPaasError('INTERNAL', driverText),
+      Object.assign(new Error(driverText), { code: 'ECONNREFUSED' }),
+    ];
+    const directory = {
+      get: async () => {
+        throw failures[0];
+      },
+      resolveDomain: async () => undefined,
+      list: async () => ({ items: [], nextCursor: undefined }),
+    } as unknown as TenantPipelineOptions['directory'];
+    const pipeline = createTenantPipeline({ directory, logger, metrics: false });
+    const thrown = await refusal(pipeline.admit(request({ 'x-tenant-id': 'univ_8' })));
+    for (const failure of [thrown, ...failures]) {
+      const response = pipeline.errorResponse(failure, { requestId: 'req-1' });
+      expect(response.status).toBeGreaterThanOrEqual(500);
+      const text = JSON.stringify(response.body);
+      for (const leak of ['ECONNREFUSED', '127.0.0.1', '54329', 'mtpaas_catalog', 'directory.get'])
+        expect(text).not.toContain(leak);
+      expect(response.body.error.message).toMatch(/retry/);
+    }
+    expect(pipeline.errorResponse(thrown).headers['retry-after']).toBe('5');
+    expect(lines.some((line) => JSON.stringify(line).includes('ECONNREFUSED 127.0.0.1:54329'))).toBe(true);
+    // Refusals the pipeline writes for clients keep their words.
+    const provisioning = createTenantPipeline({
+      directory: memoryDirectory([makeTenant('new_one', { status: 'provisioning' })]),
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+    });
+    const setUp = await refusal(provisioning.admit(request({ 'x-tenant-id': 'new_one' })));
+    expect(provisioning.errorResponse(setUp).body.error.message).toMatch(/still being set up/);
+    await Promise.all([pipeline.close(), provisioning.close()]);
   });
 });
