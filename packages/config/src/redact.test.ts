@@ -135,3 +135,95 @@ describe('redact', () => {
     });
   });
 });
+
+describe('redact() reads URLs and connection strings, it does not pattern-match them', () => {
+  const secret = 'S3cr3t';
+  const cases: Array<[string, string]> = [
+    // passwords holding URL delimiters
+    [
+      `postgresql://app:p@ss${secret}@db.internal:5432/central`,
+      `postgresql://app:${REDACTED}@db.internal:5432/central`,
+    ],
+    [`postgres://app:${secret}@@db/x`, `postgres://app:${REDACTED}@db/x`],
+    [`postgres://app:a:b:${secret}@db/x`, `postgres://app:${REDACTED}@db/x`],
+    [`postgres://app:pa/ss${secret}@db:5432/x`, `postgres://app:${REDACTED}@db:5432/x`],
+    [`postgres://app:pa?ss${secret}@db/x`, `postgres://app:${REDACTED}@db/x`],
+    [`postgres://app:pa#ss${secret}@db/x`, `postgres://app:${REDACTED}@db/x`],
+    [`postgres://app:p%40ss${secret}@db/x`, `postgres://app:${REDACTED}@db/x`],
+    [`redis://:${secret}@cache:6379/0`, `redis://:${REDACTED}@cache:6379/0`],
+    [`redis://default:${secret}@[::1]:6379`, `redis://default:${REDACTED}@[::1]:6379`],
+    [`rediss://user:${secret}@cache.example.com`, `rediss://user:${REDACTED}@cache.example.com`],
+    [
+      `mongodb+srv://u:${secret}@cluster0.example.net/db`,
+      `mongodb+srv://u:${REDACTED}@cluster0.example.net/db`,
+    ],
+    [`postgres://u:${secret}@h1:5432,h2:5433/db`, `postgres://u:${REDACTED}@h1:5432,h2:5433/db`],
+    [`amqp://guest:${secret}@mq/vhost`, `amqp://guest:${REDACTED}@mq/vhost`],
+    [`HTTPS://admin:${secret}@Example.COM/path`, `HTTPS://admin:${REDACTED}@Example.COM/path`],
+    // secrets in the query and fragment
+    [`postgres://db/app?password=${secret}`, `postgres://db/app?password=${REDACTED}`],
+    [
+      `postgres://db/app?sslmode=require&password=${secret}&application_name=x`,
+      `postgres://db/app?sslmode=require&password=${REDACTED}&application_name=x`,
+    ],
+    [
+      `postgres:///app?host=/var/run/postgresql&sslpassword=${secret}`,
+      `postgres:///app?host=/var/run/postgresql&sslpassword=${REDACTED}`,
+    ],
+    [`postgres://db/app?PASSWORD=${secret}`, `postgres://db/app?PASSWORD=${REDACTED}`],
+    [`postgres://db/app?pass%77ord=${secret}`, `postgres://db/app?pass%77ord=${REDACTED}`],
+    [
+      `jdbc:postgresql://db/app?user=app&password=${secret}`,
+      `jdbc:postgresql://db/app?user=app&password=${REDACTED}`,
+    ],
+    [
+      `https://api.example.com/v1?api_key=${secret}&limit=5`,
+      `https://api.example.com/v1?api_key=${REDACTED}&limit=5`,
+    ],
+    [
+      `https://x.example/cb#access_token=${secret}&state=1`,
+      `https://x.example/cb#access_token=${REDACTED}&state=1`,
+    ],
+    [
+      `https://x.example/?next=postgres://u:${secret}@db/x`,
+      `https://x.example/?next=postgres://u:${REDACTED}@db/x`,
+    ],
+    [
+      `postgres://u:${secret}@db:5432/tenant_{tenant_id}?password=${secret}`,
+      `postgres://u:${REDACTED}@db:5432/tenant_{tenant_id}?password=${REDACTED}`,
+    ],
+    // several URLs in one string, and libpq keyword/value strings
+    [
+      `primary=postgres://a:${secret}@p/x replica=postgres://b:${secret}@r/x`,
+      `primary=postgres://a:${REDACTED}@p/x replica=postgres://b:${REDACTED}@r/x`,
+    ],
+    [
+      `host=db port=5432 user=app password=${secret} dbname=app`,
+      `host=db port=5432 user=app password=${REDACTED} dbname=app`,
+    ],
+    [`host=db password='a b ${secret}' dbname=app`, `host=db password=${REDACTED} dbname=app`],
+    [`host=db password = ${secret}`, `host=db password = ${REDACTED}`],
+  ];
+
+  it.each(cases)('masks %s', (input, expected) => {
+    const safe = redact({ custom: { target: input } }) as { custom: { target: string } };
+    expect(safe.custom.target).toBe(expected);
+    expect(safe.custom.target).not.toContain(secret);
+  });
+
+  it('keeps URLs and strings without secrets byte for byte', () => {
+    for (const plain of [
+      'https://market.example.com/api/v1?limit=5&page=2',
+      'postgresql://app@db:5432/central',
+      'postgresql://db/tenant_{tenant_id}',
+      'https://example.com/users/@me',
+      'mailto:someone@example.com',
+      'max_tokens=4096 tokens_per_minute=100',
+      'user@example.com',
+    ]) {
+      expect((redact({ custom: { value: plain } }) as { custom: { value: string } }).custom.value).toBe(
+        plain,
+      );
+    }
+  });
+});
