@@ -17,11 +17,14 @@ export type {
   ContextPropagator,
   ContextPropagatorOptions,
   HeaderSource,
+  MemoryReplayCacheOptions,
   MessageEnvelope,
+  ReplayCache,
 } from './propagation.js';
 export {
   CONTEXT_HEADERS,
   createContextPropagator,
+  createMemoryReplayCache,
   createMessageEnvelope,
   runInMessageContext,
 } from './propagation.js';

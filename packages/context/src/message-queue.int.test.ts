@@ -78,4 +78,51 @@ describeWithAmqp('tenant context over a real RabbitMQ queue (seed 004 §5.2)', (
     }
     expect(handled.filter((entry) => entry.signed)).toHaveLength(25);
   });
+
+  it('runs a signed message once: the same bytes delivered again and a message kept past its age are refused', async () => {
+    const replayQueue = testAmqp().name('context_replays');
+    await channel.assertQueue(replayQueue, { exclusive: true, autoDelete: true });
+    const publisher = createContextPropagator({ signingKey: 'queue-test-signing-key-32-bytes!' });
+    let clock = Date.now();
+    const consumer = createContextPropagator({
+      signingKey: 'queue-test-signing-key-32-bytes!',
+      maxMessageAgeSeconds: 60,
+      now: () => clock,
+    });
+    const outcomes: string[] = [];
+    const expected = 4;
+    const done = new Promise<void>((resolve, reject) => {
+      channel
+        .consume(replayQueue, (message) => {
+          if (message === null) return;
+          const envelope = JSON.parse(message.content.toString('utf8')) as MessageEnvelope<{ n: number }>;
+          try {
+            consumer.runInMessageContext(envelope, (payload) =>
+              outcomes.push(`ran ${payload.n} as ${currentTenant()}`),
+            );
+          } catch (error) {
+            outcomes.push(`refused ${envelope.payload.n} ${(error as { code?: string }).code}`);
+          }
+          channel.ack(message);
+          if (outcomes.length === expected) resolve();
+        })
+        .catch(reject);
+    });
+    const first = runWithTenant({ tenantId: 'queue_replay' }, () => publisher.wrapMessage({ n: 1 }));
+    const bytes = Buffer.from(JSON.stringify(first));
+    channel.sendToQueue(replayQueue, bytes);
+    channel.sendToQueue(replayQueue, bytes); // captured and fed back
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    clock += 61_000; // the consumer's clock: both of these are now past the 60 s age limit
+    const stale = runWithTenant({ tenantId: 'queue_replay' }, () => publisher.wrapMessage({ n: 2 }));
+    channel.sendToQueue(replayQueue, Buffer.from(JSON.stringify(stale)));
+    channel.sendToQueue(replayQueue, bytes);
+    await done;
+    expect(outcomes).toEqual([
+      'ran 1 as queue_replay',
+      'refused 1 CONFLICT',
+      'refused 2 UNAUTHENTICATED',
+      'refused 1 UNAUTHENTICATED',
+    ]);
+  });
 });

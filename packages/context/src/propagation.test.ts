@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CONTEXT_HEADERS,
   createContextPropagator,
+  createMemoryReplayCache,
   createMessageEnvelope,
   runInMessageContext,
 } from './propagation.js';
@@ -179,5 +180,106 @@ describe('message envelopes', () => {
     expect(() => propagator.runInMessageContext(unsigned, () => 1)).toThrowError(
       expect.objectContaining({ code: 'UNAUTHENTICATED' }),
     );
+  });
+});
+
+describe('signed envelopes: age and replay', () => {
+  const key = 'envelope-signing-key-0123456789abcdef';
+  const wrapAt = (sentAtMs: number, payload: unknown = { amount: 1 }) => {
+    const publisher = createContextPropagator({ signingKey: key, now: () => sentAtMs });
+    const envelope = runWithTenant({ tenantId: 'univ_8' }, () => publisher.wrapMessage(payload));
+    return { envelope, publisher };
+  };
+
+  it('refuses an envelope older than maxMessageAgeSeconds, or stamped in the future', () => {
+    const start = Date.now();
+    const { envelope } = wrapAt(start);
+    const consumerAt = (offsetMs: number, options: { maxMessageAgeSeconds?: number } = {}) =>
+      createContextPropagator({ signingKey: key, now: () => start + offsetMs, ...options });
+    expect(consumerAt(10_000).runInMessageContext(envelope, () => currentTenant())).toBe('univ_8');
+    for (const [offsetMs, options] of [
+      [3601_000, {}],
+      [365 * 86_400_000, {}],
+      [-301_000, {}],
+      [61_000, { maxMessageAgeSeconds: 60 }],
+    ] as const) {
+      let ran = false;
+      expect(() =>
+        consumerAt(offsetMs, options).runInMessageContext(envelope, () => {
+          ran = true;
+        }),
+      ).toThrowError(
+        expect.objectContaining({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/old/) }),
+      );
+      expect(ran).toBe(false);
+    }
+    // sentAt is signed: moving it forward breaks the signature.
+    expect(() =>
+      consumerAt(4000_000).runInMessageContext(
+        { ...envelope, sentAt: new Date(start + 4000_000).toISOString() },
+        () => 1,
+      ),
+    ).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED', message: expect.stringMatching(/signature/) }),
+    );
+    for (const sentAt of ['', 'yesterday', undefined])
+      expect(() => consumerAt(0).runInMessageContext({ ...envelope, sentAt } as never, () => 1)).toThrowError(
+        expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+      );
+  });
+
+  it('runs each envelope once: a replay is CONFLICT, a new id or a re-signed id is refused or distinct', () => {
+    const consumer = createContextPropagator({ signingKey: key });
+    const envelope = runWithTenant({ tenantId: 'univ_8' }, () => consumer.wrapMessage({ n: 1 }));
+    const runs: number[] = [];
+    consumer.runInMessageContext(JSON.parse(JSON.stringify(envelope)), () => runs.push(1));
+    for (let replay = 0; replay < 3; replay++) {
+      expect(() =>
+        consumer.runInMessageContext(JSON.parse(JSON.stringify(envelope)), () => runs.push(2)),
+      ).toThrowError(expect.objectContaining({ code: 'CONFLICT' }));
+    }
+    // The id is signed: a replay under a fresh id is a forgery.
+    expect(() =>
+      consumer.runInMessageContext({ ...envelope, id: 'fresh-id' }, () => runs.push(3)),
+    ).toThrowError(expect.objectContaining({ code: 'UNAUTHENTICATED' }));
+    const { id: _dropped, ...withoutId } = envelope;
+    expect(() => consumer.runInMessageContext(withoutId as never, () => runs.push(4))).toThrowError(
+      expect.objectContaining({ code: 'UNAUTHENTICATED' }),
+    );
+    expect(runs).toEqual([1]);
+    const second = runWithTenant({ tenantId: 'univ_8' }, () => consumer.wrapMessage({ n: 1 }));
+    expect(second.id).not.toBe(envelope.id);
+    expect(consumer.runInMessageContext(second, () => 'ran')).toBe('ran');
+  });
+
+  it('lets a redelivery run after the handler failed (sync throw or async rejection)', async () => {
+    const consumer = createContextPropagator({ signingKey: key });
+    const envelope = runWithTenant({ tenantId: 'univ_8' }, () => consumer.wrapMessage({ n: 1 }));
+    expect(() =>
+      consumer.runInMessageContext(envelope, () => {
+        throw new Error('database down');
+      }),
+    ).toThrow('database down');
+    await expect(
+      consumer.runInMessageContext(envelope, async () => {
+        throw new Error('still down');
+      }),
+    ).rejects.toThrow('still down');
+    await expect(consumer.runInMessageContext(envelope, async () => currentTenant())).resolves.toBe('univ_8');
+    expect(() => consumer.runInMessageContext(envelope, () => 1)).toThrowError(
+      expect.objectContaining({ code: 'CONFLICT' }),
+    );
+  });
+
+  it('the memory replay cache forgets expired ids and stays bounded', () => {
+    let clock = 0;
+    const cache = createMemoryReplayCache({ max: 3, now: () => clock });
+    expect(cache.claim('a', 100)).toBe(true);
+    expect(cache.claim('a', 100)).toBe(false);
+    clock = 150;
+    expect(cache.claim('a', 300)).toBe(true);
+    for (const id of ['b', 'c', 'd', 'e']) expect(cache.claim(id, 1000)).toBe(true);
+    expect(cache.claim('e', 1000)).toBe(false);
+    expect(cache.claim('a', 1000)).toBe(true); // dropped as the oldest, over the bound
   });
 });

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { MtPaasError } from './errors.js';
 import {
   requireTenant,
@@ -30,14 +30,76 @@ export interface ContextPropagatorOptions {
   signingKey: string;
   /** Keys still accepted when verifying, for rotation; outgoing headers are signed with `signingKey` only. */
   previousKeys?: readonly string[];
-  /** Signed headers older than this are refused (replay window). @default 300 */
+  /**
+   * Signed headers older than this are refused (replay window); so are headers and envelopes stamped
+   * further than this in the future (clock skew). @default 300
+   */
   maxAgeSeconds?: number;
+  /**
+   * Signed envelopes older than this (by their signed `sentAt`) are refused: a message captured off a
+   * queue cannot be fed back later. Set it above the longest time a message may wait in your queues.
+   * @default 3600
+   */
+  maxMessageAgeSeconds?: number;
+  /**
+   * Remembers the ids of envelopes already handled, so each signed envelope runs its handler once
+   * (a second delivery is refused with `CONFLICT`). An id is remembered until the envelope's age limit,
+   * and forgotten when the handler throws or rejects, so a redelivery after a failure runs again.
+   * Give a shared cache when several consumers read the same queue. @default a per-process cache of 100 000 ids
+   */
+  replayCache?: ReplayCache;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 }
 
+/** The ids of envelopes already handled (see `ContextPropagatorOptions.replayCache`). */
+export interface ReplayCache {
+  /** Records `id` until `expiresAtMs`; `false` when it is already recorded and not expired (a replay). */
+  claim(id: string, expiresAtMs: number): boolean;
+  /** Forgets `id` (its handler failed: a redelivery may run it). */
+  release(id: string): void;
+}
+
+/** Options of {@link createMemoryReplayCache}. */
+export interface MemoryReplayCacheOptions {
+  /** Most ids kept; the oldest are dropped first. @default 100_000 */
+  max?: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * A {@link ReplayCache} in process memory: right for one consumer process; with several, give the
+ * propagator a shared one (e.g. Redis `SET id 1 NX PXAT expiresAt` behind this interface).
+ */
+export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}): ReplayCache {
+  const max = options.max ?? 100_000;
+  const now = options.now ?? Date.now;
+  const expiries = new Map<string, number>();
+  return {
+    claim(id, expiresAtMs) {
+      const current = now();
+      const known = expiries.get(id);
+      if (known !== undefined && known > current) return false;
+      expiries.delete(id);
+      expiries.set(id, expiresAtMs);
+      // Oldest first: drop expired ids, then the oldest while over the bound.
+      for (const [oldId, expiry] of expiries) {
+        if (expiries.size <= max && expiry > current) break;
+        expiries.delete(oldId);
+      }
+      return true;
+    },
+    release(id) {
+      expiries.delete(id);
+    },
+  };
+}
+
 /** A message that carries its tenant context across a queue (seed 004 §5.2). */
 export interface MessageEnvelope<T = unknown> {
+  /** Unique id of this message (replay protection of signed envelopes). */
+  id: string;
   tenantId: string;
   requestId: string;
   userId?: string;
@@ -62,7 +124,13 @@ export interface ContextPropagator {
   fromHeaders(headers: HeaderSource): TenantContextInput | undefined;
   /** Wraps `payload` with the current context, signed. */
   wrapMessage<T>(payload: T, context?: TenantContext): MessageEnvelope<T>;
-  /** Verifies the envelope's signature and runs `handler` in its tenant's context. */
+  /**
+   * Verifies the envelope's signature, its age (`maxMessageAgeSeconds`) and that it was not handled
+   * before (`replayCache`), then runs `handler` in its tenant's context.
+   *
+   * @throws MtPaasError `UNAUTHENTICATED` for a missing or wrong signature, a stale or future `sentAt`;
+   * `CONFLICT` for an envelope already handled (acknowledge and drop it).
+   */
   runInMessageContext<T, R>(envelope: MessageEnvelope<T>, handler: (payload: T) => R): R;
 }
 
@@ -126,7 +194,8 @@ function decodeUser(encoded: string | undefined): TenantContextInput['user'] {
  */
 function envelopeSigningInput(envelope: MessageEnvelope): string {
   return JSON.stringify([
-    'mt-paas-envelope-v2',
+    'mt-paas-envelope-v3',
+    envelope.id,
     envelope.tenantId,
     envelope.requestId,
     envelope.userId ?? null,
@@ -170,6 +239,7 @@ export function createMessageEnvelope<T>(
   context: TenantContext = requireTenant(),
 ): MessageEnvelope<T> {
   const envelope: MessageEnvelope<T> = {
+    id: randomUUID(),
     tenantId: context.tenantId,
     requestId: context.requestId,
     sentAt: new Date().toISOString(),
@@ -204,7 +274,9 @@ export function createContextPropagator(options: ContextPropagatorOptions): Cont
   }
   const keys = [options.signingKey, ...(options.previousKeys ?? [])];
   const maxAgeSeconds = options.maxAgeSeconds ?? 300;
+  const maxMessageAgeSeconds = options.maxMessageAgeSeconds ?? 3600;
   const now = options.now ?? Date.now;
+  const replayCache = options.replayCache ?? createMemoryReplayCache({ now });
 
   const verify = (data: string, signature: string): boolean =>
     keys.some((key) => safeEqual(hmac(key, data), signature));
@@ -265,6 +337,7 @@ export function createContextPropagator(options: ContextPropagatorOptions): Cont
 
     wrapMessage(payload, context = requireTenant()) {
       const envelope = createMessageEnvelope(payload, context);
+      envelope.sentAt = new Date(now()).toISOString();
       envelope.signature = hmac(options.signingKey, envelopeSigningInput(envelope));
       return envelope;
     },
@@ -272,13 +345,51 @@ export function createContextPropagator(options: ContextPropagatorOptions): Cont
     runInMessageContext(envelope, handler) {
       if (typeof envelope !== 'object' || envelope === null) return runInMessageContext(envelope, handler);
       const signature = typeof envelope.signature === 'string' ? envelope.signature : '';
-      if (signature === '' || !verify(envelopeSigningInput(envelope), signature)) {
+      if (
+        signature === '' ||
+        typeof envelope.id !== 'string' ||
+        !verify(envelopeSigningInput(envelope), signature)
+      ) {
         throw new MtPaasError(
           'UNAUTHENTICATED',
           'The message envelope is unsigned or its signature does not match; publish messages with wrapMessage() using the shared signing key.',
         );
       }
-      return runInMessageContext(envelope, handler);
+      // The same window logic as signed headers: too old is a replay, too far ahead is a forged clock.
+      const sentAtMs = typeof envelope.sentAt === 'string' ? Date.parse(envelope.sentAt) : Number.NaN;
+      const ageMs = now() - sentAtMs;
+      if (
+        !Number.isFinite(sentAtMs) ||
+        ageMs > maxMessageAgeSeconds * 1000 ||
+        ageMs < -maxAgeSeconds * 1000
+      ) {
+        throw new MtPaasError(
+          'UNAUTHENTICATED',
+          Number.isFinite(sentAtMs)
+            ? `The message envelope is ${Math.round(ageMs / 1000)}s old (limit ${maxMessageAgeSeconds}s, ${maxAgeSeconds}s ahead); drop it, or raise maxMessageAgeSeconds above the longest queue wait and check the clocks.`
+            : 'The message envelope has no valid sentAt; publish messages with wrapMessage().',
+        );
+      }
+      const input = contextFromEnvelope(envelope);
+      if (!replayCache.claim(envelope.id, sentAtMs + maxMessageAgeSeconds * 1000)) {
+        throw new MtPaasError(
+          'CONFLICT',
+          `The message envelope ${envelope.id.slice(0, 64)} was already handled; acknowledge and drop this delivery.`,
+          { details: { envelopeId: envelope.id.slice(0, 64) } },
+        );
+      }
+      let result: unknown;
+      try {
+        result = runWithTenant(input, () => handler(envelope.payload));
+      } catch (error) {
+        replayCache.release(envelope.id);
+        throw error;
+      }
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        // The caller gets the original promise; a rejection only frees the id for a redelivery.
+        (result as PromiseLike<unknown>).then(undefined, () => replayCache.release(envelope.id));
+      }
+      return result as ReturnType<typeof handler>;
     },
   };
 }
