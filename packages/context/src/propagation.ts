@@ -98,8 +98,11 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
 
 /** A message that carries its tenant context across a queue (seed 004 §5.2). */
 export interface MessageEnvelope<T = unknown> {
-  /** Unique id of this message (replay protection of signed envelopes). */
-  id: string;
+  /**
+   * Unique id of this message, set by `createMessageEnvelope` / `wrapMessage`; required and signed in
+   * signed envelopes (replay protection), optional in hand-built unsigned ones.
+   */
+  id?: string;
   tenantId: string;
   requestId: string;
   userId?: string;
@@ -195,7 +198,7 @@ function decodeUser(encoded: string | undefined): TenantContextInput['user'] {
 function envelopeSigningInput(envelope: MessageEnvelope): string {
   return JSON.stringify([
     'mt-paas-envelope-v3',
-    envelope.id,
+    envelope.id ?? null,
     envelope.tenantId,
     envelope.requestId,
     envelope.userId ?? null,
@@ -371,23 +374,24 @@ export function createContextPropagator(options: ContextPropagatorOptions): Cont
         );
       }
       const input = contextFromEnvelope(envelope);
-      if (!replayCache.claim(envelope.id, sentAtMs + maxMessageAgeSeconds * 1000)) {
+      const id = envelope.id;
+      if (!replayCache.claim(id, sentAtMs + maxMessageAgeSeconds * 1000)) {
         throw new MtPaasError(
           'CONFLICT',
-          `The message envelope ${envelope.id.slice(0, 64)} was already handled; acknowledge and drop this delivery.`,
-          { details: { envelopeId: envelope.id.slice(0, 64) } },
+          `The message envelope ${id.slice(0, 64)} was already handled; acknowledge and drop this delivery.`,
+          { details: { envelopeId: id.slice(0, 64) } },
         );
       }
       let result: unknown;
       try {
         result = runWithTenant(input, () => handler(envelope.payload));
       } catch (error) {
-        replayCache.release(envelope.id);
+        replayCache.release(id);
         throw error;
       }
       if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
         // The caller gets the original promise; a rejection only frees the id for a redelivery.
-        (result as PromiseLike<unknown>).then(undefined, () => replayCache.release(envelope.id));
+        (result as PromiseLike<unknown>).then(undefined, () => replayCache.release(id));
       }
       return result as ReturnType<typeof handler>;
     },
