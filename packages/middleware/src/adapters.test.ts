@@ -47,6 +47,36 @@ describe('adapters without extra wiring', () => {
     await app.close();
   });
 
+  it('Fastify: rules match route templates, a catch-all `*` route included; notFoundHandler: false keeps the app its own', async () => {
+    const app = Fastify();
+    await app.register(mtPaasFastify, {
+      directory: directory(),
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+      routes: [
+        { path: '/courses/:id', policy: { auth: 'jwt' } },
+        { path: '/*', policy: { tenant: 'optional' } },
+      ],
+      notFoundHandler: false,
+    });
+    app.get('/courses/:id', async () => ({ course: true }));
+    app.get('*', async () => ({ spa: true }));
+    app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ own: true }));
+    const course = await app.inject({ url: '/COURSES/%34%32', headers: { 'x-tenant-id': 'univ_8' } });
+    // find-my-way is case-sensitive: this is the catch-all, not the course route.
+    expect(course.json()).toEqual({ spa: true });
+    const protectedCourse = await app.inject({
+      url: '/courses/%34%32',
+      headers: { 'x-tenant-id': 'univ_8' },
+    });
+    expect(protectedCourse.statusCode).toBe(401);
+    const spa = await app.inject({ url: '/some/page' });
+    expect(spa.json()).toEqual({ spa: true });
+    const own = await app.inject({ method: 'DELETE', url: '/x', headers: { 'x-tenant-id': 'univ_8' } });
+    expect(own.json()).toEqual({ own: true });
+    await app.close();
+  });
+
   it('a gate used without the middleware is a CONFIG_INVALID saying what to mount, in every adapter', async () => {
     const fastify = Fastify();
     fastify.decorateRequest('tenant', null);

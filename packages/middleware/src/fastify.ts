@@ -57,7 +57,13 @@ function toPipelineRequest(request: FastifyRequest): PipelineRequest {
     // absolute-form handling), never against the raw URL.
     ...(request.routeOptions.url === undefined
       ? {}
-      : { routeTemplate: request.routeOptions.url, routePath: request.routeOptions.url }),
+      : {
+          routeTemplate: request.routeOptions.url,
+          // A catch-all route is registered as `*`: the template of every path.
+          routePath: request.routeOptions.url.startsWith('/')
+            ? request.routeOptions.url
+            : `/${request.routeOptions.url}`,
+        }),
   };
 }
 
