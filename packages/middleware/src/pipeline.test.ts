@@ -352,6 +352,14 @@ describe('route rules, body guard and token tenants', () => {
         policy: expect.any(Object),
       });
     }
+    // HEAD runs the GET handler in every framework.
+    const byMethod = pipelineWith({ routes: [{ method: 'GET', path: '/reports', policy: { auth: 'jwt' } }] });
+    for (const method of ['GET', 'HEAD', 'get', 'head'])
+      expect({ method, policy: byMethod.pipeline.policyFor(method, '/reports') }).toEqual({
+        method,
+        policy: { auth: 'jwt' },
+      });
+    expect(byMethod.pipeline.policyFor('POST', '/reports')).toBeUndefined();
     // A case-sensitive, strict router (Fastify templates, Hono) does not route these spellings.
     for (const path of ['/ADMIN/tenants', '/api/staff/', '/api/staffx', '/administrator'])
       expect({ path, policy: pipeline.policyFor('GET', path) }).toEqual({ path, policy: undefined });

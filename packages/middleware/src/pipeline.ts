@@ -230,7 +230,11 @@ function matchesRule(
 ): boolean {
   if (rule.method !== undefined) {
     const methods = typeof rule.method === 'string' ? [rule.method] : rule.method;
-    if (!methods.some((candidate) => candidate.toUpperCase() === method.toUpperCase())) return false;
+    // Every framework answers HEAD with the GET handler: a GET rule covers HEAD.
+    const asked = method.toUpperCase();
+    const covers = (candidate: string) =>
+      candidate.toUpperCase() === asked || (candidate.toUpperCase() === 'GET' && asked === 'HEAD');
+    if (!methods.some(covers)) return false;
   }
   const candidate = foldPath(path, matching);
   if (rule.path instanceof RegExp) return rule.path.test(candidate);
