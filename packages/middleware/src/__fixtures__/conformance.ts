@@ -543,11 +543,21 @@ export function describeConformance(
       expect(
         (await get('/api/whoami', { cookie: `tenant_id=${id('univ')}; tenant_id=${id('univ')}` })).status,
       ).toBe(200);
-      expectError(
-        await get(`/api/whoami?tenant=${id('univ')}&tenant=${id('other')}`),
-        403,
-        'CROSS_TENANT_ACCESS',
-      );
+      for (const query of [
+        `tenant=${id('univ')}&tenant=${id('other')}`,
+        `tenant=${id('univ')}&tenan%74=${id('other')}`,
+        `tenant=${id('univ')}&%74enant=${id('other')}`,
+        `tenant=${id('other')}&x=1&tenant=${id('univ')}`,
+      ]) {
+        const response = await get(`/api/whoami?${query}`);
+        expect({ query, status: response.status, code: response.json?.error?.code }).toEqual({
+          query,
+          status: 403,
+          code: 'CROSS_TENANT_ACCESS',
+        });
+      }
+      const semicolon = await get(`/api/whoami?tenant=${id('univ')};tenant=${id('other')}`);
+      expect(semicolon.status).toBeGreaterThanOrEqual(400);
       // Repeated identity headers: the tenant header, Host, Authorization, the API key.
       const token = await signToken({ sub: 'user_9', tenant_id: id('univ') });
       const other = await signToken({ sub: 'user_9', tenant_id: id('other') });
