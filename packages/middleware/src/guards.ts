@@ -1,22 +1,6 @@
 import { type ErrorCode, isMtPaasError, MtPaasError } from '@mt-paas/context';
 import type { RequestPrincipal } from './http-types.js';
-
-/** 5xx refusals whose message this package wrote for the client (no driver text in it). */
-const clientSafeFailures = new WeakSet<object>();
-
-/**
- * Marks a 5xx `MtPaasError` written by this package as fit to show: error responses keep its message.
- * Every other 5xx is answered with a fixed text (its message, often a driver's, goes to the log only).
- */
-export function clientSafe<T extends object>(error: T): T {
-  clientSafeFailures.add(error);
-  return error;
-}
-
-/** Whether {@link clientSafe} marked this error. */
-export function isClientSafe(error: object): boolean {
-  return clientSafeFailures.has(error);
-}
+import { clientSafe } from './server-faults.js';
 
 /**
  * Throws `UNAUTHENTICATED` without a user and `FORBIDDEN` when the user has none of `roles`.

@@ -14,6 +14,7 @@ import { createTenantContext, isMtPaasError, MtPaasError, tenantIdProblem } from
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { type ApiKeyAuthOptions, type ApiKeyVerifier, createApiKeyVerifier } from './api-key-auth.js';
+import { readableBody } from './body-guard.js';
 import {
   assertFeature,
   assertPlan,
@@ -21,7 +22,7 @@ import {
   DEFAULT_PLAN_ORDER,
   type EntitlementsResolverOptions,
 } from './entitlements.js';
-import { assertRoles, clientSafe, isClientSafe } from './guards.js';
+import { assertRoles } from './guards.js';
 import {
   type AdmittedRequest,
   type AuthRequirement,
@@ -58,7 +59,10 @@ import {
   type RateLimitStore,
   rateLimitHeaders,
 } from './rate-limiter.js';
+import { waitUntilReady } from './redis-client.js';
 import { REDIS_KEY_PREFIX, safeKeyPart, tenantKey } from './redis-keys.js';
+import { matchesRule, type RouteRule } from './route-rules.js';
+import { clientSafe, isClientSafe, serverFaultMessage } from './server-faults.js';
 import { checkTenantStatus } from './status-gate.js';
 import { type CachedDirectory, createCachedDirectory } from './tenant-cache.js';
 import {
@@ -70,14 +74,7 @@ import {
   type TenantCandidate,
 } from './tenant-resolver.js';
 
-/** A route policy for paths matched by method and path (for adapters without route config). */
-export interface RouteRule {
-  /** One or more methods; all when omitted. */
-  method?: string | readonly string[];
-  /** Exact path, a prefix ending in `/*`, or a RegExp. */
-  path: string | RegExp;
-  policy: RoutePolicy;
-}
+export type { RouteRule } from './route-rules.js';
 
 /** Options of {@link createTenantPipeline}. */
 export interface TenantPipelineOptions {
@@ -214,97 +211,6 @@ export interface TenantPipeline {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-
-function foldPath(path: string, matching: RouteMatching | undefined): string {
-  let folded = matching?.caseSensitive === false ? path.toLowerCase() : path;
-  if (matching?.strictTrailingSlash === false && folded.length > 1 && folded.endsWith('/'))
-    folded = folded.slice(0, -1);
-  return folded;
-}
-
-function matchesRule(
-  rule: RouteRule,
-  method: string,
-  path: string,
-  matching: RouteMatching | undefined,
-): boolean {
-  if (rule.method !== undefined) {
-    const methods = typeof rule.method === 'string' ? [rule.method] : rule.method;
-    // Every framework answers HEAD with the GET handler: a GET rule covers HEAD.
-    const asked = method.toUpperCase();
-    const covers = (candidate: string) =>
-      candidate.toUpperCase() === asked || (candidate.toUpperCase() === 'GET' && asked === 'HEAD');
-    if (!methods.some(covers)) return false;
-  }
-  const candidate = foldPath(path, matching);
-  if (rule.path instanceof RegExp) return rule.path.test(candidate);
-  if (rule.path.endsWith('/*')) {
-    const prefix = foldPath(rule.path.slice(0, -1), { caseSensitive: matching?.caseSensitive ?? true });
-    return candidate.startsWith(prefix) || candidate === prefix.slice(0, -1);
-  }
-  return candidate === foldPath(rule.path, matching);
-}
-
-/**
- * A body as the app may read it: parsed objects as they are; text or bytes (a `text/plain` body the app
- * `JSON.parse`s, Hono's `c.req.json()` on any content type) parsed as JSON, else as a urlencoded form.
- */
-function readableBody(body: unknown): unknown {
-  let text: string | undefined;
-  if (typeof body === 'string') text = body;
-  else if (body instanceof Uint8Array)
-    text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-  if (text === undefined) return body;
-  const trimmed = text.trim();
-  if (trimmed === '') return undefined;
-  try {
-    return JSON.parse(trimmed) as unknown;
-  } catch {
-    if (!trimmed.includes('=')) return undefined;
-    const form: Record<string, string> = {};
-    for (const [key, value] of new URLSearchParams(trimmed)) if (!(key in form)) form[key] = value;
-    return form;
-  }
-}
-
-/**
- * Resolves `true` once the ioredis client is ready, `false` after `timeoutMs` (never rejects). A lazy
- * client is asked to connect.
- */
-function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
-  if (redis.status === 'ready') return Promise.resolve(true);
-  if (redis.status === 'wait') redis.connect().catch(() => {});
-  return new Promise((resolve) => {
-    const done = (ready: boolean) => {
-      clearTimeout(timer);
-      redis.off('ready', onReady);
-      redis.off('end', onEnd);
-      resolve(ready);
-    };
-    const onReady = () => done(true);
-    const onEnd = () => done(false);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    timer.unref?.();
-    redis.on('ready', onReady);
-    redis.on('end', onEnd);
-  });
-}
-
-/** What a client reads for a server-side failure: no driver message, host, port or database name. */
-function serverFaultMessage(failure: MtPaasError): string {
-  const retry =
-    failure.retryAfterSeconds === undefined ? 'retry shortly' : `retry in ${failure.retryAfterSeconds} s`;
-  switch (failure.httpStatus) {
-    case 502:
-      return `A service this request depends on answered with an error; ${retry}, and report the request id if it persists.`;
-    case 503:
-      return `A service this request depends on is unavailable; ${retry}, and report the request id if it persists.`;
-    case 504:
-      return `A service this request depends on did not answer in time; ${retry}, and report the request id if it persists.`;
-    default:
-      return 'Something went wrong on our side; retry, and report the request id if it persists.';
-  }
-}
 
 /** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
 function describeStrategy(strategy: ResolutionStrategy, tenantClaim: string): string {

@@ -29,3 +29,26 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     ...options.redisOptions,
   });
 }
+
+/**
+ * Resolves `true` once the ioredis client is ready, `false` after `timeoutMs` (never rejects). A lazy
+ * client is asked to connect.
+ */
+export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  if (redis.status === 'wait') redis.connect().catch(() => {});
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('end', onEnd);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const onEnd = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    timer.unref?.();
+    redis.on('ready', onReady);
+    redis.on('end', onEnd);
+  });
+}
