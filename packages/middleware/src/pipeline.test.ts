@@ -514,6 +514,9 @@ describe('amounts, limits and server faults', () => {
     for (const defaultRpm of [0, -1, 1.5, Number.NaN]) {
       expect(() => createTenantPipeline({ directory, rateLimit: { defaultRpm } })).toThrow(/defaultRpm/);
     }
+    for (const throttleRpm of [0, -6, 0.5, Number.POSITIVE_INFINITY]) {
+      expect(() => createTenantPipeline({ directory, quota: { throttleRpm } })).toThrow(/throttleRpm/);
+    }
     await pipeline.close();
   });
 

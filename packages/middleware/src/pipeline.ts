@@ -289,6 +289,13 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
       `rateLimit.defaultRpm is ${String(defaultRpm)}; give a whole number > 0, null for unlimited, or rateLimit.enabled: false.`,
     );
   }
+  const throttleRpm = options.quota?.throttleRpm ?? 6;
+  if (!(Number.isSafeInteger(throttleRpm) && throttleRpm > 0)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `quota.throttleRpm is ${String(throttleRpm)}; give a whole number of requests per minute > 0.`,
+    );
+  }
   const resolveEntitlements = createEntitlementsResolver({ ...options.entitlements, defaultRpm });
   const metrics = options.metrics === false ? undefined : createPipelineMetrics(options.metrics);
 
@@ -591,7 +598,6 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     if (decision === undefined) return undefined;
     if (!decision.allowed) throw quotaExceededError(tenantId, meterName, decision);
     if (decision.throttled && rateStore !== undefined) {
-      const throttleRpm = options.quota?.throttleRpm ?? 6;
       const throttle = await guardRate(() =>
         rateStore.consume(tenantKey(prefix, tenantId, 'qt', meterName), throttleRpm, 60_000, 1),
       );
