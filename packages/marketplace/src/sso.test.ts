@@ -9,7 +9,7 @@ import { createMarketplaceSso, createMemoryReplayStore, type MarketplaceSso } fr
 const ISSUER = 'https://svcmkt.k-university.ai';
 const AUDIENCE = 'keli_tutor';
 
-type Keys = { privateKey: CryptoKey; publicJwk: JWK };
+type Keys = { privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; publicJwk: JWK };
 
 async function keyPair(alg: 'RS256' | 'ES256', kid: string): Promise<Keys> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
