@@ -63,10 +63,11 @@ export const provisionRequestedSchema = z
     demoExpiresAt: value.demo_expires_at ?? undefined,
   }));
 
+/** A quota as `@mt-paas/context`'s `QuotaLimit` (`limit: null` is unlimited). */
 const quota = z.object({
-  limit: z.number().nonnegative(),
-  period: z.enum(['minute', 'hour', 'day', 'month', 'total']).optional(),
-  enforcement: z.enum(['hard', 'soft']).optional(),
+  limit: z.number().nonnegative().nullable(),
+  period: z.enum(['hourly', 'daily', 'monthly', 'never']).default('monthly'),
+  enforcement: z.enum(['block', 'throttle', 'alert', 'overage']).default('block'),
 });
 
 /** Data of `subscription.updated` v1: the tenant's plan, features and limits changed. */

@@ -1,3 +1,4 @@
+import { MtPaasError } from '@mt-paas/context';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { MarketplaceReceiver, MarketplaceResponse } from './receiver.js';
 
@@ -23,7 +24,8 @@ export function marketplaceExpress(receiver: MarketplaceReceiver): RequestHandle
         response,
         receiver.errorResponse(
           path,
-          new Error(
+          new MtPaasError(
+            'CONFIG_INVALID',
             'The body was already read by a parser; mount marketplaceExpress() before express.json().',
           ),
         ),

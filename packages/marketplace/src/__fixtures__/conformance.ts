@@ -484,7 +484,7 @@ export function describeMarketplaceConformance(
           tenant_id: tenant,
           plan: 'professional',
           features: { quiz: true, rag: true },
-          limits: { rpm: 600, quotas: { llm_tokens: { limit: 1000000, period: 'month' } } },
+          limits: { rpm: 600, quotas: { llm_tokens: { limit: 1000000, period: 'monthly' } } },
           expires_at: '2027-01-01T00:00:00Z',
           grace_period_hours: 48,
         },
@@ -498,7 +498,10 @@ export function describeMarketplaceConformance(
           tenantId: 'snu',
           plan: 'professional',
           features: { quiz: true, rag: true },
-          limits: { rpm: 600, quotas: { llm_tokens: { limit: 1000000, period: 'month' } } },
+          limits: {
+            rpm: 600,
+            quotas: { llm_tokens: { limit: 1000000, period: 'monthly', enforcement: 'block' } },
+          },
           expiresAt: new Date('2027-01-01T00:00:00Z'),
           gracePeriodHours: 48,
         });
