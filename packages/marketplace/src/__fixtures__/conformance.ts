@@ -583,6 +583,39 @@ export function describeMarketplaceConformance(
         expect(otherTenant.json.result).toBe('processed');
       });
 
+      it('ends each tenant in its newest state whatever the interleaving of concurrent deliveries', async () => {
+        const now = Date.now();
+        const run = randomUUID().slice(0, 6);
+        const deliveries: Promise<TestResponse>[] = [];
+        for (let index = 0; index < 10; index++) {
+          const tenant = `race_${run}_${index}`;
+          const newest = index % 2 === 0 ? 'tenant.blocked' : 'tenant.unblocked';
+          const events = [
+            { type: 'tenant.unblocked', at: now - 30_000 },
+            { type: 'tenant.blocked', at: now - 20_000 },
+            { type: newest, at: now - 10_000 },
+          ].sort(() => Math.random() - 0.5);
+          for (const event of events) {
+            deliveries.push(
+              sendEvent({
+                type: event.type,
+                version: 1,
+                timestamp: new Date(event.at).toISOString(),
+                data: { tenant_id: tenant, reason: 'r' },
+              }),
+            );
+          }
+        }
+        for (const response of await Promise.all(deliveries)) expect(response.status).toBe(200);
+        for (let index = 0; index < 10; index++) {
+          const tenant = `race_${run}_${index}`;
+          const applied = recorder.calls.filter(
+            (call) => (call.data as { tenantId: string }).tenantId === tenant,
+          );
+          expect(applied.at(-1)?.handler).toBe(index % 2 === 0 ? 'onBlocked' : 'onUnblocked');
+        }
+      });
+
       it.each([
         ['a tampered body', (body: string) => ({ raw: body.replace('professional', 'enterprise') })],
         ['a re-serialised body', (body: string) => ({ raw: JSON.stringify(JSON.parse(body), null, 2) })],
