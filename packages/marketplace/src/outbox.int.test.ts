@@ -191,6 +191,39 @@ describeWithPostgres('outbox on Postgres', () => {
     });
   });
 
+  it('stops a slow round before its lease ends and gives the rest back at once', async () => {
+    await outbox.enqueue(
+      Array.from({ length: 5 }, (_, index) =>
+        tenantStatusMessage({ tenantId: 'hallym', status: 'active', id: `slow-${index}` }),
+      ),
+    );
+    const sent: string[] = [];
+    const slowClient: MarketplaceClient = {
+      ...client,
+      async syncTenantStatus(_report, call) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        sent.push(call?.idempotencyKey as string);
+      },
+    };
+    const worker = createOutboxDispatcher({
+      outbox,
+      client: slowClient,
+      leaseSeconds: 1,
+      deliveryBudgetMs: 500,
+    });
+    const round = await worker.runOnce();
+    // Five deliveries of 300 ms cannot fit in a 1 s lease: the round delivered some and released the rest.
+    expect(round.delivered).toBeGreaterThan(0);
+    expect(round.delivered).toBeLessThan(5);
+    expect((await outbox.stats()).pending).toBe(5 - round.delivered);
+    const released = await outbox.claim(10, 30); // due again right away, not after the lease
+    expect(released).toHaveLength(5 - round.delivered);
+    expect(released.every((message) => message.attempts === 1)).toBe(true);
+    await outbox.release(released.map((message) => message.id));
+    await drain(createOutboxDispatcher({ outbox, client: slowClient, leaseSeconds: 30 }));
+    expect([...sent].sort()).toEqual(['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4']);
+  });
+
   it('parks a message the market refuses (4xx) and honours Retry-After on a 503', async () => {
     await outbox.enqueue([
       tenantStatusMessage({

@@ -70,6 +70,8 @@ export interface Outbox {
   claim(limit: number, leaseSeconds: number): Promise<ClaimedMessage[]>;
   /** Marks a message delivered. */
   complete(id: string): Promise<void>;
+  /** Gives leased messages back undelivered (due now, the attempt not counted), for another round or instance. */
+  release(ids: readonly string[]): Promise<void>;
   /** Schedules another attempt after `delaySeconds`, keeping the error. */
   retry(id: string, error: string, delaySeconds: number): Promise<void>;
   /** Stops retrying a message the marketplace refused for good (it stays, with its error). */
@@ -159,6 +161,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
         [id],
       );
     },
+    async release(ids) {
+      if (ids.length === 0) return;
+      await driver.query(
+        `UPDATE ${table} SET next_attempt_at = now(), attempts = greatest(attempts - 1, 0)
+         WHERE event_id = ANY($1::text[]) AND delivered_at IS NULL`,
+        [ids],
+      );
+    },
     async retry(id, error, delaySeconds) {
       await driver.query(
         `UPDATE ${table} SET next_attempt_at = now() + make_interval(secs => $3), last_error = $2
@@ -204,8 +214,14 @@ export interface OutboxDispatcherOptions {
   client: MarketplaceClient;
   /** Messages leased per round. @default 50 */
   batchSize?: number;
-  /** How long a lease lasts; longer than one delivery can take (the client's timeout). @default 60 */
+  /**
+   * How long a lease lasts. A round stops delivering (and releases the rest of its batch) when less
+   * than `deliveryBudgetMs` of it is left, so a slow round never sends a message whose lease another
+   * instance may already hold. @default 60
+   */
   leaseSeconds?: number;
+  /** The longest one delivery can take: the client's timeout plus a margin. @default 15000 */
+  deliveryBudgetMs?: number;
   /** First retry delay; doubles per attempt with jitter, up to `maxRetryDelaySeconds`. @default 2 */
   retryBaseSeconds?: number;
   /** @default 3600 */
@@ -287,6 +303,7 @@ async function deliver(client: MarketplaceClient, message: ClaimedMessage): Prom
 export function createOutboxDispatcher(options: OutboxDispatcherOptions): OutboxDispatcher {
   const batchSize = options.batchSize ?? 50;
   const leaseSeconds = options.leaseSeconds ?? 60;
+  const budget = options.deliveryBudgetMs ?? 15_000;
   const base = options.retryBaseSeconds ?? 2;
   const max = options.maxRetryDelaySeconds ?? 3600;
   let running: Promise<void> | undefined;
@@ -295,8 +312,13 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions): Outbox
 
   async function runOnce(): Promise<DispatchRound> {
     const round: DispatchRound = { delivered: 0, retried: 0, parked: 0 };
+    const leaseEnds = Date.now() + leaseSeconds * 1000;
     const messages = await options.outbox.claim(batchSize, leaseSeconds);
-    for (const message of messages) {
+    for (const [index, message] of messages.entries()) {
+      if (Date.now() + budget > leaseEnds) {
+        await options.outbox.release(messages.slice(index).map((rest) => rest.id));
+        break;
+      }
       try {
         await deliver(options.client, message);
         await options.outbox.complete(message.id);
