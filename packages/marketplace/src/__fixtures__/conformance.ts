@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ReceiptStore } from '../receipts.js';
 import { createMarketplaceReceiver, type HandlerContext, type MarketplaceHandlers } from '../receiver.js';
+import { createMarketplaceSso } from '../sso.js';
 import { generateWebhookSecret, signWebhook } from '../standard-webhooks.js';
 import type { BootApp, BootedApp } from './apps.js';
 import { send, type TestResponse } from './http-client.js';
@@ -93,12 +95,32 @@ export function describeMarketplaceConformance(
     const recorder = recordingHandlers();
     let environment: ConformanceEnvironment;
     let app: BootedApp;
+    let ssoKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
     beforeAll(async () => {
       environment = await makeEnvironment();
+      const keys = await generateKeyPair('ES256', { extractable: true });
+      ssoKey = keys.privateKey;
+      const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'market-1', alg: 'ES256' };
       const receiver = createMarketplaceReceiver({
         serviceId: SERVICE_ID,
-        handlers: recorder.handlers,
+        sso: createMarketplaceSso({
+          jwks: { keys: [jwk] },
+          issuer: 'https://market.test',
+          audience: SERVICE_ID,
+        }),
+        handlers: {
+          ...recorder.handlers,
+          onSsoLogin: (login) => ({
+            redirectTo: `/home?tenant=${login.tenantId}`,
+            headers: {
+              'set-cookie': [
+                `session=${login.user.id}; HttpOnly; Path=/`,
+                `tenant=${login.tenantId}; Path=/`,
+              ],
+            },
+          }),
+        },
         receipts: environment.receipts,
         secrets: [secret, oldSecret],
         legacySecret: LEGACY_SECRET,
@@ -472,6 +494,47 @@ export function describeMarketplaceConformance(
         );
         expect(freshUnblock.json.result).toBe('processed');
         expect(recorder.calls.map((call) => call.handler)).toEqual(['onBlocked', 'onUnblocked']);
+      });
+    });
+
+    describe('GET /auth/marketplace/callback (marketplace SSO)', () => {
+      const token = (audience = SERVICE_ID) =>
+        new SignJWT({ tenant_id: 'hallym' })
+          .setProtectedHeader({ alg: 'ES256', kid: 'market-1' })
+          .setSubject('user_42')
+          .setIssuer('https://market.test')
+          .setAudience(audience)
+          .setIssuedAt()
+          .setJti(randomUUID())
+          .setExpirationTime('2m')
+          .sign(ssoKey);
+
+      it('redirects with the app session cookies, once per token', async () => {
+        const path = `/auth/marketplace/callback?token=${await token()}`;
+        const first = await send(app.url, { path });
+        expect(first.status).toBe(302);
+        expect(first.headers.location).toBe('/home?tenant=hallym');
+        expect(first.headers['set-cookie']).toEqual([
+          'session=user_42; HttpOnly; Path=/',
+          'tenant=hallym; Path=/',
+        ]);
+        const replay = await send(app.url, { path });
+        expect(replay.status).toBe(401);
+        expect(replay.json.error.code).toBe('UNAUTHENTICATED');
+        expect(replay.headers['set-cookie']).toBeUndefined();
+      });
+
+      it('refuses a token for another tenant than the callback names, and one for another service', async () => {
+        const other = await send(app.url, {
+          path: `/auth/marketplace/callback?token=${await token()}&tenant=korea`,
+        });
+        expect(other.status).toBe(403);
+        const otherService = await send(app.url, {
+          path: `/auth/marketplace/callback?token=${await token('other_service')}`,
+        });
+        expect(otherService.status).toBe(401);
+        const none = await send(app.url, { path: '/auth/marketplace/callback' });
+        expect(none.status).toBe(401);
       });
     });
 
