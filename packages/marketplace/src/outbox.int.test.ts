@@ -253,6 +253,23 @@ describeWithPostgres('outbox on Postgres', () => {
     expect(await worker.runOnce()).toEqual({ delivered: 0, retried: 0, parked: 0 });
   });
 
+  it('prunes delivered messages only', async () => {
+    await outbox.enqueue([
+      tenantStatusMessage({ tenantId: 'hallym', status: 'active', id: 'prune-delivered' }),
+      tenantStatusMessage({ tenantId: 'hallym', status: 'active', id: 'prune-pending' }),
+    ]);
+    await outbox.complete('prune-delivered');
+    expect(await outbox.prune(3600)).toBe(0); // delivered just now: kept
+    await catalog.driver.query(
+      `UPDATE "${catalog.schema}".outbox SET delivered_at = now() - interval '2 days' WHERE event_id = 'prune-delivered'`,
+    );
+    expect(await outbox.prune(3600)).toBe(1);
+    const rows = await catalog.driver.query<{ event_id: string }>(
+      `SELECT event_id FROM "${catalog.schema}".outbox`,
+    );
+    expect(rows.rows.map((row) => row.event_id)).toEqual(['prune-pending']);
+  });
+
   it('writes in the caller’s transaction: rolled back with it, committed with it', async () => {
     await expect(
       catalog.driver.transaction(async (session) => {

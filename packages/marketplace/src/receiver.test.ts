@@ -176,6 +176,30 @@ describe('marketplace receiver core', () => {
     }
   });
 
+  it('tells onHandlerError about a failed handler and answers without its internals', async () => {
+    const seen: string[] = [];
+    const receiver = createMarketplaceReceiver({
+      serviceId: 'keli_tutor',
+      apiKeys: ['mk_1'],
+      handlers: {
+        ...handlers([]),
+        onBlocked: () => {
+          throw new Error('connection to 10.0.0.5:5432 refused');
+        },
+      },
+      onHandlerError: (error, context) => seen.push(`${context.type}:${(error as Error).message}`),
+    });
+    const response = await receiver.handle({
+      method: 'POST',
+      path: '/api/v1/services/keli_tutor/tenants/hallym/block',
+      headers: { 'x-api-key': 'mk_1' },
+      body: '{"reason":"x"}',
+    });
+    expect(response.status).toBe(500);
+    expect(response.body).not.toMatch(/10\.0\.0\.5/);
+    expect(seen).toEqual(['tenant.blocked:connection to 10.0.0.5:5432 refused']);
+  });
+
   it('answers unknown paths 404 and a wrong method 405 with Allow', async () => {
     const receiver = createMarketplaceReceiver({ serviceId: 'keli_tutor', handlers: handlers([]) });
     expect(receiver.matches('/api/tenant/create')).toBe(true);
