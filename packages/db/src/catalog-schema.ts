@@ -168,15 +168,23 @@ export function createCatalogTables(schemaName: string = DEFAULT_CATALOG_SCHEMA)
     (t) => [index('outbox_pending_idx').on(t.nextAttemptAt).where(sql`${t.deliveredAt} is null`)],
   );
 
-  const webhookReceipts = schema.table('webhook_receipts', {
-    webhookId: text('webhook_id').primaryKey(),
-    type: text('type'),
-    tenantId: text('tenant_id'),
-    receivedAt: timestamptz('received_at').notNull().defaultNow(),
-    /** `processed`, `ignored`, `failed`, … */
-    result: text('result'),
-    details: jsonb('details').$type<Record<string, unknown>>(),
-  });
+  const webhookReceipts = schema.table(
+    'webhook_receipts',
+    {
+      webhookId: text('webhook_id').primaryKey(),
+      type: text('type'),
+      tenantId: text('tenant_id'),
+      receivedAt: timestamptz('received_at').notNull().defaultNow(),
+      /** `processed`, `ignored`, `failed`, … */
+      result: text('result'),
+      details: jsonb('details').$type<Record<string, unknown>>(),
+      /** Events with the same tenant and ordering key apply in `occurred_at` order (`access`, `subscription`, …). */
+      orderingKey: text('ordering_key'),
+      /** When the marketplace says the event happened; an older event than the last applied one is ignored. */
+      occurredAt: timestamptz('occurred_at'),
+    },
+    (t) => [index('webhook_receipts_ordering_idx').on(t.tenantId, t.orderingKey, t.occurredAt)],
+  );
 
   const provisioningJobs = schema.table(
     'provisioning_jobs',

@@ -10,7 +10,11 @@ describeWithPostgres('catalog on Postgres', () => {
 
   beforeAll(async () => {
     catalog = await createCatalog({ connectionString: database.url, schema: 'mt_paas_test' });
-    expect(await catalog.migrate()).toEqual(['0000_init', '0001_append_only_audit']);
+    expect(await catalog.migrate()).toEqual([
+      '0000_init',
+      '0001_append_only_audit',
+      '0002_webhook_receipt_ordering',
+    ]);
   });
   afterAll(async () => {
     await catalog?.close();

@@ -1,0 +1,5 @@
+import { packageConfig } from '@mt-paas/tsup-config';
+
+export default packageConfig({
+  entry: ['src/index.ts', 'src/fastify.ts', 'src/express.ts', 'src/hono.ts'],
+});
