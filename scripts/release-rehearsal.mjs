@@ -23,7 +23,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createRequire, builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -229,7 +229,11 @@ export const SCENARIOS = {
     install: [],
     files: { 'app.mts': LLM_APP },
     expect: (r) => [
-      ...same('local answer', { text: r.text, model: r.model }, { text: 'The library opens at 9 am.', model: 'local:extractive' }),
+      ...same(
+        'local answer',
+        { text: r.text, model: r.model },
+        { text: 'The library opens at 9 am.', model: 'local:extractive' },
+      ),
       ...same('streamed answer', r.streamed, 'Exams start on June 10.'),
       ...same('embedding dimensions', r.dimensions, [16, 16]),
       ...(r.usage?.totalTokens > 0 ? [] : [`usage not reported: ${JSON.stringify(r.usage)}`]),
@@ -263,7 +267,9 @@ export function manifestProblems(manifest, publishedVersions) {
       } else if (field !== 'devDependencies' && publishedVersions.has(name)) {
         const version = publishedVersions.get(name);
         if (![`^${version}`, `~${version}`, version].includes(range)) {
-          problems.push(`${field}.${name} = "${range}" does not point at the version just published (${version})`);
+          problems.push(
+            `${field}.${name} = "${range}" does not point at the version just published (${version})`,
+          );
         }
       }
     }
@@ -336,7 +342,13 @@ function cleanEnv(extra = {}) {
     if (/^(npm_|pnpm_|PNPM_)/i.test(key) || key === 'NODE_PATH' || key === 'NODE_OPTIONS') continue;
     env[key] = value;
   }
-  return { ...env, NPM_CONFIG_UPDATE_NOTIFIER: 'false', NPM_CONFIG_FUND: 'false', NPM_CONFIG_AUDIT: 'false', ...extra };
+  return {
+    ...env,
+    NPM_CONFIG_UPDATE_NOTIFIER: 'false',
+    NPM_CONFIG_FUND: 'false',
+    NPM_CONFIG_AUDIT: 'false',
+    ...extra,
+  };
 }
 
 /** Runs a command, resolving with { code, stdout, stderr } (never rejects on a non-zero exit). */
@@ -443,7 +455,12 @@ export function discoverPackages(repo) {
     const internal = Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies }).filter((name) =>
       name.startsWith(`${SCOPE}/`),
     );
-    packages.set(manifest.name, { name: manifest.name, dir: join('packages', entry.name), manifest, internal });
+    packages.set(manifest.name, {
+      name: manifest.name,
+      dir: join('packages', entry.name),
+      manifest,
+      internal,
+    });
   }
   return packages;
 }
@@ -477,7 +494,10 @@ function readCatalog(repo) {
 
 /** Copies the working tree (tracked + untracked, not ignored) and each package's built output. */
 function copyWorkingTree(repo, destination, packages) {
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repo, encoding: 'utf8' })
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+    cwd: repo,
+    encoding: 'utf8',
+  })
     .split('\0')
     .filter(Boolean);
   for (const file of files) {
@@ -553,7 +573,8 @@ async function startRegistry(work) {
       const response = await fetch(`${url}-/ping`);
       if (response.ok) break;
     } catch {}
-    if (Date.now() > deadline) throw new Error(`Verdaccio did not answer on ${url} within 30 s:\n${tail(output)}`);
+    if (Date.now() > deadline)
+      throw new Error(`Verdaccio did not answer on ${url} within 30 s:\n${tail(output)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   // A throwaway user: the token only exists in this temp registry.
@@ -561,10 +582,16 @@ async function startRegistry(work) {
   const response = await fetch(`${url}-/user/org.couchdb.user:${user}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: user, password: `pw-${Math.random().toString(36).slice(2)}`, type: 'user', roles: [] }),
+    body: JSON.stringify({
+      name: user,
+      password: `pw-${Math.random().toString(36).slice(2)}`,
+      type: 'user',
+      roles: [],
+    }),
   });
   const body = await response.json();
-  if (!response.ok || !body.token) throw new Error(`Verdaccio refused the throwaway user: ${JSON.stringify(body)}`);
+  if (!response.ok || !body.token)
+    throw new Error(`Verdaccio refused the throwaway user: ${JSON.stringify(body)}`);
   return { url, port, token: body.token, storage: join(work, 'storage') };
 }
 
@@ -578,7 +605,15 @@ async function nodeBinaries(work, wantNode24) {
   const result = await mustRun(
     'npm exec --package=node@24',
     'npm',
-    ['exec', '--yes', '--package=node@24', '--', 'node', '-p', 'process.execPath + " " + process.versions.node'],
+    [
+      'exec',
+      '--yes',
+      '--package=node@24',
+      '--',
+      'node',
+      '-p',
+      'process.execPath + " " + process.versions.node',
+    ],
     { cwd: work },
   );
   const [path, version] = result.stdout.trim().split('\n').pop().split(' ');
@@ -612,7 +647,9 @@ function aloneApp(manifest) {
   const subpaths = Object.keys(manifest.exports ?? { '.': {} }).filter(
     (key) => !key.endsWith('package.json') && !key.includes('*'),
   );
-  const specifiers = subpaths.map((subpath) => (subpath === '.' ? manifest.name : `${manifest.name}${subpath.slice(1)}`));
+  const specifiers = subpaths.map((subpath) =>
+    subpath === '.' ? manifest.name : `${manifest.name}${subpath.slice(1)}`,
+  );
   return {
     specifiers,
     probe: `const specifiers = ${JSON.stringify(specifiers)};
@@ -741,7 +778,9 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
   const resolved = await run(process.execPath, ['resolve-check.mjs'], { cwd: dir });
   const outside = parseResult(resolved.stdout);
   if (outside === undefined) fail(blame, `resolution check did not run:\n${tail(resolved.stderr)}`);
-  else for (const { name, dependency, where } of outside) fail(name, `"${dependency}" resolves outside the install folder: ${where}`);
+  else
+    for (const { name, dependency, where } of outside)
+      fail(name, `"${dependency}" resolves outside the install folder: ${where}`);
 
   // 4. Types resolve (moduleResolution nodenext) and 5. the app runs on each Node.
   const stats = {};
@@ -765,9 +804,19 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
         stats[specifier] = `needs optional peer ${missingPackageOf(entry.message)}`;
       else fail(manifest.name, `import "${specifier}" fails: ${entry.code ?? ''} ${entry.message}`);
     }
-    if (!usable.includes(manifest.name)) return { name: scenario.name, packages: scenario.packages, problems, stats };
+    if (!usable.includes(manifest.name))
+      return { name: scenario.name, packages: scenario.packages, problems, stats };
     writeFileSync(join(dir, 'types.mts'), typesApp(usable));
-    apps = [{ source: 'types.mts', run: 'probe.mjs', check: (r) => specifiers.filter((s) => !r?.[s]?.ok && !stats[s]).map((s) => `import "${s}" fails: ${r?.[s]?.message}`) }];
+    apps = [
+      {
+        source: 'types.mts',
+        run: 'probe.mjs',
+        check: (r) =>
+          specifiers
+            .filter((s) => !r?.[s]?.ok && !stats[s])
+            .map((s) => `import "${s}" fails: ${r?.[s]?.message}`),
+      },
+    ];
     Object.assign(stats, installedRuntime(dir));
     stats.unpacked = du(join(dir, 'node_modules', manifest.name));
   } else {
@@ -775,9 +824,13 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
   }
   for (const app of apps) {
     writeFileSync(join(dir, 'tsconfig.json'), tsconfig([app.source]));
-    const tsc = await run(process.execPath, [requireFromTool.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-      cwd: dir,
-    });
+    const tsc = await run(
+      process.execPath,
+      [requireFromTool.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'],
+      {
+        cwd: dir,
+      },
+    );
     const diagnostics = tscDiagnostics(tsc.stdout);
     const optionalPeers = new Set(
       scenario.packages.flatMap((name) =>
@@ -787,9 +840,14 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
     const ours = diagnostics.filter((d) => {
       if (d.file.startsWith('node_modules/') && !d.file.startsWith(`node_modules/${SCOPE}/`)) return false;
       // Installed alone, an entry point for an optional peer (middleware/fastify) cannot see that peer's types.
-      const peer = scenario.alone && d.code === 'TS2307' ? /Cannot find module '([^']+)'/.exec(d.text)?.[1] : undefined;
-      if (peer && optionalPeers.has(peer.startsWith('@') ? peer.split('/').slice(0, 2).join('/') : peer.split('/')[0])) {
-        stats[`types of ${d.file.split('/').slice(1, 4).join('/')}`] = `need optional peer ${peer}`;
+      const peer =
+        scenario.alone && d.code === 'TS2307' ? /Cannot find module '([^']+)'/.exec(d.text)?.[1] : undefined;
+      if (
+        peer &&
+        optionalPeers.has(peer.startsWith('@') ? peer.split('/').slice(0, 2).join('/') : peer.split('/')[0])
+      ) {
+        stats[`${d.file.replace(/^node_modules\//, '')} types`] =
+          `need optional peer ${peer} (not installed here)`;
         return false;
       }
       return true;
@@ -811,10 +869,17 @@ console.log('${RESULT_PREFIX}' + JSON.stringify(out));
       const env = cleanEnv(context.env?.(scenario) ?? {});
       const before = scenario.postgres ? await context.createDatabase(dir, env) : undefined;
       try {
-        const ran = await run(node.path, [app.run], { cwd: dir, env: { ...env, ...before }, timeoutMs: 120_000 });
+        const ran = await run(node.path, [app.run], {
+          cwd: dir,
+          env: { ...env, ...before },
+          timeoutMs: 120_000,
+        });
         const result = parseResult(ran.stdout);
         if (ran.code !== 0 || result === undefined) {
-          fail(blame, `${app.run} on ${node.label} failed (exit ${ran.code}):\n${tail(ran.stderr || ran.stdout)}`);
+          fail(
+            blame,
+            `${app.run} on ${node.label} failed (exit ${ran.code}):\n${tail(ran.stderr || ran.stdout)}`,
+          );
           continue;
         }
         for (const problem of app.check(result)) fail(blame, `${app.run} on ${node.label}: ${problem}`);
@@ -847,7 +912,10 @@ function installedRuntime(dir) {
   const paths = Object.entries(lock.packages ?? {})
     .filter(([path, entry]) => path !== '' && !entry.dev && !entry.link)
     .map(([path]) => path);
-  return { installed: paths.length, nodeModules: paths.reduce((sum, path) => sum + du(join(dir, path), false).bytes, 0) };
+  return {
+    installed: paths.length,
+    nodeModules: paths.reduce((sum, path) => sum + du(join(dir, path), false).bytes, 0),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -899,7 +967,8 @@ async function main() {
   const only = values.only?.map((name) => (name.startsWith('@') ? name : `${SCOPE}/${name}`));
   const rehearsed = only ? closure(all, only) : new Set(all.keys());
   const targets = only ? new Set(only) : rehearsed;
-  const log = (message) => console.log(`[rehearsal ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
+  const log = (message) =>
+    console.log(`[rehearsal ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${message}`);
   const failures = [];
 
   // Every published package needs a smoke entry.
@@ -920,7 +989,11 @@ async function main() {
   try {
     // 1. Scratch copy of the workspace.
     const scratch = join(work, 'repo');
-    copyWorkingTree(repo, scratch, [...rehearsed].map((name) => all.get(name)));
+    copyWorkingTree(
+      repo,
+      scratch,
+      [...rehearsed].map((name) => all.get(name)),
+    );
     for (const [name, pkg] of all) {
       if (rehearsed.has(name)) continue;
       const path = join(scratch, pkg.dir, 'package.json');
@@ -935,17 +1008,24 @@ async function main() {
     // The rehearsal changeset: a major bump of the package everything depends on (so every dependent's range
     // must follow it), a patch for the others — versions stay independent.
     const order = [...rehearsed].sort((a, b) => all.get(a).internal.length - all.get(b).internal.length);
-    const base = order.find((name) => [...rehearsed].some((other) => all.get(other).internal.includes(name))) ?? order[0];
+    const base =
+      order.find((name) => [...rehearsed].some((other) => all.get(other).internal.includes(name))) ??
+      order[0];
     writeFileSync(
       join(changesetDir, 'zz-release-rehearsal.md'),
       `---\n${order.map((name) => `"${name}": ${name === base ? 'major' : 'patch'}`).join('\n')}\n---\n\nRelease rehearsal (never committed).\n`,
     );
     log(`scratch copy in ${scratch}; rehearsing ${rehearsed.size} package(s): ${[...rehearsed].join(', ')}`);
     // pnpm resolves workspace: ranges at publish time from the installed workspace links.
-    await mustRun('pnpm install (scratch copy)', 'pnpm', ['install', '--frozen-lockfile', '--prefer-offline', '--ignore-scripts'], {
-      cwd: scratch,
-      env: cleanEnv({ CI: 'true' }),
-    });
+    await mustRun(
+      'pnpm install (scratch copy)',
+      'pnpm',
+      ['install', '--frozen-lockfile', '--prefer-offline', '--ignore-scripts'],
+      {
+        cwd: scratch,
+        env: cleanEnv({ CI: 'true' }),
+      },
+    );
     log('pnpm install in the scratch copy: done');
 
     const changeset = join(scratch, 'node_modules', '.bin', 'changeset');
@@ -955,7 +1035,10 @@ async function main() {
     for (const name of rehearsed) {
       summary.published.set(name, versioned.get(name).manifest.version);
       if (versioned.get(name).manifest.version === before.get(name)) {
-        failures.push({ pkg: name, message: `changeset version did not bump it (still ${before.get(name)})` });
+        failures.push({
+          pkg: name,
+          message: `changeset version did not bump it (still ${before.get(name)})`,
+        });
       }
     }
     log(`changeset version: ${[...summary.published].map(([n, v]) => `${n}@${v}`).join(', ')}`);
@@ -982,7 +1065,8 @@ async function main() {
         });
         continue;
       }
-      for (const problem of manifestProblems(manifest, summary.published)) failures.push({ pkg: name, message: problem });
+      for (const problem of manifestProblems(manifest, summary.published))
+        failures.push({ pkg: name, message: problem });
     }
     log(`changeset publish: exit ${publish.code}`);
     if (failures.some((f) => f.message.includes('not on the registry'))) throw new Error('publish failed');
@@ -994,12 +1078,24 @@ async function main() {
     const scenarios = [];
     for (const name of targets) {
       if (!SMOKE[name]) continue;
-      scenarios.push({ name: `alone-${name.split('/')[1]}`, packages: [name], install: [], files: {}, alone: true });
+      scenarios.push({
+        name: `alone-${name.split('/')[1]}`,
+        packages: [name],
+        install: [],
+        files: {},
+        alone: true,
+      });
       for (const id of SMOKE[name].scenarios) {
         const scenario = SCENARIOS[id];
         if (!scenario) {
-          failures.push({ pkg: name, message: `SMOKE names scenario "${id}", which SCENARIOS does not define` });
-        } else if (scenario.packages.every((p) => rehearsed.has(p)) && !scenarios.some((s) => s.name === id)) {
+          failures.push({
+            pkg: name,
+            message: `SMOKE names scenario "${id}", which SCENARIOS does not define`,
+          });
+        } else if (
+          scenario.packages.every((p) => rehearsed.has(p)) &&
+          !scenarios.some((s) => s.name === id)
+        ) {
           scenarios.push({ name: id, ...scenario });
         }
       }
@@ -1015,8 +1111,12 @@ async function main() {
         const database = `mtp_rehearsal_${process.pid}_${++databases}`;
         const role = `${database}_app`;
         const admin = `postgres://postgres@127.0.0.1:5432/postgres`;
-        await mustRun('create scratch database', process.execPath, ['admin.mjs', 'create', admin, database], { cwd: dir, env });
-        const drop = () => run(process.execPath, ['admin.mjs', 'drop', admin, database, role], { cwd: dir, env });
+        await mustRun('create scratch database', process.execPath, ['admin.mjs', 'create', admin, database], {
+          cwd: dir,
+          env,
+        });
+        const drop = () =>
+          run(process.execPath, ['admin.mjs', 'drop', admin, database, role], { cwd: dir, env });
         cleanups.push(drop);
         return {
           DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
@@ -1037,7 +1137,11 @@ async function main() {
       try {
         result = await runScenario(scenario, context);
       } catch (error) {
-        result = { name: scenario.name, packages: scenario.packages, problems: [{ pkg: scenario.packages.join(' + '), message: error.message }] };
+        result = {
+          name: scenario.name,
+          packages: scenario.packages,
+          problems: [{ pkg: scenario.packages.join(' + '), message: error.message }],
+        };
       }
       result.seconds = Math.round((Date.now() - start) / 1000);
       log(`${result.problems.some(isOpen) ? '✗' : '✓'} ${scenario.name} (${result.seconds}s)`);
@@ -1072,10 +1176,12 @@ async function main() {
     rows.sort((a, b) => a.name.localeCompare(b.name));
     if (rows.length > 0) {
       console.log(`\n${sizesTable(rows)}\n`);
-      if (!only && !values['no-docs'] && updateDocs(repo, sizesTable(rows))) log('sizes written to docs/releasing.md');
+      if (!only && !values['no-docs'] && updateDocs(repo, sizesTable(rows)))
+        log('sizes written to docs/releasing.md');
     }
   } catch (error) {
-    if (error.message !== 'publish failed') failures.push({ pkg: '(rehearsal)', message: error.stack ?? String(error) });
+    if (error.message !== 'publish failed')
+      failures.push({ pkg: '(rehearsal)', message: error.stack ?? String(error) });
   } finally {
     await cleanup();
   }
@@ -1096,10 +1202,13 @@ async function main() {
   console.log('\n================ release rehearsal ================');
   for (const [name, version] of summary.published) console.log(`published ${name}@${version}`);
   for (const scenario of summary.scenarios) {
-    console.log(`${scenario.problems.some(isOpen) ? '✗' : '✓'} ${scenario.name.padEnd(28)} ${scenario.packages.join(', ')} (${scenario.seconds}s)`);
+    console.log(
+      `${scenario.problems.some(isOpen) ? '✗' : '✓'} ${scenario.name.padEnd(28)} ${scenario.packages.join(', ')} (${scenario.seconds}s)`,
+    );
     for (const [what, note] of Object.entries(scenario.stats ?? {})) {
       if (typeof note === 'string') console.log(`    note: ${what}: ${note}`);
-      else if (what === 'thirdPartyTypeErrors') console.log(`    note: ${note} tsc error(s) inside third-party typings (not ours; ignored)`);
+      else if (what === 'thirdPartyTypeErrors')
+        console.log(`    note: ${note} tsc error(s) inside third-party typings (not ours; ignored)`);
     }
   }
   if (known.length > 0) {
@@ -1119,7 +1228,9 @@ async function main() {
     for (const [pkg, list] of byPackage) {
       console.log(`✗ ${pkg}`);
       for (const failure of list) {
-        console.log(`  - ${failure.scenario ? `[${failure.scenario}] ` : ''}${failure.message.split('\n').join('\n    ')}`);
+        console.log(
+          `  - ${failure.scenario ? `[${failure.scenario}] ` : ''}${failure.message.split('\n').join('\n    ')}`,
+        );
       }
     }
   }
