@@ -310,7 +310,12 @@ export function undeclaredImports(packageDir) {
   ]);
   const found = [];
   for (const file of walk(packageDir)) {
-    if (!/\.(m|c)?js$|\.d\.(m|c)?ts$/.test(file) || file.split(sep).includes('node_modules')) continue;
+    if (
+      !/\.(m|c)?js$|\.d\.(m|c)?ts$/.test(file) ||
+      relative(packageDir, file).split(sep).includes('node_modules')
+    ) {
+      continue;
+    }
     for (const name of importedPackages(readFileSync(file, 'utf8'))) {
       // A type-only import of a declared runtime package's typings (`@types/pg` for `pg`) is the vendor's to add.
       if (!declared.has(name)) found.push({ file: relative(packageDir, file), name });
@@ -492,15 +497,30 @@ function readCatalog(repo) {
   return catalog;
 }
 
-/** Copies the working tree (tracked + untracked, not ignored) and each package's built output. */
+/**
+ * Copies the working tree (in a git checkout: tracked + untracked, not ignored files; elsewhere: everything
+ * but node_modules, dist and .git) and each rehearsed package's built output.
+ */
 function copyWorkingTree(repo, destination, packages) {
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
-    cwd: repo,
-    encoding: 'utf8',
-  })
-    .split('\0')
-    .filter(Boolean);
-  for (const file of files) {
+  let files;
+  try {
+    files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
+      cwd: repo,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split('\0')
+      .filter(Boolean);
+  } catch {
+    files = undefined;
+  }
+  if (files === undefined) {
+    cpSync(repo, destination, {
+      recursive: true,
+      filter: (source) => !/(^|[\\/])(node_modules|dist|\.git|\.turbo)$/.test(relative(repo, source)),
+    });
+  }
+  for (const file of files ?? []) {
     const from = join(repo, file);
     if (!existsSync(from) || statSync(from).isDirectory()) continue;
     mkdirSync(dirname(join(destination, file)), { recursive: true });
@@ -1020,7 +1040,7 @@ async function main() {
     await mustRun(
       'pnpm install (scratch copy)',
       'pnpm',
-      ['install', '--frozen-lockfile', '--prefer-offline', '--ignore-scripts'],
+      ['install', '--no-frozen-lockfile', '--prefer-offline', '--ignore-scripts'],
       {
         cwd: scratch,
         env: cleanEnv({ CI: 'true' }),
