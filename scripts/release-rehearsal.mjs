@@ -948,12 +948,12 @@ function formatBytes(bytes) {
 
 function sizesTable(rows) {
   const lines = [
-    '| package | version (rehearsed) | tarball | unpacked (files) | runtime deps | peer deps (optional) | packages installed by `npm install <pkg>` | its node_modules |',
-    '|---|---|---|---|---|---|---|---|',
+    '| package | tarball | unpacked (files) | runtime deps | peer deps (optional) | packages installed by `npm install <pkg>` | their size on disk |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const row of rows) {
     lines.push(
-      `| \`${row.name}\` | ${row.version} | ${formatBytes(row.tarball)} | ${formatBytes(row.unpacked.bytes)} (${row.unpacked.files}) | ${row.dependencies} | ${row.peers} | ${row.installed} | ${formatBytes(row.nodeModules)} |`,
+      `| \`${row.name}\` | ${formatBytes(row.tarball)} | ${formatBytes(row.unpacked.bytes)} (${row.unpacked.files}) | ${row.dependencies} | ${row.peers} | ${row.installed} | ${formatBytes(row.nodeModules)} |`,
     );
   }
   return lines.join('\n');
@@ -1135,8 +1135,11 @@ async function main() {
           cwd: dir,
           env,
         });
-        const drop = () =>
-          run(process.execPath, ['admin.mjs', 'drop', admin, database, role], { cwd: dir, env });
+        let dropped;
+        const drop = () => {
+          dropped ??= run(process.execPath, ['admin.mjs', 'drop', admin, database, role], { cwd: dir, env });
+          return dropped;
+        };
         cleanups.push(drop);
         return {
           DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
