@@ -357,8 +357,12 @@ function cleanEnv(extra = {}) {
 }
 
 /** Runs a command, resolving with { code, stdout, stderr } (never rejects on a non-zero exit). */
-function run(command, args, { cwd, env = cleanEnv(), timeoutMs = 300_000 } = {}) {
+function run(command, args, { cwd, env = cleanEnv(), timeoutMs = 300_000, duringCleanup = false } = {}) {
   return new Promise((resolvePromise, reject) => {
+    if (stopping && !duringCleanup) {
+      reject(new Error('stopping: no new command'));
+      return;
+    }
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
@@ -396,6 +400,7 @@ async function mustRun(what, command, args, options) {
 }
 
 const children = new Set();
+let stopping = false;
 const cleanups = [];
 let cleanedUp = false;
 
@@ -414,6 +419,7 @@ async function cleanup() {
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     console.error(`\nrelease rehearsal: ${signal}, cleaning up`);
+    stopping = true;
     for (const child of children) child.kill('SIGTERM');
     cleanup().finally(() => process.exit(130));
   });
@@ -1137,7 +1143,11 @@ async function main() {
         });
         let dropped;
         const drop = () => {
-          dropped ??= run(process.execPath, ['admin.mjs', 'drop', admin, database, role], { cwd: dir, env });
+          dropped ??= run(process.execPath, ['admin.mjs', 'drop', admin, database, role], {
+            cwd: dir,
+            env,
+            duringCleanup: true,
+          });
           return dropped;
         };
         cleanups.push(drop);
