@@ -28,6 +28,9 @@ export function undeclaredImports(packageDir: string): Array<{ file: string; nam
 /** Public packages under `<repo>/packages/*`. */
 export function discoverPackages(repo: string): Map<string, WorkspacePackage>;
 
+/** The packages among `names` without a SMOKE entry. */
+export function missingSmoke(names: Iterable<string>): string[];
+
 export const SMOKE: Record<string, { scenarios: string[]; alone?: boolean; why?: string }>;
 export const SCENARIOS: Record<
   string,

@@ -251,6 +251,11 @@ function same(what, actual, expected) {
     : [`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`];
 }
 
+/** The packages among `names` that have no SMOKE entry (each must have one to be released). */
+export function missingSmoke(names) {
+  return [...names].filter((name) => !Object.hasOwn(SMOKE, name));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Pure checks (exported for tests)
 // ---------------------------------------------------------------------------------------------------------
@@ -998,13 +1003,11 @@ async function main() {
   const failures = [];
 
   // Every published package needs a smoke entry.
-  for (const name of targets) {
-    if (!SMOKE[name]) {
-      failures.push({
-        pkg: name,
-        message: `no smoke scenario: add "${name}" to SMOKE in scripts/release-rehearsal.mjs (a vendor scenario of its one-line setup, or at least { alone: true })`,
-      });
-    }
+  for (const name of missingSmoke(targets)) {
+    failures.push({
+      pkg: name,
+      message: `no smoke scenario: add "${name}" to SMOKE in scripts/release-rehearsal.mjs (a vendor scenario of its one-line setup, or at least { scenarios: [], alone: true, why })`,
+    });
   }
 
   const work = mkdtempSync(join(tmpdir(), 'mt-paas-rehearsal-'));

@@ -6,6 +6,7 @@ import {
   discoverPackages,
   importedPackages,
   manifestProblems,
+  missingSmoke,
   SCENARIOS,
   SMOKE,
   undeclaredImports,
@@ -160,6 +161,23 @@ describe('manifestProblems', () => {
 });
 
 describe('smoke registry', () => {
+  it('requires a scenario for a package added under packages/ (e.g. @mt-paas/framework)', () => {
+    const repo = tempTree({
+      'packages/context/package.json': JSON.stringify({ name: '@mt-paas/context', version: '1.0.0' }),
+      'packages/framework/package.json': JSON.stringify({
+        name: '@mt-paas/framework',
+        version: '0.0.0',
+        dependencies: { '@mt-paas/context': 'workspace:^', fastify: '^5.0.0' },
+      }),
+      'packages/internal/package.json': JSON.stringify({ name: '@mt-paas/internal', private: true }),
+    });
+    const packages = discoverPackages(repo);
+    expect([...packages.keys()].sort()).toEqual(['@mt-paas/context', '@mt-paas/framework']);
+    expect(packages.get('@mt-paas/framework')?.internal).toEqual(['@mt-paas/context']);
+    expect(missingSmoke(packages.keys())).toEqual(['@mt-paas/framework']);
+    expect(missingSmoke(['toString', 'constructor'])).toEqual(['toString', 'constructor']);
+  });
+
   it('has an entry for every published package and only names defined scenarios', () => {
     for (const name of discoverPackages(root).keys()) expect(SMOKE[name], name).toBeDefined();
     for (const [name, entry] of Object.entries(SMOKE)) {
