@@ -1106,7 +1106,6 @@ async function main() {
     log(`runtimes: ${nodes.map((n) => n.label).join(', ')}`);
     const scenarios = [];
     for (const name of targets) {
-      if (!SMOKE[name]) continue;
       scenarios.push({
         name: `alone-${name.split('/')[1]}`,
         packages: [name],
@@ -1114,7 +1113,7 @@ async function main() {
         files: {},
         alone: true,
       });
-      for (const id of SMOKE[name].scenarios) {
+      for (const id of Object.hasOwn(SMOKE, name) ? SMOKE[name].scenarios : []) {
         const scenario = SCENARIOS[id];
         if (!scenario) {
           failures.push({
