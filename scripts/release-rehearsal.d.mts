@@ -25,6 +25,8 @@ export function manifestProblems(manifest: PackageManifest, publishedVersions: M
 export function importedPackages(source: string): Set<string>;
 /** Imports in a package dir's .js / .d.ts files of packages it does not declare. */
 export function undeclaredImports(packageDir: string): Array<{ file: string; name: string }>;
+/** Node's node_modules lookup of a package name from a directory upwards: the package's folder, or undefined. */
+export function lookUp(fromDir: string, name: string): string | undefined;
 /** Public packages under `<repo>/packages/*`. */
 export function discoverPackages(repo: string): Map<string, WorkspacePackage>;
 

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   discoverPackages,
   importedPackages,
+  lookUp,
   manifestProblems,
   missingSmoke,
   SCENARIOS,
@@ -107,6 +108,22 @@ describe('undeclaredImports', () => {
         undeclared: [],
       });
     }
+  });
+});
+
+describe('lookUp', () => {
+  it("follows Node's node_modules lookup, so a dependency hoisted into a parent folder is seen as outside", () => {
+    const dir = tempTree({
+      'outer/node_modules/leaked/package.json': '{"name":"leaked"}',
+      'outer/app/node_modules/@mt-paas/db/package.json': '{"name":"@mt-paas/db"}',
+      'outer/app/node_modules/@mt-paas/db/node_modules/nested/package.json': '{"name":"nested"}',
+      'outer/app/node_modules/pg/package.json': '{"name":"pg"}',
+    });
+    const installed = join(dir, 'outer/app/node_modules/@mt-paas/db');
+    expect(lookUp(installed, 'nested')).toBe(join(installed, 'node_modules/nested'));
+    expect(lookUp(installed, 'pg')).toBe(join(dir, 'outer/app/node_modules/pg'));
+    expect(lookUp(installed, 'leaked')).toBe(join(dir, 'outer/node_modules/leaked'));
+    expect(lookUp(installed, 'absent-package-for-the-test')).toBeUndefined();
   });
 });
 
