@@ -1025,10 +1025,15 @@ async function main() {
       writeFileSync(path, `${JSON.stringify({ ...readJson(path), private: true }, null, 2)}\n`);
     }
     const changesetDir = join(scratch, '.changeset');
+    const pendingMajor = new Set();
     for (const file of readdirSync(changesetDir).filter((f) => f.endsWith('.md') && f !== 'README.md')) {
       const front = /^---\n([\s\S]*?)\n---/.exec(readFileSync(join(changesetDir, file), 'utf8'))?.[1] ?? '';
-      const names = [...front.matchAll(/^\s*["']?([^"':]+)["']?\s*:/gm)].map((m) => m[1].trim());
-      if (names.some((name) => all.has(name) && !rehearsed.has(name))) rmSync(join(changesetDir, file));
+      const bumps = [...front.matchAll(/^\s*["']?([^"':]+)["']?\s*:\s*(\w+)/gm)].map((m) => [
+        m[1].trim(),
+        m[2],
+      ]);
+      if (bumps.some(([name]) => all.has(name) && !rehearsed.has(name))) rmSync(join(changesetDir, file));
+      else for (const [name, bump] of bumps) if (bump === 'major') pendingMajor.add(name);
     }
     // The rehearsal changeset: a major bump of the package everything depends on (so every dependent's range
     // must follow it), a patch for the others — versions stay independent.
@@ -1063,6 +1068,19 @@ async function main() {
         failures.push({
           pkg: name,
           message: `changeset version did not bump it (still ${before.get(name)})`,
+        });
+      }
+    }
+    // Independent versions: the major bump of the base package must not drag the others along.
+    for (const name of rehearsed) {
+      if (
+        name !== base &&
+        !pendingMajor.has(name) &&
+        summary.published.get(name) === summary.published.get(base)
+      ) {
+        failures.push({
+          pkg: name,
+          message: `versioned ${summary.published.get(name)} like ${base}, which alone got a major bump: versions are not independent (a "fixed" or "linked" group in .changeset/config.json?)`,
         });
       }
     }
