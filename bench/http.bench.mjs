@@ -45,7 +45,7 @@ const USAGE = `pnpm bench http [options]
   --frameworks <list>     comma-separated subset of fastify,express,hono
   --layers <list>         comma-separated subset of bare,resolve,jwt,ratelimit,quota,db,resolvedb,naive,defaults
   --label <text>          names the run in docs/performance.md (default "latest")
-  --no-profile            skip the node --cpu-prof run of the mt-paas Fastify layer
+  --no-profile            skip the node --cpu-prof run of the mt-paas Fastify layer (--profile: run it in --quick too)
   --no-docs               do not update docs/performance.md
   --quick                 smoke test: 1 s cells, 2 rounds, 16 connections, 1000 catalog tenants, no profile,
                           results to a temp folder, docs untouched; exits non-zero on any failure
@@ -80,6 +80,7 @@ const options = flags(
     frameworks: { type: 'string' },
     layers: { type: 'string' },
     label: { type: 'string', default: 'latest' },
+    profile: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
@@ -114,7 +115,7 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
   );
   process.exit(2);
 }
-const profile = !quick && !options['no-profile'];
+const profile = options.profile || (!quick && !options['no-profile']);
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
 
 const databaseName = 'mtp_bench_http';
@@ -381,11 +382,11 @@ async function measure(server) {
 // ---------------------------------------------------------------- memory
 
 async function memoryChecks(env) {
-  const ids = Array.from({ length: Math.min(catalogTenants, 10_000) }, (_, index) => tenantId(index));
-  const steps = quick ? [100, Math.min(1000, ids.length)] : [1000, ids.length];
+  const all = Math.min(catalogTenants, 10_000);
+  const steps = quick ? [100, Math.min(1000, all)] : [1000, all];
   const output = execFileSync(
     process.execPath,
-    ['--expose-gc', memoryScript, JSON.stringify({ catalogUrl: env.catalogUrl, tenantIds: ids, steps })],
+    ['--expose-gc', memoryScript, JSON.stringify({ catalogUrl: env.catalogUrl, steps })],
     { encoding: 'utf8', maxBuffer: 2 ** 24 },
   );
   const cache = JSON.parse(output.trim().split('\n').at(-1));
@@ -423,19 +424,31 @@ async function memoryChecks(env) {
 
 // ---------------------------------------------------------------- profile
 
-/** Self time per function of a .cpuprofile (V8's sampling profile), idle and GC apart. */
-function selfTimes(profilePath) {
+/**
+ * Self time per function of a .cpuprofile (V8's sampling profile) within [from, to] (µs, the profile's
+ * monotonic clock): start-up and shutdown are left out. Idle apart; "JS" excludes native frames
+ * (system calls such as the socket writes, V8 builtins), GC and (program).
+ */
+function selfTimes(profilePath, from, to) {
   const data = JSON.parse(readFileSync(profilePath, 'utf8'));
   const nodes = new Map(data.nodes.map((node) => [node.id, node]));
   const self = new Map();
+  let at = data.startTime;
+  let kept = 0;
   for (let index = 0; index < data.samples.length; index += 1) {
+    at += data.timeDeltas[index];
+    if (at < from || at > to) continue;
+    kept += 1;
     const delta = data.timeDeltas[index + 1] ?? 0; // the time until the next sample belongs to this one
     self.set(data.samples[index], (self.get(data.samples[index]) ?? 0) + delta);
   }
+  if (kept === 0) throw new Error('no profile sample inside the measured window (clock mismatch?)');
   const byFunction = new Map();
   const byPackage = new Map();
   let busy = 0;
   let idle = 0;
+  let js = 0;
+  const native = new Set(); // keys of frames without a script: system calls, V8 builtins, GC, (program)
   for (const [id, micros] of self) {
     const { functionName, url, lineNumber } = nodes.get(id).callFrame;
     if (functionName === '(idle)') {
@@ -443,20 +456,30 @@ function selfTimes(profilePath) {
       continue;
     }
     busy += micros;
+    if (url !== '') js += micros;
     const where = url === '' ? '' : shortUrl(url);
     const key = `${functionName || '(anonymous)'} ${where}${url === '' ? '' : `:${lineNumber + 1}`}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + micros);
     const pkg = packageOf(url, functionName);
+    if (url === '') native.add(key).add(pkg);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + micros);
   }
   const top = (map, count) =>
     [...map]
       .sort((a, b) => b[1] - a[1])
       .slice(0, count)
-      .map(([name, micros]) => ({ name, ms: micros / 1000, percent: (micros / busy) * 100 }));
+      .map(([name, micros]) => ({
+        name: name.trim(),
+        ms: micros / 1000,
+        percent: (micros / busy) * 100,
+        // native frames, GC and (program) are not JavaScript: no share of JS time
+        jsPercent: native.has(name) ? undefined : (micros / js) * 100,
+      }));
   return {
+    samples: kept,
     busyMs: busy / 1000,
     idleMs: idle / 1000,
+    jsMs: js / 1000,
     functions: top(byFunction, 30),
     packages: top(byPackage, 15),
   };
@@ -471,7 +494,7 @@ function shortUrl(url) {
 }
 
 function packageOf(url, functionName) {
-  if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+  if (url === '') return functionName.startsWith('(') ? functionName : '(native: system calls, V8 builtins)';
   if (url.startsWith('node:')) return 'node: (core)';
   const short = shortUrl(url);
   if (short.startsWith('packages/')) return `@mt-paas/${short.split('/')[1]}`;
@@ -483,9 +506,13 @@ function packageOf(url, functionName) {
 async function profileRun(env) {
   const dir = mkdtempSync(join(os.tmpdir(), 'mt-paas-cpuprof-'));
   const server = await startServer('fastify', 'resolve', env, ['--cpu-prof', '--cpu-prof-dir', dir]);
+  let window;
   try {
     await load(server, Math.min(2, duration)); // warm-up: JIT, cache
+    const started = await ask(server.child, 'start', 'started');
     await load(server, Math.max(duration, 5));
+    const stopped = await ask(server.child, 'stop', 'stopped');
+    window = [started.atMicros, stopped.atMicros];
   } finally {
     await stopServer(server);
   }
@@ -494,7 +521,7 @@ async function profileRun(env) {
     fail('profile: node --cpu-prof wrote no profile');
     return undefined;
   }
-  const summary = selfTimes(join(dir, file));
+  const summary = selfTimes(join(dir, file), ...window);
   rmSync(dir, { recursive: true, force: true });
   return { framework: 'fastify', layer: 'resolve', ...summary };
 }
@@ -614,24 +641,31 @@ function markdown(report) {
       `#### Where the time goes (${report.label})`,
       '',
       `\`node --cpu-prof\` of the Fastify server with the mt-paas layer (\`resolve\`: header → cached directory → ` +
-        `status/plan → ALS; limits, quota and request log off) under the same load; ${fmt(p.busyMs)} ms busy, ` +
-        `${fmt(p.idleMs)} ms idle. Self time, % of busy time.`,
+        `status/plan → ALS; limits, quota and request log off) under the same load, cut to the measured window ` +
+        `(${p.samples} samples): ${fmt(p.busyMs)} ms busy, of which ${fmt(p.jsMs)} ms in JavaScript; ${fmt(p.idleMs)} ms idle. ` +
+        'Self time; "% busy" counts everything, "% JS" leaves out native frames (the socket writes are `writev`), GC and (program).',
       '',
       'By package:',
       '',
       table(
-        ['package', 'self ms', '%'],
-        p.packages.map((entry) => [entry.name, fmt(entry.ms), fmt(entry.percent, 1)]),
+        ['package', 'self ms', '% busy', '% JS'],
+        p.packages.map((entry) => [
+          entry.name,
+          fmt(entry.ms),
+          fmt(entry.percent, 1),
+          fmt(entry.jsPercent, 1),
+        ]),
       ),
       '',
       'Top functions:',
       '',
       table(
-        ['function (file:line)', 'self ms', '%'],
+        ['function (file:line)', 'self ms', '% busy', '% JS'],
         p.functions.map((entry) => [
           `\`${entry.name.replace(/\|/g, '\\|')}\``,
           fmt(entry.ms),
           fmt(entry.percent, 1),
+          fmt(entry.jsPercent, 1),
         ]),
       ),
       '',
@@ -702,8 +736,20 @@ async function main() {
     for (const server of servers) await stopServer(server);
     servers.length = 0;
     const cells = summarize([...samples.keys()], samples);
-    const memory = await memoryChecks(env);
-    const profiled = profile ? await profileRun(env) : undefined;
+    // The measurements are kept whatever happens next.
+    writeResult(
+      `http-${timestamp()}.partial.json`,
+      `${JSON.stringify({ startedAt, cells }, null, 2)}\n`,
+      os.tmpdir(),
+    );
+    const memory = await memoryChecks(env).catch((error) => {
+      fail(`memory: ${error?.stack ?? error}`);
+    });
+    const profiled = profile
+      ? await profileRun(env).catch((error) => {
+          fail(`profile: ${error?.stack ?? error}`);
+        })
+      : undefined;
     report = {
       startedAt,
       label: options.label,

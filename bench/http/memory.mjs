@@ -1,10 +1,15 @@
 // Bytes per cached tenant: the directory cache of @mt-paas/middleware in front of the Postgres catalog,
 // heap measured after a forced GC before and after filling it. Run with --expose-gc; argv[2] is JSON
-// { catalogUrl, tenantIds }. Prints one JSON line.
+// { catalogUrl, steps } (cache sizes to measure at; tenants bench_00000, bench_00001 … in order).
+// Prints one JSON line.
 import { createCatalog } from '@mt-paas/db';
 import { createCachedDirectory } from '@mt-paas/middleware';
 
-const { catalogUrl, tenantIds, steps } = JSON.parse(process.argv[2]);
+const { catalogUrl, steps } = JSON.parse(process.argv[2]);
+const tenantIds = Array.from(
+  { length: steps.at(-1) },
+  (_, index) => `bench_${String(index).padStart(5, '0')}`,
+);
 if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
 const catalog = await createCatalog({ connectionString: catalogUrl });
 const cache = createCachedDirectory({ directory: catalog.directory, max: tenantIds.length + 1 });

@@ -206,10 +206,12 @@ process.on('message', async (message) => {
     if (message.type === 'start') {
       const before = memory();
       cpuAtStart = process.cpuUsage();
-      process.send({ type: 'started', memory: before });
+      // The monotonic clock of V8's CPU profile (µs), to cut a --cpu-prof profile to the measured window.
+      process.send({ type: 'started', memory: before, atMicros: Number(process.hrtime.bigint() / 1000n) });
     } else if (message.type === 'stop') {
       const used = process.cpuUsage(cpuAtStart);
-      process.send({ type: 'stopped', cpuMicros: used.user + used.system, memory: memory() });
+      const atMicros = Number(process.hrtime.bigint() / 1000n);
+      process.send({ type: 'stopped', cpuMicros: used.user + used.system, memory: memory(), atMicros });
     } else if (message.type === 'stats') {
       process.send({ type: 'stats', cache: pipeline?.directory.stats() ?? null, memory: memory() });
     } else if (message.type === 'close') {
