@@ -682,8 +682,10 @@ the requests cycling through 100 tenants. The load generator shares the cores, s
 the **server's CPU time per request** (\`process.cpuUsage()\` of the server process over the measured window,
 read over IPC), given also as a throughput-equivalent: bare CPU per request ÷ cell CPU per request. Every
 cell is probed before it is measured (the right tenant in the answer, 400 without a tenant, 401 without a
-token where JWT is on, the RateLimit headers and the Redis keys where limits are on), and a non-2xx answer
-under load fails the run. Rounds are interleaved (each cell once per round, order rotated), medians kept.
+token where JWT is on, the RateLimit headers where limits are on, the limiter's \`EVALSHA\` as the last command
+of the server's own Redis connection in \`CLIENT LIST\`, the quota counter in Redis), and a non-2xx answer or a
+socket error under load fails the run. Rounds are interleaved (each cell once per round, order rotated), medians
+kept. autocannon's latency histogram has 1 ms resolution (a p50 of 0 means under 1 ms).
 
 Layers, each adding to the one above (the last three stand apart):
 
