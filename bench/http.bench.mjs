@@ -693,7 +693,8 @@ cell is probed before it is measured (the right tenant in the answer, 400 withou
 token where JWT is on, the RateLimit headers where limits are on, the limiter's \`EVALSHA\` as the last command
 of the server's own Redis connection in \`CLIENT LIST\`, the quota counter in Redis), and a non-2xx answer or a
 socket error under load fails the run. Rounds are interleaved (each cell once per round, order rotated), medians
-kept. autocannon's latency histogram has 1 ms resolution (a p50 of 0 means under 1 ms).
+kept; a ratio is taken per round (cell ÷ bare of the same framework in the same round), then its median.
+autocannon's latency histogram has 1 ms resolution (a p50 of 0 means under 1 ms).
 
 Layers, each adding to the one above (the last three stand apart):
 
