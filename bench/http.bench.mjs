@@ -721,11 +721,16 @@ async function main() {
   console.log(
     `http bench: ${frameworks.join(', ')} × ${layers.join(', ')}; ${rounds} rounds × ${duration} s, ${connections} connections${quick ? ' (quick)' : ''}`,
   );
-  const env = await setup();
-  const redis = new Redis(redisUrl, { lazyConnect: false });
+  // For probes and cleanup. A Redis that is down fails its commands (and so the run) instead of hanging it.
+  const redis = new Redis(redisUrl, {
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => (times > 3 ? null : 200),
+  });
+  redis.on('error', () => {});
   const servers = [];
   let report;
   try {
+    const env = await setup();
     for (const framework of frameworks) {
       for (const layer of layers) servers.push(await startServer(framework, layer, env));
     }
@@ -774,12 +779,18 @@ async function main() {
       profiles: profiled,
       failures,
     };
+  } catch (error) {
+    fail(`run aborted: ${error?.stack ?? error}`);
   } finally {
     for (const server of servers) await stopServer(server);
-    await deleteRedisKeys(redis, runPrefix);
-    await redis.quit();
-    await dropDatabase(databaseName);
-    await dropRole(appRole);
+    await deleteRedisKeys(redis, runPrefix).catch((error) => fail(`cleanup: Redis keys: ${error.message}`));
+    redis.disconnect();
+    await dropDatabase(databaseName).catch((error) => fail(`cleanup: drop database: ${error.message}`));
+    await dropRole(appRole).catch((error) => fail(`cleanup: drop role: ${error.message}`));
+  }
+  if (report === undefined) {
+    console.error(`\n${failures.length} failure(s):\n${failures.map((f) => `  - ${f}`).join('\n')}`);
+    process.exit(1);
   }
   const stamp = timestamp();
   const json = writeResult(`http-${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`, outDir);

@@ -337,7 +337,18 @@ async function main() {
   const client = () => createRedisClient({ url: redisUrl, commandTimeoutMs: 5000 });
   const clients = [client(), client()];
   const monitor = new Redis(redisUrl); // INFO and cleanup: an ordinary client (it may queue until connected)
-  await Promise.all(clients.map((client) => (client.status === 'ready' ? undefined : once(client, 'ready'))));
+  const ready = Promise.all(
+    clients.map((client) => (client.status === 'ready' ? undefined : once(client, 'ready'))),
+  );
+  const timeout = new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(`Redis at ${redisUrl} is not ready after 5 s`)), 5000).unref();
+  });
+  try {
+    await Promise.race([ready, timeout]);
+  } catch (error) {
+    console.error(`FAIL ${error.message} (set MT_PAAS_BENCH_REDIS_URL)`);
+    process.exit(1);
+  }
   const built = [];
   try {
     for (const [index, contender] of contenders.entries()) {
