@@ -709,7 +709,7 @@ Layers, each adding to the one above (the last three stand apart):
 - **resolvedb** — **resolve** plus the same read, without JWT and limits: the like-for-like partner of **naive**.
 - **naive** — what seeds 000/002 do: a directory SQL query per request, then \`SET search_path TO <id>, public\`
   at session level on a pooled connection, then the same read (schema per tenant). For comparison with
-  **db** (its flaws — a leaking session setting, a string-built statement — are the seed's).
+  **resolvedb** (its flaws — a leaking session setting, a string-built statement — are the seed's).
 - **defaults** — header strategy and nothing else set: in-process rate limit and quota, request log on
   (pino to /dev/null), metrics on.`;
 
