@@ -96,10 +96,10 @@ export async function hardenSchema(
            EXECUTE format('DROP POLICY IF EXISTS ${TENANT_PIN_POLICY} ON %s', t.name);
            EXECUTE format(
              'CREATE POLICY ${TENANT_PIN_POLICY} ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
-             'USING ((SELECT CASE WHEN current_setting(''app.tenant_id'', true) = %L THEN true '
-             'ELSE (%L || coalesce(current_setting(''app.tenant_id'', true), ''(none)''))::boolean END) AND tenant_id = %L) '
+             'USING (tenant_id = (SELECT CASE WHEN current_setting(''app.tenant_id'', true) = %L THEN %L '
+             'ELSE (%L || coalesce(current_setting(''app.tenant_id'', true), ''(none)''))::boolean::text END)) '
              'WITH CHECK (tenant_id = %L)',
-             t.name, ${quoteLiteral(pinTenant)}, ${quoteLiteral(`mt_paas_tenant_pin: a table of tenant ${pinTenant} was used by a unit of tenant `)}, ${quoteLiteral(pinTenant)}, ${quoteLiteral(pinTenant)});
+             t.name, ${quoteLiteral(pinTenant)}, ${quoteLiteral(pinTenant)}, ${quoteLiteral(`mt_paas_tenant_pin: a table of tenant ${pinTenant} was used by a unit of tenant `)}, ${quoteLiteral(pinTenant)});
          END IF;`;
   await session.exec(
     `DO $mt_paas$ DECLARE t record; BEGIN
