@@ -137,7 +137,8 @@ export async function roleFlags(
   }>(
     `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
             ARRAY(SELECT b.rolname::text FROM pg_roles b
-                   WHERE (b.rolsuper OR b.rolbypassrls) AND b.oid <> r.oid AND pg_has_role(r.oid, b.oid, 'MEMBER')
+                   WHERE NOT r.rolsuper AND (b.rolsuper OR b.rolbypassrls) AND b.oid <> r.oid
+                     AND pg_has_role(r.oid, b.oid, 'MEMBER')
                    ORDER BY 1) AS bypass_memberships
        FROM pg_roles r WHERE r.rolname = ${role === undefined ? 'current_user' : '$1'}`,
     role === undefined ? [] : [role],

@@ -95,8 +95,10 @@ describeWithPostgres('schema mode: a qualified name does not reach another tenan
       ).rejects.toSatisfy(blocked(/mt_paas_tenant_pin/));
     }
     // Its own schema keeps working, unqualified and qualified.
-    const own = await attacker.run((tx) => tx.execute(sql.raw('SELECT code FROM t_sp_a.courses')));
-    expect(own.rows).toEqual([{ code: 'sp_a_code' }]);
+    const own = await attacker.run((tx) =>
+      tx.execute<{ code: string }>(sql.raw('SELECT code FROM t_sp_a.courses')),
+    );
+    expect((own as unknown as { rows: unknown[] }).rows).toEqual([{ code: 'sp_a_code' }]);
   });
 
   it('refuses a SUPERUSER, a BYPASSRLS role and a member of one in schema mode', async () => {

@@ -96,7 +96,10 @@ for (const mode of ['row', 'schema', 'database'] as const) {
         .run((tx) => tx.execute(sql`select set_config('statement_timeout', '1234', false)`));
       const timeout = await tenantDb
         .forTenant(second)
-        .run(async (tx) => (await tx.execute(sql`show statement_timeout`)).rows[0]);
+        .run(
+          async (tx) =>
+            ((await tx.execute(sql`show statement_timeout`)) as unknown as { rows: unknown[] }).rows[0],
+        );
       expect(timeout).toEqual({ statement_timeout: '0' });
     });
 
@@ -119,7 +122,10 @@ for (const mode of ['row', 'schema', 'database'] as const) {
         const seen = await tenantDb.unscoped(async (tx) => {
           const setting = await tx.execute(sql`select current_setting('app.tenant_id', true) as t`);
           const rows = mode === 'row' ? await tx.select().from(courses) : [];
-          return { setting: setting.rows[0]?.t, rows: rows.length };
+          return {
+            setting: (setting as unknown as { rows: Array<{ t: string }> }).rows[0]?.t,
+            rows: rows.length,
+          };
         });
         expect(seen).toEqual({ setting: '', rows: 0 });
       });
