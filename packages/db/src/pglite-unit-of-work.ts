@@ -45,7 +45,7 @@ type PgliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
  * `SET ROLE`, `SET SESSION AUTHORIZATION` or `set_config('app.tenant_id', …)` inside the unit fails the
  * unit before its next statement runs.
  */
-function guarded(transaction: PgliteTx, condition: string): PgliteTx {
+function guarded(transaction: PgliteTx, condition: string, onBroken: () => void): PgliteTx {
   const verify = async () => {
     let held: boolean | undefined;
     try {
@@ -53,7 +53,10 @@ function guarded(transaction: PgliteTx, condition: string): PgliteTx {
     } catch (error) {
       throw abortedError(error);
     }
-    if (held !== true) throw scopeChangedError();
+    if (held !== true) {
+      onBroken();
+      throw scopeChangedError();
+    }
   };
   return {
     ...transaction,
@@ -78,7 +81,7 @@ function guarded(transaction: PgliteTx, condition: string): PgliteTx {
 function pgliteCondition(scope: Scope): string {
   return scopeHeldCondition(scope).replace(
     'current_user = session_user',
-    `current_user = ${quoteLiteral(scope.role ?? '')}`,
+    `current_user = ${quoteLiteral(scope.role ?? '')}${scope.sessionUser === undefined ? '' : ` AND session_user = ${quoteLiteral(scope.sessionUser)}`}`,
   );
 }
 
@@ -98,11 +101,17 @@ export async function runOnPglite<T, TSchema extends Record<string, unknown> = R
   relational?: RelationalSchema,
 ): Promise<T> {
   const condition = pgliteCondition(scope);
+  let broken = false;
   try {
     return await pglite.transaction(async (transaction) => {
       await transaction.exec(`${PGLITE_SESSION_CLEANUP}; ${scopeSql(scope, { begin: false })}`);
       if (stats) stats.statements += 1;
-      const tx = pgliteTransaction<TSchema>(guarded(transaction, condition), relational);
+      const tx = pgliteTransaction<TSchema>(
+        guarded(transaction, condition, () => {
+          broken = true;
+        }),
+        relational,
+      );
       const value = await fn(tx);
       // COMMIT of an aborted transaction silently rolls back: fail instead, as on a Postgres server.
       const held = await transaction
@@ -117,7 +126,8 @@ export async function runOnPglite<T, TSchema extends Record<string, unknown> = R
   } catch (error) {
     // A rolled-back transaction undoes what it did at session level, except session advisory locks.
     await pglite.exec('SELECT pg_advisory_unlock_all()').catch(() => {});
-    throw error;
+    // drizzle wraps the guard's error in its "Failed query" error: report the scope change itself.
+    throw broken ? scopeChangedError(error) : error;
   }
 }
 
@@ -127,8 +137,10 @@ export async function runUnscopedOnPglite<T, TSchema extends Record<string, unkn
   role: string,
   fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
   relational?: RelationalSchema,
+  sessionUser?: string,
 ): Promise<T> {
   let value: T | undefined;
+  let broken = false;
   try {
     await pglite.transaction(async (transaction) => {
       await transaction.exec(
@@ -137,13 +149,20 @@ export async function runUnscopedOnPglite<T, TSchema extends Record<string, unkn
       const tx = pgliteTransaction<TSchema>(
         guarded(
           transaction,
-          `current_user = ${quoteLiteral(role)} AND current_setting('${TENANT_SETTING}', true) = ''`,
+          `current_user = ${quoteLiteral(role)} AND current_setting('${TENANT_SETTING}', true) = ''${
+            sessionUser === undefined ? '' : ` AND session_user = ${quoteLiteral(sessionUser)}`
+          }`,
+          () => {
+            broken = true;
+          },
         ),
         relational,
       );
       value = await fn(tx);
       await transaction.rollback();
     });
+  } catch (error) {
+    throw broken ? scopeChangedError(error) : error;
   } finally {
     await pglite.exec('SELECT pg_advisory_unlock_all()').catch(() => {});
   }

@@ -232,12 +232,16 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     );
   }
 
+  /** PGlite: its own (superuser) session user; a unit that changes session_user fails. */
+  let pgliteUser: string | undefined;
   // Startup checks: the role the app connects as must not bypass RLS, in every mode (database mode:
   // checked on the first unit of each tenant database URL, see runFor).
   try {
     if (embedded) {
       await ensureAppRole(catalog.driver, { role: appRole, schemas: mode === 'row' ? [appSchema] : [] });
       refuseBypass(await roleFlags(catalog.driver, appRole), appRole, mode);
+      pgliteUser = (await catalog.driver.query<{ user: string }>('SELECT session_user::text AS user')).rows[0]
+        ?.user;
     } else if (pool !== undefined) {
       const appPool = pool;
       const session = {
@@ -324,12 +328,12 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
   const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
     const tenant = await resolveTenant(tenantId);
     if (mode === 'row') {
-      if (embedded) return runEmbedded({ tenantId, role: appRole }, fn);
+      if (embedded) return runEmbedded({ tenantId, role: appRole, sessionUser: pgliteUser }, fn);
       return runPg(pool!.connect(), { tenantId }, fn);
     }
     if (mode === 'schema') {
       const schema = schemaFor(tenant);
-      if (embedded) return runEmbedded({ tenantId, schema, role: appRole }, fn);
+      if (embedded) return runEmbedded({ tenantId, schema, role: appRole, sessionUser: pgliteUser }, fn);
       return runPg(pool!.connect(), { tenantId, schema }, fn);
     }
     const url = databaseUrlFor(tenant, urlTemplate);
@@ -404,7 +408,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     async unscoped<T>(fn: Fn<T>) {
       if (embedded) {
         const { runUnscopedOnPglite } = await import('./pglite-unit-of-work.js');
-        return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational);
+        return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational, pgliteUser);
       }
       if (mode === 'database') {
         throw new MtPaasError(

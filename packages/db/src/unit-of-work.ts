@@ -44,6 +44,8 @@ export interface Scope {
   schema?: string;
   /** PGlite: `SET LOCAL ROLE` to this role (PGlite's own user is a superuser). */
   role?: string;
+  /** PGlite: its session user; a unit that changes it (SET SESSION AUTHORIZATION) fails. */
+  sessionUser?: string;
 }
 
 /**
