@@ -6,7 +6,7 @@ import { isMtPaasError } from '@mt-paas/context';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
 import { FIXTURE_MIGRATIONS, type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
 import {
@@ -232,11 +232,5 @@ describeWithPostgres('session reset with a shared pool and concurrency (row mode
     }
     expect(await tenantDb.forTenant('sh_a').run((tx) => tx.select().from(courses))).toEqual(before);
     expect(await tenantDb.forTenant('sh_b').run((tx) => tx.select().from(courses))).toHaveLength(1);
-  });
-});
-
-describe('CLEAN', () => {
-  it('names the app role', () => {
-    expect(CLEAN('x').currentUser).toBe('x');
   });
 });
