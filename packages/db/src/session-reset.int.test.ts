@@ -45,9 +45,11 @@ for (const mode of ['row', 'schema', 'database'] as const) {
       for (const id of ['rst_a', 'rst_b']) {
         await environment.catalog.tenants.upsert({ id, name: id, status: 'active', placement: { mode } });
         await environment.tenantDb.createTenantStorage(id);
-        await environment.tenantDb
-          .forTenant(id)
-          .run((tx) => tx.insert(courses).values({ title: `${id} secret`, code: `${id}_code` }));
+        // Database mode: tenant databases outlive the test database; start from no rows.
+        await environment.tenantDb.forTenant(id).run(async (tx) => {
+          await tx.delete(courses);
+          await tx.insert(courses).values({ title: `${id} secret`, code: `${id}_code` });
+        });
       }
     });
     afterAll(async () => {

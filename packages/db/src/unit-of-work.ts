@@ -82,11 +82,11 @@ export function scopeHeldCondition(scope: Scope): string {
 }
 
 /**
- * The statement sent just before COMMIT (same write): it checks that the unit did not rescope itself
- * (raw `set_config('app.tenant_id', …)`, `set_config('search_path', …)`, `SET ROLE`). When it did, the
- * check raises an error (a failed cast that carries {@link SCOPE_CHANGED_MARKER}), which aborts the
- * transaction, so the COMMIT behind it rolls back. It only sees the state at the end of the unit: a
- * unit that changed the scope and changed it back is not detected.
+ * The statement sent with COMMIT (one simple query, `check; COMMIT`): it checks that the unit did not
+ * rescope itself (raw `set_config('app.tenant_id', …)`, `set_config('search_path', …)`, `SET ROLE`). When
+ * it did, the check raises an error (a failed cast that carries {@link SCOPE_CHANGED_MARKER}), so the
+ * COMMIT behind it is skipped and the transaction rolled back. It only sees the state at the end of the
+ * unit: a unit that changed the scope and changed it back is not detected.
  */
 export function checkSql(scope: Scope): string {
   return `SELECT CASE WHEN ${scopeHeldCondition(scope)} THEN 1 ELSE ('${SCOPE_CHANGED_MARKER}: ' || coalesce(current_setting('${TENANT_SETTING}', true), '') || ' ' || current_user)::int END`;
@@ -226,24 +226,17 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
     }
   };
   /**
-   * Scope check, COMMIT and session reset. Pipelined: three messages in one write (an aborted transaction
-   * makes the check fail and the COMMIT answer ROLLBACK). Otherwise the check and COMMIT are one query
-   * (one round trip), followed by ROLLBACK when it failed, then the reset.
+   * Scope check + COMMIT as one simple query, then the session reset (pipelined: in the same write).
+   * When the check fails (the unit changed its scope, or the transaction was aborted by a swallowed
+   * error) the COMMIT in the same query is skipped: ROLLBACK, then the reset, follow (failure path only).
    */
   const sendCommit = () => {
     cork();
-    if (pipelined) {
-      send(checkSql(scope)).catch((error: unknown) => {
-        checkError = error;
-      });
-      commitPromise = send('COMMIT');
-      commitPromise.catch(() => {});
-      sendReset();
-      return;
-    }
     const combined = send(`${checkSql(scope)}; COMMIT`) as unknown as Promise<
       pg.QueryResult | pg.QueryResult[]
     >;
+    const earlyReset = pipelined ? send(RESET_SQL) : undefined;
+    earlyReset?.catch(() => {});
     commitPromise = combined.then(
       (results) => (Array.isArray(results) ? results.at(-1)! : results),
       async (error: unknown) => {
@@ -252,7 +245,12 @@ export async function runOnClient<T, TSchema extends Record<string, unknown> = R
         return { command: 'ROLLBACK' } as pg.QueryResult;
       },
     );
-    resetPromise = commitPromise.then(() => send(RESET_SQL));
+    resetPromise = commitPromise.then(async () => {
+      if (earlyReset !== undefined && checkError === undefined) return earlyReset;
+      // Not pipelined, or the early reset ran inside the aborted transaction (and failed): reset now.
+      await earlyReset?.catch(() => {});
+      return send(RESET_SQL);
+    });
     resetPromise.catch(() => {});
   };
   const sendReset = () => {
