@@ -96,15 +96,15 @@ describe('embedded PGlite', () => {
       "SELECT set_config('app.tenant_id', 'emb_b', false)",
       'RESET ALL',
     ];
-    for (const escape of escapes) {
-      it(`a unit that runs "${escape}" fails before its next statement and commits nothing`, async () => {
+    for (const statement of escapes) {
+      it(`a unit that runs "${statement}" fails before its next statement and commits nothing`, async () => {
         let seen: Array<{ tenantId: string }> | undefined;
         await expect(
           tenantDb.forTenant('emb_a').run(async (tx) => {
             await tx
               .insert(courses)
-              .values({ title: 'written before', code: `before_${escapes.indexOf(escape)}` });
-            await tx.execute(sql.raw(escape));
+              .values({ title: 'written before', code: `before_${escapes.indexOf(statement)}` });
+            await tx.execute(sql.raw(statement));
             seen = await tx.select().from(courses);
             return seen;
           }),

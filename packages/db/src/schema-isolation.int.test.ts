@@ -139,6 +139,7 @@ describeWithPostgres('database mode refuses a bypassing app role', () => {
     await environment.tenantDb.createTenantStorage('dbb_a');
   });
   afterAll(async () => {
+    await environment?.tenantDb.dropTenantStorage('dbb_a').catch(() => {});
     await environment?.close();
   });
 

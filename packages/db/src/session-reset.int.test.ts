@@ -54,6 +54,11 @@ for (const mode of ['row', 'schema', 'database'] as const) {
     });
     afterAll(async () => {
       await admin?.end();
+      // Tenant databases (database mode) outlive the test database: drop them.
+      if (mode === 'database') {
+        for (const id of ['rst_a', 'rst_b'])
+          await environment?.tenantDb.dropTenantStorage(id).catch(() => {});
+      }
       await environment?.close();
     });
 
