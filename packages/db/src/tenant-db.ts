@@ -117,7 +117,10 @@ export interface TenantDb<TSchema extends Record<string, unknown> = Record<strin
   forTenant(tenantId: string): TenantScope<TSchema>;
   /**
    * Runs `fn` in a transaction on the app connection with NO tenant set — for tests and checks only:
-   * row-level security then shows no rows and refuses every write.
+   * row-level security then shows no rows and refuses every write. The session is reset first (nothing a
+   * previous user of the connection left applies: session-level `app.tenant_id`, role, temporary tables),
+   * `app.tenant_id` is `''` for the transaction, which is always rolled back, and the session is reset
+   * again. Row and schema modes only.
    */
   unscoped<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
   /** The schema of a tenant (schema mode). */
@@ -323,7 +326,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
   };
 
   /** Database mode: tenant database URLs whose app role passed the bypass check. */
-  const checkedDatabaseUrls = new Map<string, Promise<void>>();
+  const checkedDatabaseUrls = new LRUCache<string, Promise<void>>({ max: 10_000 });
 
   const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
     const tenant = await resolveTenant(tenantId);
