@@ -4,9 +4,13 @@
 //
 // Env: MT_PAAS_BENCH_DATABASE_URL (a superuser URL; default postgres://postgres@127.0.0.1:5432/postgres),
 //      BENCH_SECONDS (per case and round, default 1), BENCH_ROUNDS (interleaved rounds, median kept, default 7),
-//      BENCH_CONCURRENCY (comma-separated worker counts, default "1,16").
+//      BENCH_CONCURRENCY (comma-separated worker counts, default "1,16"),
+//      BENCH_COMPARE_DIST (optional: path of another build's dist/index.js, e.g. the previous commit's; its
+//      run() cases are measured in the same interleaved rounds, labelled [compare], for before/after numbers).
 // Every case builds the same drizzle query; only the scoping around it differs.
-// It creates (and at the end drops) the database `mtp_bench_db` and the role `mtp_bench_app`.
+// It creates (and at the end drops) the database `mtp_bench_db` (BENCH_DATABASE) and the role `mtp_bench_app`.
+
+import { pathToFileURL } from 'node:url';
 import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
 import { and, eq } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -18,7 +22,9 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
 let concurrency = concurrencies[0];
-const databaseName = 'mtp_bench_db';
+const compareDist = process.env.BENCH_COMPARE_DIST;
+const compare = compareDist ? await import(pathToFileURL(compareDist).href) : undefined;
+const databaseName = process.env.BENCH_DATABASE ?? 'mtp_bench_db';
 const appRole = 'mtp_bench_app';
 const appPassword = 'mtp_bench_app_password';
 const tenants = Array.from({ length: 10 }, (_, index) => `bench_${index}`);
@@ -99,8 +105,8 @@ async function runAll(catalog) {
   const plain = drizzle(ownerPool);
   const perClient = new WeakMap();
   const tenantDbs = [];
-  const scoped = async (pipeline) => {
-    const tenantDb = await createTenantDb({
+  const scoped = async (pipeline, create = createTenantDb) => {
+    const tenantDb = await create({
       mode: 'row',
       catalog,
       connectionString: appUrl,
@@ -112,6 +118,7 @@ async function runAll(catalog) {
   };
   const pipelined = await scoped(true);
   const sequential = await scoped(false);
+  const compared = compare ? await scoped(true, compare.createTenantDb) : undefined;
   const cases = [
     {
       // The same drizzle query, unscoped (explicit WHERE on tenant_id, owner role): one round trip.
@@ -173,6 +180,28 @@ async function runAll(catalog) {
       },
     },
   ];
+  if (compared) {
+    cases.push(
+      {
+        name: 'tenantDb.run(tx => query)  [compare build]',
+        roundTrips: 1,
+        operation: (index) => {
+          const { tenantId, id } = pick(index);
+          return compared.forTenant(tenantId).run((tx) => tx.select().from(items).where(eq(items.id, id)));
+        },
+      },
+      {
+        name: 'tenantDb.run(async tx => await query)  [compare build]',
+        roundTrips: 2,
+        operation: (index) => {
+          const { tenantId, id } = pick(index);
+          return compared
+            .forTenant(tenantId)
+            .run(async (tx) => await tx.select().from(items).where(eq(items.id, id)));
+        },
+      },
+    );
+  }
   const samples = cases.map(() => []);
   for (let round = 0; round < rounds; round += 1) {
     for (const [position, entry] of cases.entries()) samples[position].push(await measure(entry.operation));

@@ -69,21 +69,46 @@ export async function grantSchema(session: SqlSession, schema: string, role: str
   );
 }
 
+/** Name of the RESTRICTIVE policy that pins the tables of a tenant's own schema / database to that tenant. */
+export const TENANT_PIN_POLICY = 'mt_paas_tenant_pin';
+
 /**
  * Hardens the tenant tables of `schema` after migrations: `FORCE ROW LEVEL SECURITY` on every table
- * with row security enabled, then the app role's grants.
+ * with row security enabled, then the app role's grants. With `pinTenant` (schema and database modes,
+ * where the schema belongs to one tenant) every RLS table with a `tenant_id` column also gets the
+ * RESTRICTIVE policy {@link TENANT_PIN_POLICY}: its rows are only readable and writable by a unit of
+ * that tenant. Another tenant's unit that names the table with a qualified name (`"t_b".notes`) fails
+ * (its writes violate the policy; reading a row raises `mt_paas_tenant_pin`), so schema mode no longer
+ * relies on `search_path` alone.
  */
 export async function hardenSchema(
   session: SqlSession,
   schema: string,
   role: string | undefined,
+  pinTenant?: string,
 ): Promise<void> {
+  const pin =
+    pinTenant === undefined
+      ? ''
+      : `
+         IF EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'tenant_id'
+                     AND a.attnum > 0 AND NOT a.attisdropped) THEN
+           EXECUTE format('DROP POLICY IF EXISTS ${TENANT_PIN_POLICY} ON %s', t.name);
+           EXECUTE format(
+             'CREATE POLICY ${TENANT_PIN_POLICY} ON %s AS RESTRICTIVE FOR ALL TO PUBLIC '
+             'USING (tenant_id = (SELECT CASE WHEN current_setting(''app.tenant_id'', true) = %L THEN %L '
+             'ELSE (%L || coalesce(current_setting(''app.tenant_id'', true), ''(none)''))::boolean::text END)) '
+             'WITH CHECK (tenant_id = %L)',
+             t.name, ${quoteLiteral(pinTenant)}, ${quoteLiteral(pinTenant)}, ${quoteLiteral(`mt_paas_tenant_pin: a table of tenant ${pinTenant} was used by a unit of tenant `)}, ${quoteLiteral(pinTenant)});
+         END IF;`;
   await session.exec(
     `DO $mt_paas$ DECLARE t record; BEGIN
-       FOR t IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p') AND c.relrowsecurity
-                  AND NOT c.relforcerowsecurity LOOP
-         EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t.name);
+       FOR t IN SELECT c.oid, c.oid::regclass AS name, c.relforcerowsecurity AS forced
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ${quoteLiteral(schema)} AND c.relkind IN ('r', 'p') AND c.relrowsecurity LOOP
+         IF NOT t.forced THEN
+           EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t.name);
+         END IF;${pin}
        END LOOP;
      END $mt_paas$;`,
   );
@@ -95,6 +120,8 @@ export interface RoleFlags {
   name: string;
   superuser: boolean;
   bypassRls: boolean;
+  /** Roles the role is a member of (directly or not) that are SUPERUSER or BYPASSRLS: `SET ROLE` reaches them. */
+  bypassMemberships: string[];
 }
 
 /** The flags of `role` (or of `current_user`). */
@@ -102,31 +129,61 @@ export async function roleFlags(
   session: Pick<SqlSession, 'query'>,
   role?: string,
 ): Promise<RoleFlags | undefined> {
-  const { rows } = await session.query<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean }>(
-    role === undefined
-      ? 'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user'
-      : 'SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1',
+  const { rows } = await session.query<{
+    rolname: string;
+    rolsuper: boolean;
+    rolbypassrls: boolean;
+    bypass_memberships: string[] | null;
+  }>(
+    `SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+            ARRAY(SELECT b.rolname::text FROM pg_roles b
+                   WHERE NOT r.rolsuper AND (b.rolsuper OR b.rolbypassrls) AND b.oid <> r.oid
+                     AND pg_has_role(r.oid, b.oid, 'MEMBER')
+                   ORDER BY 1) AS bypass_memberships
+       FROM pg_roles r WHERE r.rolname = ${role === undefined ? 'current_user' : '$1'}`,
     role === undefined ? [] : [role],
   );
   const row = rows[0];
   return row === undefined
     ? undefined
-    : { name: row.rolname, superuser: row.rolsuper, bypassRls: row.rolbypassrls };
+    : {
+        name: row.rolname,
+        superuser: row.rolsuper,
+        bypassRls: row.rolbypassrls,
+        bypassMemberships: row.bypass_memberships ?? [],
+      };
 }
 
-/** @throws MtPaasError `CONFIG_INVALID` when `flags` would let the app bypass row-level security. */
-export function refuseBypass(flags: RoleFlags | undefined, roleName: string): void {
+/**
+ * @throws MtPaasError `CONFIG_INVALID` when `flags` would let the app bypass row-level security: a
+ * SUPERUSER or BYPASSRLS role, or a member of one (it could `SET ROLE` to it). Checked in every mode.
+ */
+export function refuseBypass(flags: RoleFlags | undefined, roleName: string, mode: string): void {
   if (flags === undefined) {
     throw new MtPaasError(
       'CONFIG_INVALID',
       `The app role "${roleName}" does not exist; create it with ensureAppRole().`,
     );
   }
-  if (flags.superuser || flags.bypassRls) {
+  const what = flags.superuser
+    ? 'a SUPERUSER'
+    : flags.bypassRls
+      ? 'BYPASSRLS'
+      : flags.bypassMemberships.length > 0
+        ? `a member of ${flags.bypassMemberships.map((name) => `"${name}"`).join(', ')} (SUPERUSER or BYPASSRLS, reachable with SET ROLE)`
+        : undefined;
+  if (what !== undefined) {
     throw new MtPaasError(
       'CONFIG_INVALID',
-      `Row mode refuses to start: the app connects as "${flags.name}", which is ${flags.superuser ? 'a SUPERUSER' : 'BYPASSRLS'} and would see every tenant's rows. Connect as a NOSUPERUSER NOBYPASSRLS role that owns no tenant table (ensureAppRole() creates one); run migrations with the owner.`,
-      { details: { role: flags.name, superuser: flags.superuser, bypassRls: flags.bypassRls } },
+      `The ${mode} mode refuses to run: the app connects as "${flags.name}", which is ${what} and would see every tenant's rows. Connect as a NOSUPERUSER NOBYPASSRLS role that owns no tenant table and is a member of no such role (ensureAppRole() creates one); run migrations with the owner.`,
+      {
+        details: {
+          role: flags.name,
+          superuser: flags.superuser,
+          bypassRls: flags.bypassRls,
+          bypassMemberships: flags.bypassMemberships,
+        },
+      },
     );
   }
 }

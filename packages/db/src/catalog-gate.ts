@@ -14,7 +14,30 @@ export type GateFindingCode =
   | 'APP_ROLE_MISSING'
   | 'APP_ROLE_SUPERUSER'
   | 'APP_ROLE_BYPASSRLS'
-  | 'APP_ROLE_OWNS_TABLE';
+  | 'APP_ROLE_OWNS_TABLE'
+  | 'APP_ROLE_MEMBER_OF_BYPASS'
+  | 'VIEW_BYPASSES_RLS'
+  | 'MATERIALIZED_VIEW_READABLE'
+  | 'SECURITY_DEFINER_FUNCTION';
+
+/**
+ * The only expressions a PERMISSIVE policy of a tenant table may have (as `pg_get_expr` prints them):
+ * `tenant_id` equal to the tenant setting. Anything else — `<>`, `LIKE`, `>=`, an extra OR, a comparison
+ * with another column — is reported, whatever text it contains. Extra conditions belong in RESTRICTIVE
+ * policies, which can only narrow.
+ */
+const TENANT_SETTING_EXPRESSIONS = [
+  "NULLIF(current_setting('app.tenant_id'::text, true), ''::text)",
+  "current_setting('app.tenant_id'::text, true)",
+  "current_setting('app.tenant_id'::text)",
+];
+const CANONICAL_POLICY_EXPRESSIONS = new Set(
+  TENANT_SETTING_EXPRESSIONS.flatMap((setting) => [`(tenant_id = ${setting})`, `(${setting} = tenant_id)`]),
+);
+
+function isCanonicalTenantExpression(expression: string | null): boolean {
+  return expression !== null && CANONICAL_POLICY_EXPRESSIONS.has(expression.replace(/\s+/g, ' ').trim());
+}
 
 /** One problem found by {@link checkCatalogGate}. */
 export interface CatalogGateFinding {
@@ -89,7 +112,16 @@ export async function checkCatalogGate(
         message: `The app role has BYPASSRLS, so RLS never applies to it: ALTER ROLE "${options.appRole}" NOBYPASSRLS (ensureAppRole() repairs it).`,
       });
     }
+    for (const role of flags.bypassMemberships) {
+      findings.push({
+        code: 'APP_ROLE_MEMBER_OF_BYPASS',
+        object: `${options.appRole} -> ${role}`,
+        message: `The app role is a member of "${role}", which is SUPERUSER or BYPASSRLS: one SET ROLE and RLS no longer applies: remove the membership (REVOKE "${role}" FROM "${options.appRole}").`,
+      });
+    }
   }
+
+  findings.push(...(await reachableBypasses(session, options.appRole, exclude)));
 
   const tables = await session.query<TableRow>(
     `SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS name, c.relrowsecurity AS rls,
@@ -197,10 +229,7 @@ export async function checkCatalogGate(
       }
     }
     const own = policies.rows.filter((row) => row.table_oid === table.oid);
-    const scoped = (expression: string | null) =>
-      expression !== null &&
-      /tenant_id/.test(expression) &&
-      /current_setting\('app\.tenant_id'/.test(expression);
+    const scoped = isCanonicalTenantExpression;
     if (own.length === 0) {
       findings.push({
         code: 'POLICY_MISSING',
@@ -217,16 +246,14 @@ export async function checkCatalogGate(
         findings.push({
           code: 'POLICY_NOT_TENANT_SCOPED',
           object: label,
-          message:
-            "The policy does not compare tenant_id with current_setting('app.tenant_id'): drop it or make it RESTRICTIVE.",
+          message: `The policy is not exactly "tenant_id = nullif(current_setting('app.tenant_id', true), '')" (it is ${JSON.stringify(policy.using ?? policy.check)}): declare the table with tenantTable(), drop this policy, or make it RESTRICTIVE.`,
         });
       }
       if (policy.check !== null && policy.permissive && !scoped(policy.check)) {
         findings.push({
           code: 'POLICY_NOT_TENANT_SCOPED',
           object: label,
-          message:
-            "WITH CHECK does not compare tenant_id with current_setting('app.tenant_id'): writes could carry another tenant's id; fix or drop the policy.",
+          message: `WITH CHECK is not exactly "tenant_id = nullif(current_setting('app.tenant_id', true), '')" (it is ${JSON.stringify(policy.check)}): writes could carry another tenant's id; fix or drop the policy.`,
         });
       }
       if (expressions.some((expression) => /\bOR\b/i.test(expression))) {
@@ -257,6 +284,62 @@ export async function checkCatalogGate(
         message: `Permissive policies are OR-ed: ${permissive.map((policy) => policy.name).join(', ')} together may widen access: keep one permissive tenant policy and make the others RESTRICTIVE.`,
       });
     }
+  }
+  return findings;
+}
+
+/**
+ * Views, materialized views and SECURITY DEFINER functions the app role can use: they run with their
+ * owner's rights (a view without `security_invoker`, a definer function) or hold a copy of the rows (a
+ * materialized view, which cannot have RLS), so row-level security does not filter what they return.
+ */
+async function reachableBypasses(
+  session: Pick<SqlSession, 'query'>,
+  appRole: string,
+  exclude: readonly string[],
+): Promise<CatalogGateFinding[]> {
+  const findings: CatalogGateFinding[] = [];
+  const relations = await session.query<{ name: string; kind: string; invoker: boolean }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relkind::text AS kind,
+            coalesce(c.reloptions::text[] && ARRAY['security_invoker=true', 'security_invoker=on', 'security_invoker=1'], false) AS invoker
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_roles r ON r.rolname = $1
+      WHERE c.relkind IN ('v', 'm')
+        AND NOT (n.nspname = ANY($2::text[])) AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast%'
+        AND has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+      ORDER BY 1`,
+    [appRole, exclude],
+  );
+  for (const relation of relations.rows) {
+    if (relation.kind === 'm') {
+      findings.push({
+        code: 'MATERIALIZED_VIEW_READABLE',
+        object: relation.name,
+        message: `The app role can read this materialized view, which stores rows without row-level security: REVOKE ALL ON ${relation.name} FROM the app role (and PUBLIC), or drop it.`,
+      });
+    } else if (!relation.invoker) {
+      findings.push({
+        code: 'VIEW_BYPASSES_RLS',
+        object: relation.name,
+        message: `The app role can use this view, which reads its tables with its owner's rights (no security_invoker), so their RLS is not applied as the app: ALTER VIEW ${relation.name} SET (security_invoker = true), or REVOKE it from the app role.`,
+      });
+    }
+  }
+  const functions = await session.query<{ name: string }>(
+    `SELECT p.oid::regprocedure::text AS name
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+       JOIN pg_roles r ON r.rolname = $1
+      WHERE p.prosecdef AND NOT (n.nspname = ANY($2::text[])) AND n.nspname NOT LIKE 'pg_temp%'
+        AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+      ORDER BY 1`,
+    [appRole, exclude],
+  );
+  for (const fn of functions.rows) {
+    findings.push({
+      code: 'SECURITY_DEFINER_FUNCTION',
+      object: fn.name,
+      message: `The app role can EXECUTE this SECURITY DEFINER function, which runs with its owner's rights (row-level security as the owner, or none): ALTER FUNCTION ${fn.name} SECURITY INVOKER, or REVOKE EXECUTE ON FUNCTION ${fn.name} FROM PUBLIC and the app role.`,
+    });
   }
   return findings;
 }

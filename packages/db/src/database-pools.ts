@@ -1,6 +1,7 @@
 import { MtPaasError } from '@mt-paas/context';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
+import { trackPool } from './session-reset.js';
 import { mapStorageError } from './storage-errors.js';
 
 /** Options of {@link createPoolGroup}. */
@@ -119,6 +120,7 @@ export function createPoolGroup(options: PoolGroupOptions = {}): PoolGroup {
       Client: CountedClient as unknown as typeof pg.Client,
     });
     pool.on('error', () => {});
+    trackPool(pool);
     pool.on('release', () => {
       // 'release' fires before the client is back in the idle list: look once it is.
       setImmediate(() => {

@@ -1,12 +1,13 @@
-import { isMtPaasError } from '@mt-paas/context';
+import { isMtPaasError, parseTenantId } from '@mt-paas/context';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
 import { FIXTURE_MIGRATIONS } from './__fixtures__/environment.js';
+import { fetchLeakedCursor, leaveSessionState, probeSession } from './__fixtures__/session-leaks.js';
 import { type Catalog, createCatalog } from './catalog.js';
 import { checkCatalogGate } from './catalog-gate.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
-import { createTenantDb } from './tenant-db.js';
+import { createTenantDb, type TenantDb } from './tenant-db.js';
 
 describe('embedded PGlite', () => {
   let catalog: Catalog;
@@ -64,4 +65,98 @@ describe('embedded PGlite', () => {
       await tenantDb.close();
     }, 120_000);
   }
+
+  describe('role changes, rescoping and session state (issue #8, items 6, 9, 10)', () => {
+    let tenantDb: TenantDb;
+    beforeAll(async () => {
+      tenantDb = await createTenantDb({ mode: 'row', catalog, migrationsFolder: FIXTURE_MIGRATIONS });
+      await tenantDb.migrateTenants();
+      for (const id of ['emb_a', 'emb_b']) {
+        await catalog.tenants.upsert({ id, name: id, status: 'active' });
+        await tenantDb
+          .forTenant(id)
+          .run((tx) => tx.insert(courses).values({ title: `${id} secret`, code: `${id}_code` }));
+      }
+    }, 60_000);
+    afterAll(async () => {
+      await tenantDb?.close();
+    });
+
+    const escapes = [
+      'RESET ROLE',
+      'SET ROLE NONE',
+      'SET ROLE postgres',
+      'SET LOCAL ROLE postgres',
+      "SELECT set_config('role', 'none', true)",
+      "SELECT set_config('role', 'postgres', false)",
+      'SET SESSION AUTHORIZATION postgres',
+      'SET SESSION AUTHORIZATION DEFAULT',
+      'RESET SESSION AUTHORIZATION',
+      "SELECT set_config('app.tenant_id', 'emb_b', true)",
+      "SELECT set_config('app.tenant_id', 'emb_b', false)",
+      'RESET ALL',
+    ];
+    for (const statement of escapes) {
+      it(`a unit that runs "${statement}" fails before its next statement and commits nothing`, async () => {
+        let seen: Array<{ tenantId: string }> | undefined;
+        await expect(
+          tenantDb.forTenant('emb_a').run(async (tx) => {
+            await tx
+              .insert(courses)
+              .values({ title: 'written before', code: `before_${escapes.indexOf(statement)}` });
+            await tx.execute(sql.raw(statement));
+            seen = await tx.select().from(courses);
+            return seen;
+          }),
+        ).rejects.toSatisfy(
+          (error) =>
+            isMtPaasError(error, 'INTERNAL') && /changed its own scope/.test((error as Error).message),
+        );
+        expect(seen).toBeUndefined();
+        // Nothing committed, the other tenant untouched, the catalog (PGlite's superuser session) unharmed.
+        expect(
+          (await tenantDb.forTenant('emb_a').run((tx) => tx.select().from(courses))).map((row) => row.code),
+        ).toEqual(['emb_a_code']);
+        expect(
+          (await tenantDb.forTenant('emb_b').run((tx) => tx.select().from(courses))).map((row) => row.code),
+        ).toEqual(['emb_b_code']);
+        const { rows } = await catalog.driver.query<{ user: string; role: string }>(
+          'SELECT session_user::text AS user, current_user::text AS role',
+        );
+        expect(rows[0]).toEqual({ user: 'postgres', role: 'postgres' });
+        expect(await catalog.directory.get(parseTenantId('emb_a'))).toMatchObject({ id: 'emb_a' });
+      });
+    }
+
+    it('unscoped() refuses a role change too', async () => {
+      await expect(
+        tenantDb.unscoped(async (tx) => {
+          await tx.execute(sql`RESET ROLE`);
+          return tx.select().from(courses);
+        }),
+      ).rejects.toSatisfy((error) => isMtPaasError(error, 'INTERNAL'));
+      expect(await tenantDb.unscoped((tx) => tx.select().from(courses))).toEqual([]);
+    });
+
+    it('the next unit sees nothing of the session state a unit left', async () => {
+      for (let round = 0; round < 2; round += 1) {
+        await tenantDb.forTenant('emb_a').run((tx) => leaveSessionState(tx, 'emb_a'));
+        expect(await tenantDb.forTenant('emb_b').run(probeSession)).toEqual({
+          cursors: 0,
+          tempTables: 0,
+          listening: [],
+          marker: '',
+          prepared: 0,
+          advisoryLocks: 0,
+          currentUser: 'mt_paas_app',
+        });
+        await expect(tenantDb.forTenant('emb_b').run(fetchLeakedCursor)).rejects.toThrow(/mt_leak/);
+        await tenantDb
+          .forTenant('emb_b')
+          .run((tx) => tx.insert(courses).values({ title: 'after', code: `after_${round}` }));
+        const rows = await tenantDb.forTenant('emb_a').run((tx) => tx.select().from(courses));
+        expect(rows.map((row) => row.tenantId)).toEqual(['emb_a']);
+      }
+    });
+  });
 });

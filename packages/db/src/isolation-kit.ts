@@ -54,7 +54,9 @@ export interface IsolationReport {
  * Runs the isolation contract against a tenant db: `tenants` tenants work concurrently with
  * interleaved reads and writes; every SELECT / UPDATE / DELETE must see only the tenant's own rows,
  * an INSERT (or UPDATE) carrying another tenant's id must fail, and a unit of work without tenant
- * context must fail or see zero rows — never another tenant's data.
+ * context must fail or see zero rows — never another tenant's data. Finally, with rows of two tenants
+ * in place, every relation the app role can read (any schema: tables, views, materialized views) is
+ * read as each of them and must show none of the other tenant's rows (step `relations`).
  *
  * Framework-neutral: it never throws for a violation, it returns them. Use {@link assertIsolation}
  * to throw with a readable list.
@@ -255,7 +257,89 @@ export async function testIsolationMode(options: IsolationKitOptions): Promise<I
     check(unscopedInsert === 'failed', 'no-context', undefined, 'an INSERT with no tenant set succeeded');
   }
 
+  // Behaviour, not text: with rows of two tenants in place, every relation the app role can read (tables,
+  // views, materialized views, foreign tables, in any schema) is read as each of them; no cell may be
+  // another tenant's (its tenant_id, or a value only the other tenant's rows hold, e.g. their ids).
+  await sweepRelations(tenantDb, table, options, tenantIds.slice(0, 2), check);
+
   return { mode: tenantDb.mode, tenants: tenantIds, checks, violations, ok: violations.length === 0 };
+}
+
+/** Every relation the current role can SELECT from, outside the system schemas. */
+const READABLE_RELATIONS_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND has_table_privilege(c.oid, 'SELECT')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+ ORDER BY 1`;
+
+const cellText = (value: unknown): string =>
+  value instanceof Date
+    ? value.toISOString()
+    : typeof value === 'object'
+      ? JSON.stringify(value)
+      : String(value);
+
+async function sweepRelations(
+  tenantDb: IsolationKitOptions['tenantDb'],
+  table: AnyTenantTable,
+  options: IsolationKitOptions,
+  tenants: TenantId[],
+  check: (condition: boolean, step: string, tenantId: string | undefined, message: string) => void,
+): Promise<void> {
+  if (tenants.length < 2) return;
+  // Both tenants get a fresh row, then every value of their rows is a fingerprint of its tenant
+  // (values both tenants share, like a default, are not).
+  const owners = new Map<string, Set<string>>();
+  for (const [position, tenantId] of tenants.entries()) {
+    const rows = (await tenantDb.forTenant(tenantId).run(async (tx) => {
+      await tx.insert(table).values(options.row(tenantId, 30_000 + position) as never);
+      return tx.select().from(table);
+    })) as Array<Record<string, unknown>>;
+    for (const row of rows) {
+      for (const value of Object.values(row)) {
+        if (value === null || value === undefined) continue;
+        const text = cellText(value);
+        if (text.length < 4) continue;
+        owners.set(text.toLowerCase(), (owners.get(text.toLowerCase()) ?? new Set()).add(tenantId));
+      }
+    }
+  }
+  const fingerprints = [...owners]
+    .filter(([, set]) => set.size === 1)
+    .map(([text, set]) => [text, [...set][0]!]);
+  for (const tenantId of tenants) {
+    const scope = tenantDb.forTenant(tenantId);
+    const relations = (await scope.run(async (tx) => {
+      const result = await tx.execute(sql.raw(READABLE_RELATIONS_SQL));
+      return (result as unknown as { rows: Array<{ name: string }> }).rows.map((row) => row.name);
+    })) as string[];
+    for (const relation of relations) {
+      const rows = await scope
+        .run(async (tx) => {
+          const result = await tx.execute(sql.raw(`SELECT * FROM ${relation} LIMIT 10000`));
+          return (result as unknown as { rows: Array<Record<string, unknown>> }).rows;
+        })
+        .catch(() => [] as Array<Record<string, unknown>>); // not readable from this unit: nothing seen
+      let leaked: string | undefined;
+      for (const row of rows) {
+        for (const [column, value] of Object.entries(row)) {
+          if (value === null || value === undefined) continue;
+          if (column === 'tenant_id' && value !== tenantId) leaked ??= `tenant_id "${String(value)}"`;
+          const text = cellText(value).toLowerCase();
+          for (const [fingerprint, owner] of fingerprints) {
+            if (owner !== tenantId && text.includes(fingerprint!)) leaked ??= `a value of tenant "${owner}"`;
+          }
+        }
+      }
+      check(
+        leaked === undefined,
+        'relations',
+        tenantId,
+        `${relation} shows ${leaked ?? ''} to this tenant (a view, materialized view or function-backed relation that bypasses row-level security?)`,
+      );
+    }
+  }
 }
 
 /** Throws an `Error` listing the violations when `report.ok` is false. */

@@ -99,15 +99,14 @@ describeWithPostgres('scoped units of work on Postgres', () => {
         connectionString: 'postgres://app@127.0.0.1:1/x',
       }),
     ).rejects.toSatisfy(isCode('TENANT_STORAGE_UNAVAILABLE'));
-    const schemaDb = await createTenantDb({
-      mode: 'schema',
-      catalog: environment.catalog,
-      connectionString: 'postgres://app@127.0.0.1:1/x',
-    });
-    await expect(schemaDb.forTenant('univ_8').run((tx) => tx.select().from(courses))).rejects.toSatisfy(
-      isCode('TENANT_STORAGE_UNAVAILABLE'),
-    );
-    await schemaDb.close();
+    // Schema mode checks the app role at startup too.
+    await expect(
+      createTenantDb({
+        mode: 'schema',
+        catalog: environment.catalog,
+        connectionString: 'postgres://app@127.0.0.1:1/x',
+      }),
+    ).rejects.toSatisfy(isCode('TENANT_STORAGE_UNAVAILABLE'));
   });
 
   it("drops one tenant's rows in row mode", async () => {
@@ -160,7 +159,15 @@ describeWithPostgres('scoped units of work on Postgres', () => {
           if (typeof args.at(-1) === 'function') return original(...args); // pool.query()
           const config = args[0];
           const text = typeof config === 'string' ? config : (config as { text: string }).text;
-          const label = /^BEGIN/.test(text) ? 'scope' : /^(COMMIT|ROLLBACK)$/.test(text) ? 'end' : 'query';
+          const label = /^BEGIN/.test(text)
+            ? 'scope'
+            : /^(COMMIT|ROLLBACK)$/.test(text)
+              ? 'end'
+              : text === 'DISCARD ALL'
+                ? 'reset'
+                : text.startsWith('SELECT CASE WHEN')
+                  ? 'check'
+                  : 'query';
           log.push(`send ${label}`);
           const result = original(...args);
           result.then(
@@ -173,7 +180,19 @@ describeWithPostgres('scoped units of work on Postgres', () => {
       pools.push(pool);
       const tenantDb = await createTenantDb({ mode: 'row', catalog: environment.catalog, pool });
       dbs.push(tenantDb);
+      // The first unit on a connection resets it before BEGIN (its previous user was not a unit of work).
+      poolOf.set(tenantDb, pool);
+      await tenantDb.forTenant('univ_8').run((tx) => tx.select().from(courses));
+      await idle(tenantDb);
       return tenantDb;
+    };
+    const poolOf = new Map<TenantDb, pg.Pool>();
+    /** The connection returns to the pool once its session reset is answered. */
+    const idle = async (tenantDb: TenantDb) => {
+      const pool = poolOf.get(tenantDb)!;
+      for (let spin = 0; spin < 1000 && pool.idleCount < pool.totalCount; spin += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
     };
     /** Runs one unit and counts round trips: a statement sent after an answer arrived starts a new one. */
     const measure = async <T>(tenantDb: TenantDb, fn: (tx: TenantTransaction) => T | Promise<T>) => {
@@ -181,6 +200,7 @@ describeWithPostgres('scoped units of work on Postgres', () => {
       writes = 0;
       const before = tenantDb.stats.statements;
       await tenantDb.forTenant('univ_8').run(fn);
+      await idle(tenantDb);
       let roundTrips = 0;
       let answered = true;
       for (const entry of log) {
@@ -197,46 +217,49 @@ describeWithPostgres('scoped units of work on Postgres', () => {
     it('pipelined: 1 for a returned query, N + 1 for N awaited queries', async () => {
       const tenantDb = await open(true);
       const returned = await measure(tenantDb, (tx) => tx.select().from(courses));
-      expect(returned).toMatchObject({ roundTrips: 1, statements: 3, writes: 1 });
+      // scope + query + (scope check; COMMIT) + DISCARD ALL: one write, one round trip.
+      expect(returned).toMatchObject({ roundTrips: 1, statements: 4, writes: 1 });
       expect(returned.log).toEqual([
         'send scope',
         'send query',
-        'send end',
+        'send check',
+        'send reset',
         'done scope',
         'done query',
-        'done end',
+        'done check',
+        'done reset',
       ]);
       const one = await measure(tenantDb, async (tx) => {
         await tx.select().from(courses);
       });
       // The scope leaves with the awaited statement in one write; COMMIT is the second.
-      expect(one).toMatchObject({ roundTrips: 2, statements: 3, writes: 2 });
+      expect(one).toMatchObject({ roundTrips: 2, statements: 4, writes: 2 });
       const parallel = await measure(tenantDb, async (tx) => {
         await Promise.all([tx.select().from(courses), tx.select().from(enrollments)]);
       });
-      expect(parallel).toMatchObject({ roundTrips: 2, statements: 4, writes: 2 });
+      expect(parallel).toMatchObject({ roundTrips: 2, statements: 5, writes: 2 });
       const three = await measure(tenantDb, async (tx) => {
         await tx.select().from(courses);
         await tx.select().from(enrollments);
         await tx.select().from(courses);
       });
-      expect(three).toMatchObject({ roundTrips: 4, statements: 5, writes: 4 });
+      expect(three).toMatchObject({ roundTrips: 4, statements: 6, writes: 4 });
       const noQuery = await measure(tenantDb, async () => 'nothing to do');
-      expect(noQuery).toMatchObject({ roundTrips: 2, statements: 2 });
+      expect(noQuery).toMatchObject({ roundTrips: 2, statements: 3 });
     });
 
-    it('without pipelining: N + 2', async () => {
+    it('without pipelining: N + 2 (and the reset after the unit resolved)', async () => {
       const tenantDb = await open(false);
-      expect(await measure(tenantDb, (tx) => tx.select().from(courses))).toMatchObject({
-        roundTrips: 3,
-        statements: 3,
-      });
+      const returned = await measure(tenantDb, (tx) => tx.select().from(courses));
+      // check + COMMIT travel as one query; DISCARD ALL is sent once COMMIT is answered.
+      expect(returned).toMatchObject({ roundTrips: 4, statements: 4 });
+      expect(returned.log.slice(-2)).toEqual(['send reset', 'done reset']);
       expect(
         await measure(tenantDb, async (tx) => {
           await tx.select().from(courses);
           await tx.select().from(enrollments);
         }),
-      ).toMatchObject({ roundTrips: 4, statements: 4 });
+      ).toMatchObject({ roundTrips: 5, statements: 5 });
     });
   });
 

@@ -13,6 +13,7 @@ import { DEFAULT_APP_ROLE, ensureAppRole, refuseBypass, roleFlags } from './app-
 import type { Catalog } from './catalog.js';
 import { createPoolGroup, type PoolGroup, type PoolGroupOptions } from './database-pools.js';
 import { createPgDriver, type SqlDriver } from './driver.js';
+import { trackPool } from './session-reset.js';
 import { assertIdentifier } from './sql-text.js';
 import { mapStorageError } from './storage-errors.js';
 import {
@@ -116,7 +117,10 @@ export interface TenantDb<TSchema extends Record<string, unknown> = Record<strin
   forTenant(tenantId: string): TenantScope<TSchema>;
   /**
    * Runs `fn` in a transaction on the app connection with NO tenant set — for tests and checks only:
-   * row-level security then shows no rows and refuses every write.
+   * row-level security then shows no rows and refuses every write. The session is reset first (nothing a
+   * previous user of the connection left applies: session-level `app.tenant_id`, role, temporary tables),
+   * `app.tenant_id` is `''` for the transaction, which is always rolled back, and the session is reset
+   * again. Row and schema modes only.
    */
   unscoped<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
   /** The schema of a tenant (schema mode). */
@@ -138,8 +142,8 @@ export interface TenantDb<TSchema extends Record<string, unknown> = Record<strin
 }
 
 /**
- * Creates tenant-scoped database access. In row mode it refuses to start when the app role is a
- * superuser or has BYPASSRLS.
+ * Creates tenant-scoped database access. It refuses to run (every mode) when the app role is a
+ * superuser, has BYPASSRLS or is a member of such a role.
  *
  * @example
  * const tenantDb = await createTenantDb({ mode: 'row', catalog, connectionString: process.env.APP_DATABASE_URL });
@@ -204,6 +208,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
         ...({ pipeline } as object),
       });
     if (ownsPool) pool.on('error', () => {});
+    trackPool(pool);
   }
 
   const databaseOptions = options.database ?? {};
@@ -230,19 +235,24 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     );
   }
 
-  // Startup checks: the role the app connects as must not bypass RLS (row mode refuses to start).
+  /** PGlite: its own (superuser) session user; a unit that changes session_user fails. */
+  let pgliteUser: string | undefined;
+  // Startup checks: the role the app connects as must not bypass RLS, in every mode (database mode:
+  // checked on the first unit of each tenant database URL, see runFor).
   try {
     if (embedded) {
       await ensureAppRole(catalog.driver, { role: appRole, schemas: mode === 'row' ? [appSchema] : [] });
-      refuseBypass(await roleFlags(catalog.driver, appRole), appRole);
-    } else if (pool !== undefined && mode === 'row') {
+      refuseBypass(await roleFlags(catalog.driver, appRole), appRole, mode);
+      pgliteUser = (await catalog.driver.query<{ user: string }>('SELECT session_user::text AS user')).rows[0]
+        ?.user;
+    } else if (pool !== undefined) {
       const appPool = pool;
       const session = {
         query: async <R>(text: string, params?: readonly unknown[]) => ({
           rows: (await appPool.query(text, params as unknown[] | undefined)).rows as R[],
         }),
       };
-      refuseBypass(await roleFlags(session), appRole);
+      refuseBypass(await roleFlags(session), appRole, mode);
     }
   } catch (error) {
     if (ownsPool) await pool?.end();
@@ -315,18 +325,40 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     return runOnPglite<T, TSchema>(pglite!, scope, fn, stats, relational);
   };
 
+  /** Database mode: tenant database URLs whose app role passed the bypass check. */
+  const checkedDatabaseUrls = new LRUCache<string, Promise<void>>({ max: 10_000 });
+
   const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
     const tenant = await resolveTenant(tenantId);
     if (mode === 'row') {
-      if (embedded) return runEmbedded({ tenantId, role: appRole }, fn);
+      if (embedded) return runEmbedded({ tenantId, role: appRole, sessionUser: pgliteUser }, fn);
       return runPg(pool!.connect(), { tenantId }, fn);
     }
     if (mode === 'schema') {
       const schema = schemaFor(tenant);
-      if (embedded) return runEmbedded({ tenantId, schema, role: appRole }, fn);
+      if (embedded) return runEmbedded({ tenantId, schema, role: appRole, sessionUser: pgliteUser }, fn);
       return runPg(pool!.connect(), { tenantId, schema }, fn);
     }
-    return runPg(pools!.connect(tenantId, databaseUrlFor(tenant, urlTemplate)), { tenantId }, fn);
+    const url = databaseUrlFor(tenant, urlTemplate);
+    let checked = checkedDatabaseUrls.get(url);
+    if (checked === undefined) {
+      checked = (async () => {
+        const client = await pools!.connect(tenantId, url);
+        try {
+          refuseBypass(await roleFlags(pgSession(client)), userOf(url) ?? appRole, mode);
+        } finally {
+          client.release();
+        }
+      })();
+      checkedDatabaseUrls.set(url, checked);
+      checked.catch(() => checkedDatabaseUrls.delete(url));
+    }
+    try {
+      await checked;
+    } catch (error) {
+      throw mapStorageError(error, 'app role check');
+    }
+    return runPg(pools!.connect(tenantId, url), { tenantId }, fn);
   };
 
   const storageContext: TenantStorageContext = {
@@ -379,7 +411,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     async unscoped<T>(fn: Fn<T>) {
       if (embedded) {
         const { runUnscopedOnPglite } = await import('./pglite-unit-of-work.js');
-        return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational);
+        return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational, pgliteUser);
       }
       if (mode === 'database') {
         throw new MtPaasError(
@@ -409,6 +441,14 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       await pools?.close();
       await ownedAdmin?.close();
     },
+  };
+}
+
+function pgSession(client: pg.ClientBase) {
+  return {
+    query: async <R>(text: string, params?: readonly unknown[]) => ({
+      rows: (await client.query(text, params as unknown[] | undefined)).rows as R[],
+    }),
   };
 }
 

@@ -109,7 +109,7 @@ async function migrateSchema(context: TenantStorageContext, tenant: Tenant, migr
       searchPath: schema,
       rewrite: unqualifyPublic,
       lockKey: `schema:${schema}`,
-      after: (inner) => hardenSchema(inner, schema, context.appRole),
+      after: (inner) => hardenSchema(inner, schema, context.appRole, tenant.id),
     });
   });
   await recordApplied(context, tenant.id, migrations);
@@ -144,7 +144,7 @@ async function migrateDatabase(context: TenantStorageContext, tenant: Tenant, mi
         ledgerSchema: 'public',
         searchPath: 'public',
         lockKey: `database:${tenant.id}`,
-        after: (inner) => hardenSchema(inner, 'public', context.appRole),
+        after: (inner) => hardenSchema(inner, 'public', context.appRole, tenant.id),
       }),
     );
     await recordApplied(context, tenant.id, migrations);
