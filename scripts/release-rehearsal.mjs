@@ -51,6 +51,7 @@ export const SMOKE = {
   '@mt-paas/middleware': { scenarios: ['fastify-tenant-app'] },
   '@mt-paas/db': { scenarios: ['db-row-mode'] },
   '@mt-paas/providers-llm': { scenarios: ['llm-local-provider'] },
+  '@mt-paas/marketplace': { scenarios: ['marketplace-webhooks'] },
   '@mt-paas/config': {
     scenarios: [],
     alone: true,
@@ -116,6 +117,63 @@ async function call(tenantHeader?: string): Promise<{ status: number; body: unkn
 const result = { ok: await call('univ_8'), bad: await call("univ_8' OR 1=1"), unknown: await call('univ_9'), missing: await call() };
 await app.close();
 console.log('${RESULT_PREFIX}' + JSON.stringify(result));
+`;
+
+const MARKETPLACE_APP = `import { randomBytes } from 'node:crypto';
+import { createMarketplaceReceiver, createMemoryReceiptStore, type HandlerContext, signWebhook } from '@mt-paas/marketplace';
+import { marketplaceFastify } from '@mt-paas/marketplace/fastify';
+import Fastify from 'fastify';
+
+const secret = \`whsec_\${randomBytes(32).toString('base64')}\`;
+const otherSecret = \`whsec_\${randomBytes(32).toString('base64')}\`;
+const handled: { type: string; tenantId: string; webhookId: string; auth: string }[] = [];
+const record = (type: string, tenantId: string, context: HandlerContext) =>
+  handled.push({ type, tenantId, webhookId: context.webhookId, auth: context.auth });
+const receiver = createMarketplaceReceiver({
+  serviceId: 'keli_tutor',
+  secrets: [secret],
+  apiKeys: ['rehearsal_api_key'],
+  receipts: createMemoryReceiptStore(),
+  handlers: {
+    onProvisionRequested: (data, context) => {
+      record('provision', data.tenantId, context);
+      return { accessUrl: \`https://tutor.example.com?tenant=\${data.tenantId}\` };
+    },
+    onSubscriptionUpdated: (data, context) => { record('subscription', data.tenantId, context); },
+    onServiceCancelled: (data, context) => { record('cancelled', data.applicationId, context); return {}; },
+    onUserDeleted: (data, context) => { record('user-deleted', data.email, context); return { deletedTenants: [] }; },
+    onBlocked: (data, context) => { record('blocked', data.tenantId, context); },
+    onUnblocked: (data, context) => { record('unblocked', data.tenantId, context); },
+  },
+});
+const app = Fastify();
+await app.register(marketplaceFastify, { receiver });
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+
+// --- the rehearsal calls it ---
+async function post(path: string, body: string, headers: Record<string, string>) {
+  const response = await fetch(\`\${base}\${path}\`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  return { status: response.status, receipt: response.headers.get('x-mt-paas-receipt'), body: await response.json() };
+}
+const event = JSON.stringify({ type: 'tenant.blocked', version: 1, timestamp: new Date().toISOString(),
+  data: { tenant_id: 'univ_8', reason: 'subscription_expired', grace_period_hours: 24, message: '구독이 만료되었습니다.' } });
+const signed = signWebhook({ id: 'msg_rehearsal_1', timestamp: new Date(), body: event, secrets: [secret] });
+const first = await post('/api/mt-paas/v1/events', event, { ...signed });
+const afterFirst = handled.length;
+const again = await post('/api/mt-paas/v1/events', event, { ...signed });
+const afterAgain = handled.length;
+const forged = { ...signWebhook({ id: 'msg_rehearsal_2', timestamp: new Date(), body: event, secrets: [otherSecret] }) };
+const wrongSecret = await post('/api/mt-paas/v1/events', event, forged);
+const tampered = await post('/api/mt-paas/v1/events', event.replace('univ_8', 'univ_9'),
+  { ...signWebhook({ id: 'msg_rehearsal_3', timestamp: new Date(), body: event, secrets: [secret] }) });
+const afterBad = handled.length;
+const create = JSON.stringify({ tenant_id: 'test_univ', tenant_name: '테스트대학교', admin_email: 'admin@test.ac.kr',
+  admin_name: '관리자', application_id: 1, application_kind: 'service' });
+const legacy = await post('/api/tenant/create', create, { 'x-api-key': 'rehearsal_api_key' });
+const legacyWrongKey = await post('/api/tenant/create', create, { 'x-api-key': 'not_the_key' });
+await app.close();
+console.log('${RESULT_PREFIX}' + JSON.stringify({ first, again, wrongSecret, tampered, legacy, legacyWrongKey,
+  calls: { afterFirst, afterAgain, afterBad }, handled }));
 `;
 
 const DB_MIGRATION = `CREATE TABLE "notes" (
@@ -207,6 +265,59 @@ export const SCENARIOS = {
       ...same('refusal without a tenant', pick(r.missing), { status: 400, code: 'TENANT_NOT_IDENTIFIED' }),
     ],
   },
+  'marketplace-webhooks': {
+    packages: ['@mt-paas/marketplace'],
+    install: ['fastify'],
+    files: { 'app.mts': MARKETPLACE_APP },
+    expect: (r) => {
+      const blocked = {
+        ok: true,
+        webhook_id: 'msg_rehearsal_1',
+        type: 'tenant.blocked',
+        result: 'processed',
+      };
+      return [
+        ...same('signed delivery', r.first, { status: 200, receipt: 'processed', body: blocked }),
+        ...same('the same delivery again', r.again, { status: 200, receipt: 'duplicate', body: blocked }),
+        ...same('delivery signed with another secret', pickReason(r.wrongSecret), {
+          status: 401,
+          code: 'WEBHOOK_SIGNATURE_INVALID',
+          reason: 'bad_signature',
+        }),
+        ...same('delivery whose body was changed after signing', pickReason(r.tampered), {
+          status: 401,
+          code: 'WEBHOOK_SIGNATURE_INVALID',
+          reason: 'bad_signature',
+        }),
+        ...same('handler calls after the first delivery, its duplicate, the two refused ones', r.calls, {
+          afterFirst: 1,
+          afterAgain: 1,
+          afterBad: 1,
+        }),
+        ...same('seed POST /api/tenant/create with X-API-Key', r.legacy, {
+          status: 200,
+          receipt: 'processed',
+          body: {
+            success: true,
+            tenant_id: 'test_univ',
+            access_url: 'https://tutor.example.com?tenant=test_univ',
+          },
+        }),
+        ...same('seed POST /api/tenant/create with a wrong X-API-Key', r.legacyWrongKey, {
+          status: 401,
+          receipt: null,
+          body: { detail: 'Invalid API key' },
+        }),
+        ...same('what the handlers saw', r.handled, [
+          { type: 'blocked', tenantId: 'univ_8', webhookId: 'msg_rehearsal_1', auth: 'signature' },
+          { type: 'provision', tenantId: 'test_univ', webhookId: r.handled?.[1]?.webhookId, auth: 'api_key' },
+        ]),
+        ...(typeof r.handled?.[1]?.webhookId === 'string' && r.handled[1].webhookId.length > 0
+          ? []
+          : [`the seed delivery got no delivery id: ${JSON.stringify(r.handled?.[1])}`]),
+      ];
+    },
+  },
   'db-row-mode': {
     packages: ['@mt-paas/db'],
     install: ['drizzle-orm', 'pg', '@types/pg'],
@@ -243,6 +354,10 @@ export const SCENARIOS = {
 
 function pick(response) {
   return { status: response?.status, code: response?.body?.error?.code };
+}
+
+function pickReason(response) {
+  return { ...pick(response), reason: response?.body?.error?.details?.reason };
 }
 
 function same(what, actual, expected) {
