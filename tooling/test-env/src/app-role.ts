@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import { quoteIdentifier, quoteLiteral, withClient, withCredentials } from './postgres-admin.js';
 import { ROLE_PREFIX } from './run-id.js';
 import { providedTestEnv } from './test-backend.js';
@@ -84,6 +85,20 @@ export async function createAppRole(
   });
 
   await withClient(databaseUrl, async (client) => {
+    // Concurrent GRANT / ALTER DEFAULT PRIVILEGES on one catalog row fail with "tuple concurrently updated":
+    // the same lock as the role creation serialises them (held to the end of this transaction).
+    await client.query('BEGIN');
+    try {
+      await grantAll(client);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  });
+
+  async function grantAll(client: pg.Client): Promise<void> {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [name]);
     const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
     await client.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${quoteIdentifier(rows[0]!.db)} TO ${role}`);
     if ((options.privileges ?? 'dml') === 'dml') {
@@ -100,7 +115,7 @@ export async function createAppRole(
         );
       }
     }
-  });
+  }
 
   return { name, password, url: withCredentials(databaseUrl, name, password) };
 }
