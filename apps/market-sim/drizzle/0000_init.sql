@@ -28,6 +28,7 @@ CREATE TABLE "market_sim"."audit_alerts" (
 --> statement-breakpoint
 CREATE TABLE "market_sim"."deliveries" (
 	"id" text PRIMARY KEY NOT NULL,
+	"seq" bigint GENERATED ALWAYS AS IDENTITY (sequence name "market_sim"."deliveries_seq_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
 	"service_id" text NOT NULL,
 	"tenant_id" text,
 	"event_type" text NOT NULL,

@@ -29,7 +29,9 @@ export async function openSimDatabase(options: SimDatabaseOptions = {}): Promise
       await session.exec(
         'CREATE SCHEMA IF NOT EXISTS market_sim; CREATE TABLE IF NOT EXISTS market_sim.__migrations (tag text PRIMARY KEY, hash text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
       );
-      const done = await session.query<{ tag: string; hash: string }>('SELECT tag, hash FROM market_sim.__migrations');
+      const done = await session.query<{ tag: string; hash: string }>(
+        'SELECT tag, hash FROM market_sim.__migrations',
+      );
       const applied = new Map(done.rows.map((row) => [row.tag, row.hash]));
       for (const migration of migrations) {
         const hash = applied.get(migration.tag);

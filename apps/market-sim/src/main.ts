@@ -7,7 +7,9 @@ import { startMarketSim } from './start.js';
 
 const settings = loadSettings(process.env);
 const sim = await startMarketSim(settings);
-console.log(`market-sim listening on ${sim.url} (console ${sim.url}/, API docs ${sim.url}/docs, storage ${sim.storage})`);
+console.log(
+  `market-sim listening on ${sim.url} (console ${sim.url}/, API docs ${sim.url}/docs, storage ${sim.storage})`,
+);
 
 const stop = async () => {
   await sim.close();

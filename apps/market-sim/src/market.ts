@@ -64,7 +64,11 @@ export const PLANS: readonly Plan[] = Object.entries(DEFAULT_PLANS).map(([id, pl
   quotas: Object.fromEntries(
     Object.entries(plan.quotas).map(([meter, quota]) => [
       meter,
-      { limit: quota.limit === 'unlimited' ? null : quota.limit, period: quota.period, enforcement: quota.enforcement },
+      {
+        limit: quota.limit === 'unlimited' ? null : quota.limit,
+        period: quota.period,
+        enforcement: quota.enforcement,
+      },
     ]),
   ),
 }));
@@ -72,7 +76,10 @@ export const PLANS: readonly Plan[] = Object.entries(DEFAULT_PLANS).map(([id, pl
 function planOf(id: string): Plan {
   const plan = PLANS.find((candidate) => candidate.id === id);
   if (plan === undefined) {
-    throw new MtPaasError('INVALID_REQUEST', `Unknown plan "${id}"; the plans are ${PLANS.map((p) => p.id).join(', ')}.`);
+    throw new MtPaasError(
+      'INVALID_REQUEST',
+      `Unknown plan "${id}"; the plans are ${PLANS.map((p) => p.id).join(', ')}.`,
+    );
   }
   return plan;
 }
@@ -139,7 +146,9 @@ export function createMarket(options: MarketOptions) {
     db,
     issuer: options.publicUrl,
     ...(options.ssoAlgorithm === undefined ? {} : { algorithm: options.ssoAlgorithm }),
-    ...(options.ssoRetiredKeySeconds === undefined ? {} : { retiredKeySeconds: options.ssoRetiredKeySeconds }),
+    ...(options.ssoRetiredKeySeconds === undefined
+      ? {}
+      : { retiredKeySeconds: options.ssoRetiredKeySeconds }),
     ...(options.ssoTokenSeconds === undefined ? {} : { tokenSeconds: options.ssoTokenSeconds }),
   });
 
@@ -182,7 +191,8 @@ export function createMarket(options: MarketOptions) {
   }
 
   function health(row: typeof serviceHealth.$inferSelect | undefined, now = Date.now()) {
-    if (row === undefined) return { status: 'unknown', last_seen_at: null, metrics: {}, active_tenants: [], beats: 0 };
+    if (row === undefined)
+      return { status: 'unknown', last_seen_at: null, metrics: {}, active_tenants: [], beats: 0 };
     const down = now - row.lastSeenAt.getTime() > interval * missed * 1000;
     return {
       status: down ? 'down' : row.reportedStatus,
@@ -205,7 +215,12 @@ export function createMarket(options: MarketOptions) {
     };
   }
 
-  async function setTenant(serviceId: string, tenantId: string, patch: Partial<typeof tenants.$inferInsert>, tx: Db) {
+  async function setTenant(
+    serviceId: string,
+    tenantId: string,
+    patch: Partial<typeof tenants.$inferInsert>,
+    tx: Db,
+  ) {
     await tx
       .update(tenants)
       .set({ ...patch, updatedAt: new Date() })
@@ -257,7 +272,10 @@ export function createMarket(options: MarketOptions) {
         ssoCallbackPath: input.ssoCallbackPath ?? '/auth/marketplace/callback',
       };
       if (values.protocol === 'signed' && values.webhookSecrets.length === 0) {
-        throw new MtPaasError('INVALID_REQUEST', 'A "signed" service needs at least one webhook signing secret (whsec_…); leave webhook_secrets out to have one generated.');
+        throw new MtPaasError(
+          'INVALID_REQUEST',
+          'A "signed" service needs at least one webhook signing secret (whsec_…); leave webhook_secrets out to have one generated.',
+        );
       }
       const [row] = await db
         .insert(services)
@@ -281,7 +299,10 @@ export function createMarket(options: MarketOptions) {
     async createInstitution(input: { id: string; name: string }) {
       const problem = tenantIdProblem(input.id);
       if (problem !== undefined) {
-        throw new MtPaasError('INVALID_TENANT_ID', `Institution id "${input.id}" becomes the tenant id and ${problem}.`);
+        throw new MtPaasError(
+          'INVALID_TENANT_ID',
+          `Institution id "${input.id}" becomes the tenant id and ${problem}.`,
+        );
       }
       const [row] = await db
         .insert(institutions)
@@ -298,7 +319,10 @@ export function createMarket(options: MarketOptions) {
       }
       const existing = await db.select().from(users).where(eq(users.email, input.email));
       if (existing.length > 0) {
-        throw new MtPaasError('CONFLICT', `A user with e-mail "${input.email}" exists (id ${existing[0]?.id}).`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `A user with e-mail "${input.email}" exists (id ${existing[0]?.id}).`,
+        );
       }
       const [row] = await db
         .insert(users)
@@ -321,12 +345,14 @@ export function createMarket(options: MarketOptions) {
         .from(applications)
         .where(and(eq(applications.userId, id), ne(applications.status, 'rejected')));
       const deletedAt = new Date();
+      // Read before the transaction: on PGlite (one connection) a read outside it would wait for it.
+      const targets = await Promise.all(applied.map(({ serviceId }) => service(serviceId)));
       return db.transaction(async (tx) => {
         const t = tx as unknown as Db;
         await t.update(users).set({ status: 'deleted', deletedAt }).where(eq(users.id, id));
         const sent: string[] = [];
-        for (const { serviceId } of applied) {
-          const svc = await service(serviceId);
+        for (const svc of targets) {
+          const serviceId = svc.id;
           const delivery = await outbox.enqueue(t, svc, 'user.deleted', {
             user_id: id,
             email: user.email,
@@ -351,10 +377,14 @@ export function createMarket(options: MarketOptions) {
       if (user.status === 'deleted') throw new MtPaasError('CONFLICT', `User ${input.userId} is deleted.`);
       const tenantId = input.tenantId ?? user.institutionId;
       if (tenantId === null || tenantId === undefined) {
-        throw new MtPaasError('INVALID_REQUEST', `User ${user.id} has no institution: give "tenant_id" for the application.`);
+        throw new MtPaasError(
+          'INVALID_REQUEST',
+          `User ${user.id} has no institution: give "tenant_id" for the application.`,
+        );
       }
       const problem = tenantIdProblem(tenantId);
-      if (problem !== undefined) throw new MtPaasError('INVALID_TENANT_ID', `Tenant id "${tenantId}" ${problem}.`);
+      if (problem !== undefined)
+        throw new MtPaasError('INVALID_TENANT_ID', `Tenant id "${tenantId}" ${problem}.`);
       const plan = planOf(input.plan ?? (input.kind === 'demo' ? 'free' : 'starter')).id;
       const [row] = await db
         .insert(applications)
@@ -381,7 +411,10 @@ export function createMarket(options: MarketOptions) {
     async approve(id: number) {
       const app = await this.application(id);
       if (app.status !== 'requested') {
-        throw new MtPaasError('CONFLICT', `Application ${id} is ${app.status}; only a requested application can be approved.`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `Application ${id} is ${app.status}; only a requested application can be approved.`,
+        );
       }
       const svc = await service(app.serviceId);
       const [user] = await db.select().from(users).where(eq(users.id, app.userId));
@@ -391,7 +424,10 @@ export function createMarket(options: MarketOptions) {
         .from(tenants)
         .where(and(eq(tenants.serviceId, app.serviceId), eq(tenants.tenantId, app.tenantId)));
       if (existing !== undefined && existing.status !== 'deleted' && existing.status !== 'cancelled') {
-        throw new MtPaasError('CONFLICT', `Tenant "${app.tenantId}" already exists on "${app.serviceId}" (${existing.status}).`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `Tenant "${app.tenantId}" already exists on "${app.serviceId}" (${existing.status}).`,
+        );
       }
       const demoExpiresAt =
         app.kind === 'demo' ? (app.demoExpiresAt ?? new Date(Date.now() + 14 * 86_400_000)) : null;
@@ -415,7 +451,10 @@ export function createMarket(options: MarketOptions) {
         await t
           .insert(tenants)
           .values(values)
-          .onConflictDoUpdate({ target: [tenants.serviceId, tenants.tenantId], set: { ...values, updatedAt: new Date() } });
+          .onConflictDoUpdate({
+            target: [tenants.serviceId, tenants.tenantId],
+            set: { ...values, updatedAt: new Date() },
+          });
         const delivery = await outbox.enqueue(
           t,
           svc,
@@ -433,13 +472,35 @@ export function createMarket(options: MarketOptions) {
           },
           { tenantId: app.tenantId },
         );
-        return { application_id: id, status: 'approved', tenant_id: app.tenantId, delivery_id: delivery.id };
+        // The seed's create body has no plan: a legacy service that can verify signatures hears it next.
+        const followUp =
+          svc.protocol === 'legacy' && svc.webhookSecrets.length > 0
+            ? await outbox.enqueue(
+                t,
+                svc,
+                'subscription.updated',
+                subscriptionData({ ...values, expiresAt: demoExpiresAt } as typeof tenants.$inferSelect),
+                {
+                  tenantId: app.tenantId,
+                },
+              )
+            : undefined;
+        return {
+          application_id: id,
+          status: 'approved',
+          tenant_id: app.tenantId,
+          delivery_id: delivery.id,
+          ...(followUp === undefined ? {} : { subscription_delivery_id: followUp.id }),
+        };
       });
     },
     async reject(id: number, reason?: string) {
       const app = await this.application(id);
       if (app.status !== 'requested') {
-        throw new MtPaasError('CONFLICT', `Application ${id} is ${app.status}; only a requested application can be rejected.`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `Application ${id} is ${app.status}; only a requested application can be rejected.`,
+        );
       }
       await db
         .update(applications)
@@ -451,12 +512,18 @@ export function createMarket(options: MarketOptions) {
     async cancel(id: number, reason?: string) {
       const app = await this.application(id);
       if (app.status !== 'approved' && app.status !== 'completed') {
-        throw new MtPaasError('CONFLICT', `Application ${id} is ${app.status}; only an approved or completed application can be cancelled.`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `Application ${id} is ${app.status}; only an approved or completed application can be cancelled.`,
+        );
       }
       const svc = await service(app.serviceId);
       return db.transaction(async (tx) => {
         const t = tx as unknown as Db;
-        await t.update(applications).set({ status: 'cancelled', updatedAt: new Date() }).where(eq(applications.id, id));
+        await t
+          .update(applications)
+          .set({ status: 'cancelled', updatedAt: new Date() })
+          .where(eq(applications.id, id));
         await setTenant(app.serviceId, app.tenantId, { status: 'cancelled' }, t);
         const delivery = await outbox.enqueue(
           t,
@@ -527,7 +594,10 @@ export function createMarket(options: MarketOptions) {
         await block(row.serviceId, row.tenantId, {
           reason,
           status: 'expired',
-          message: reason === 'demo_expired' ? 'The demo period has ended.' : 'The subscription has expired; renew it.',
+          message:
+            reason === 'demo_expired'
+              ? 'The demo period has ended.'
+              : 'The subscription has expired; renew it.',
         });
         expired.push({ service_id: row.serviceId, tenant_id: row.tenantId, reason });
       }
@@ -544,7 +614,7 @@ export function createMarket(options: MarketOptions) {
         .select()
         .from(deliveries)
         .where(conditions.length === 0 ? undefined : and(...conditions))
-        .orderBy(desc(deliveries.createdAt), desc(deliveries.occurredAt))
+        .orderBy(desc(deliveries.seq))
         .limit(filter.limit ?? 200);
     },
     async delivery(id: string) {
@@ -653,10 +723,19 @@ export function createMarket(options: MarketOptions) {
         .from(usageRecords)
         .where(conditions.length === 0 ? undefined : and(...conditions))
         .groupBy(usageRecords.serviceId, usageRecords.tenantId, usageRecords.meter, usageRecords.period)
-        .orderBy(asc(usageRecords.serviceId), asc(usageRecords.tenantId), asc(usageRecords.meter), asc(usageRecords.period));
+        .orderBy(
+          asc(usageRecords.serviceId),
+          asc(usageRecords.tenantId),
+          asc(usageRecords.meter),
+          asc(usageRecords.period),
+        );
       return rows;
     },
-    async recordStatus(tx: Db, serviceId: string, body: { tenant_id: string; status: string; reason?: string | null; timestamp: string }) {
+    async recordStatus(
+      tx: Db,
+      serviceId: string,
+      body: { tenant_id: string; status: string; reason?: string | null; timestamp: string },
+    ) {
       await tx.insert(statusSyncs).values({
         serviceId,
         tenantId: body.tenant_id,
@@ -672,7 +751,13 @@ export function createMarket(options: MarketOptions) {
     listStatusSyncs: () => db.select().from(statusSyncs).orderBy(desc(statusSyncs.id)).limit(200),
     async recordAuditAlert(
       tx: Db,
-      body: { service_id: string; alert_type: string; severity: string; details: Record<string, unknown>; timestamp: string },
+      body: {
+        service_id: string;
+        alert_type: string;
+        severity: string;
+        details: Record<string, unknown>;
+        timestamp: string;
+      },
     ) {
       await tx.insert(auditAlerts).values({
         serviceId: body.service_id,
@@ -693,7 +778,10 @@ export function createMarket(options: MarketOptions) {
       if (user.status === 'deleted') throw new MtPaasError('FORBIDDEN', `User ${input.userId} is deleted.`);
       const tenantId = input.tenantId ?? user.institutionId;
       if (tenantId === null || tenantId === undefined) {
-        throw new MtPaasError('INVALID_REQUEST', `User ${user.id} has no institution: name the tenant ("tenant_id").`);
+        throw new MtPaasError(
+          'INVALID_REQUEST',
+          `User ${user.id} has no institution: name the tenant ("tenant_id").`,
+        );
       }
       const issued = await sso.issue({
         serviceId: svc.id,

@@ -80,21 +80,40 @@ function routeOf(
         auth: 'api-key',
       };
     case 'service.cancelled':
-      if (webhookAuth === undefined) throw unsupported(service, type, 'has neither a legacy secret nor a signing secret');
-      return { path: '/api/tenant/webhook/service-cancelled', body: { application_id: data.application_id, ...occurred }, auth: webhookAuth };
+      if (webhookAuth === undefined)
+        throw unsupported(service, type, 'has neither a legacy secret nor a signing secret');
+      return {
+        path: '/api/tenant/webhook/service-cancelled',
+        body: { application_id: data.application_id, ...occurred },
+        auth: webhookAuth,
+      };
     case 'user.deleted':
-      if (webhookAuth === undefined) throw unsupported(service, type, 'has neither a legacy secret nor a signing secret');
-      return { path: '/api/tenant/webhook/user-deleted', body: { event: 'user.deleted', ...data }, auth: webhookAuth };
+      if (webhookAuth === undefined)
+        throw unsupported(service, type, 'has neither a legacy secret nor a signing secret');
+      return {
+        path: '/api/tenant/webhook/user-deleted',
+        body: { event: 'user.deleted', ...data },
+        auth: webhookAuth,
+      };
     case 'tenant.blocked': {
       const { tenant_id: _tenant, ...body } = data;
-      return { path: tenantPath('block'), body: { ...body, ...occurred }, auth: signable ? 'signature' : 'api-key' };
+      return {
+        path: tenantPath('block'),
+        body: { ...body, ...occurred },
+        auth: signable ? 'signature' : 'api-key',
+      };
     }
     case 'tenant.unblocked': {
       const { tenant_id: _tenant, ...body } = data;
-      return { path: tenantPath('unblock'), body: { ...body, ...occurred }, auth: signable ? 'signature' : 'api-key' };
+      return {
+        path: tenantPath('unblock'),
+        body: { ...body, ...occurred },
+        auth: signable ? 'signature' : 'api-key',
+      };
     }
     case 'subscription.updated':
-      if (!signable) throw unsupported(service, type, 'the seed has no subscription route and it has no signing secret');
+      if (!signable)
+        throw unsupported(service, type, 'the seed has no subscription route and it has no signing secret');
       return {
         path: EVENTS_PATH,
         body: { type, version: 1, timestamp: occurredAt.toISOString(), data },
@@ -160,7 +179,10 @@ export function createOutbox(options: OutboxOptions): Outbox {
       'user-agent': 'mt-paas-market-sim',
     };
     if (auth === 'signature') {
-      Object.assign(headers, signWebhook({ id: row.id, timestamp: new Date(), body: row.body, secrets: service.webhookSecrets }));
+      Object.assign(
+        headers,
+        signWebhook({ id: row.id, timestamp: new Date(), body: row.body, secrets: service.webhookSecrets }),
+      );
     } else {
       headers['idempotency-key'] = row.id;
       if (auth === 'api-key') headers['x-api-key'] = service.apiKey;
@@ -269,7 +291,13 @@ export function createOutbox(options: OutboxOptions): Outbox {
     if (isOk(result.status)) {
       const [done] = await db
         .update(deliveries)
-        .set({ status: 'delivered', lastStatus: result.status, lastError: null, response, deliveredAt: new Date() })
+        .set({
+          status: 'delivered',
+          lastStatus: result.status,
+          lastError: null,
+          response,
+          deliveredAt: new Date(),
+        })
         .where(eq(deliveries.id, row.id))
         .returning();
       if (row.status !== 'delivered') await settle(done ?? row, true, response);
@@ -306,13 +334,18 @@ export function createOutbox(options: OutboxOptions): Outbox {
       .select()
       .from(deliveries)
       .where(eq(deliveries.status, 'held'))
-      .orderBy(desc(deliveries.occurredAt), desc(deliveries.createdAt));
+      .orderBy(desc(deliveries.occurredAt), desc(deliveries.seq));
     if (held.length < batch) return 0;
     faults.releasedHold();
     await db
       .update(deliveries)
       .set({ status: 'pending', nextAttemptAt: new Date(Date.now() + leaseSeconds * 1000) })
-      .where(inArray(deliveries.id, held.map((row) => row.id)));
+      .where(
+        inArray(
+          deliveries.id,
+          held.map((row) => row.id),
+        ),
+      );
     for (const row of held) await deliver({ ...row, status: 'pending' }, false);
     return held.length;
   }
@@ -324,14 +357,19 @@ export function createOutbox(options: OutboxOptions): Outbox {
         .select()
         .from(deliveries)
         .where(and(eq(deliveries.status, 'pending'), lte(deliveries.nextAttemptAt, new Date())))
-        .orderBy(asc(deliveries.occurredAt), asc(deliveries.createdAt))
+        .orderBy(asc(deliveries.occurredAt), asc(deliveries.seq))
         .limit(25)
         .for('update', { skipLocked: true });
       if (due.length > 0) {
         await tx
           .update(deliveries)
           .set({ nextAttemptAt: new Date(Date.now() + leaseSeconds * 1000) })
-          .where(inArray(deliveries.id, due.map((row) => row.id)));
+          .where(
+            inArray(
+              deliveries.id,
+              due.map((row) => row.id),
+            ),
+          );
       }
       return due;
     });
@@ -383,9 +421,16 @@ export function createOutbox(options: OutboxOptions): Outbox {
     runOnce,
     async replay(id) {
       const [row] = await db.select().from(deliveries).where(eq(deliveries.id, id));
-      if (row === undefined) throw new MtPaasError('ROUTE_NOT_FOUND', `No delivery "${id}"; list them with GET /sim/v1/deliveries.`);
+      if (row === undefined)
+        throw new MtPaasError(
+          'ROUTE_NOT_FOUND',
+          `No delivery "${id}"; list them with GET /sim/v1/deliveries.`,
+        );
       if (row.status === 'held') {
-        throw new MtPaasError('CONFLICT', `Delivery "${id}" is held by the out-of-order fault; clear the faults first (DELETE /sim/v1/faults).`);
+        throw new MtPaasError(
+          'CONFLICT',
+          `Delivery "${id}" is held by the out-of-order fault; clear the faults first (DELETE /sim/v1/faults).`,
+        );
       }
       return deliver(row, true);
     },

@@ -1,4 +1,13 @@
-import { bigint, doublePrecision, integer, jsonb, pgSchema, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  doublePrecision,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 
 /**
  * The simulator's own tables, in their own Postgres schema (`market_sim`) so that it can share a
@@ -96,6 +105,8 @@ export const tenants = sim.table(
  */
 export const deliveries = sim.table('deliveries', {
   id: text('id').primaryKey(),
+  /** Order of writing (ties of `occurred_at` within one transaction keep it). */
+  seq: bigint('seq', { mode: 'number' }).notNull().generatedAlwaysAsIdentity(),
   serviceId: text('service_id').notNull(),
   tenantId: text('tenant_id'),
   eventType: text('event_type').notNull(),

@@ -2,8 +2,8 @@ import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { MtPaasError } from '@mt-paas/context';
-import { decodeWebhookSecret } from '@mt-paas/marketplace';
 import type { SqlDriver } from '@mt-paas/db';
+import { decodeWebhookSecret } from '@mt-paas/marketplace';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
@@ -37,7 +37,11 @@ export interface MarketServer {
   close(): Promise<void>;
 }
 
-const serviceId = z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, { error: 'letters, digits, "_", "-" or "."' });
+const serviceId = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9_.-]+$/, { error: 'letters, digits, "_", "-" or "."' });
 const tenantId = z.string().min(1).max(100);
 const id = z.coerce.number().int().positive();
 const isoDate = z.iso.datetime({ offset: true });
@@ -121,17 +125,26 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
   const market = createMarket({ ...options, db, faults });
   await market.sso.ensureKey();
 
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1_048_576 }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 1_048_576,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((error, _request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const issues = error.validation
         .slice(0, 5)
-        .map((issue) => `${issue.instancePath === '' ? 'body' : issue.instancePath.slice(1).replaceAll('/', '.')}: ${issue.message}`)
+        .map(
+          (issue) =>
+            `${issue.instancePath === '' ? 'body' : issue.instancePath.slice(1).replaceAll('/', '.')}: ${issue.message}`,
+        )
         .join('; ');
       return reply.status(400).send({
-        error: { code: 'INVALID_REQUEST', message: `Invalid ${error.validationContext ?? 'request'}: ${issues}.` },
+        error: {
+          code: 'INVALID_REQUEST',
+          message: `Invalid ${error.validationContext ?? 'request'}: ${issues}.`,
+        },
       });
     }
     if (MtPaasError.isInstance(error)) {
@@ -140,22 +153,30 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
     }
     const status = (error as { statusCode?: number }).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
-      return reply.status(status).send({ error: { code: 'INVALID_REQUEST', message: (error as Error).message } });
+      return reply
+        .status(status)
+        .send({ error: { code: 'INVALID_REQUEST', message: (error as Error).message } });
     }
     console.error('[market-sim] request failed:', error);
-    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'The simulator failed; see its log.' } });
+    return reply
+      .status(500)
+      .send({ error: { code: 'INTERNAL', message: 'The simulator failed; see its log.' } });
   });
 
   await app.register(swagger, {
     openapi: {
       info: {
         title: 'mt-paas market simulator',
-        description: 'A marketplace for local development and end-to-end tests of services built on @mt-paas/marketplace.',
+        description:
+          'A marketplace for local development and end-to-end tests of services built on @mt-paas/marketplace.',
         version: '0.0.0',
       },
       tags: [
         { name: 'market', description: 'What services call (seed 001 §5, mt-paas v1 reports)' },
-        { name: 'sim', description: 'Scripting the market: services, members, applications, tenants, deliveries' },
+        {
+          name: 'sim',
+          description: 'Scripting the market: services, members, applications, tenants, deliveries',
+        },
         { name: 'sso', description: 'The SSO issuer' },
         { name: 'faults', description: 'Fault injection' },
       ],
@@ -166,18 +187,27 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
 
   // ─── what services call ─────────────────────────────────────────────────
   /** Bearer API key of the service named in the path (or the body); fault injection first. */
-  async function reportGate(request: FastifyRequest, reply: FastifyReply, named: string): Promise<ServiceRow | undefined> {
+  async function reportGate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    named: string,
+  ): Promise<ServiceRow | undefined> {
     const fault = faults.takeReportFault(new Date());
     if (fault.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
     if (fault.status !== undefined) {
       if (fault.retryAfterSeconds !== undefined) reply.header('retry-after', String(fault.retryAfterSeconds));
-      await reply.status(fault.status).send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Injected fault (PUT /sim/v1/faults).' } });
+      await reply
+        .status(fault.status)
+        .send({ error: { code: 'SERVICE_UNAVAILABLE', message: 'Injected fault (PUT /sim/v1/faults).' } });
       return undefined;
     }
     const key = bearer(request);
     const svc = key === undefined ? undefined : await market.serviceByApiKey(key);
     if (svc === undefined || key === undefined || !sameSecret(key, svc.apiKey)) {
-      throw new MtPaasError('UNAUTHENTICATED', 'Send the service\'s API key as "Authorization: Bearer <api_key>" (see GET /sim/v1/services).');
+      throw new MtPaasError(
+        'UNAUTHENTICATED',
+        'Send the service\'s API key as "Authorization: Bearer <api_key>" (see GET /sim/v1/services).',
+      );
     }
     if (svc.id !== named) {
       throw new MtPaasError('FORBIDDEN', `This API key belongs to service "${svc.id}", not "${named}".`);
@@ -222,7 +252,7 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       const svc = await reportGate(request, reply, request.params.serviceId);
       if (svc === undefined) return reply;
       if (request.body.tenant_id !== request.params.tenantId) {
-        throw new MtPaasError('INVALID_REQUEST', 'The body\'s tenant_id differs from the tenant in the path.');
+        throw new MtPaasError('INVALID_REQUEST', "The body's tenant_id differs from the tenant in the path.");
       }
       const processed = await market.once(idempotencyKey(request), request.url, (tx) =>
         market.recordStatus(tx, svc.id, request.body),
@@ -239,20 +269,27 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       if (svc === undefined) return reply;
       const subscription = await market.subscription(svc.id, request.params.tenantId);
       if (subscription === undefined) {
-        throw new MtPaasError('TENANT_NOT_FOUND', `The market has no subscription of "${request.params.tenantId}" on "${svc.id}".`);
+        throw new MtPaasError(
+          'TENANT_NOT_FOUND',
+          `The market has no subscription of "${request.params.tenantId}" on "${svc.id}".`,
+        );
       }
       return subscription;
     },
   );
 
-  app.post('/api/v1/audit/alerts', { schema: { tags: ['market'], body: auditBody } }, async (request, reply) => {
-    const svc = await reportGate(request, reply, request.body.service_id);
-    if (svc === undefined) return reply;
-    const processed = await market.once(idempotencyKey(request), request.url, (tx) =>
-      market.recordAuditAlert(tx, request.body),
-    );
-    return { ok: true, duplicate: !processed };
-  });
+  app.post(
+    '/api/v1/audit/alerts',
+    { schema: { tags: ['market'], body: auditBody } },
+    async (request, reply) => {
+      const svc = await reportGate(request, reply, request.body.service_id);
+      if (svc === undefined) return reply;
+      const processed = await market.once(idempotencyKey(request), request.url, (tx) =>
+        market.recordAuditAlert(tx, request.body),
+      );
+      return { ok: true, duplicate: !processed };
+    },
+  );
 
   app.get('/.well-known/jwks.json', { schema: { tags: ['sso'] } }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=60');
@@ -298,17 +335,28 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
   app.get('/sim/v1/services', { schema: { tags } }, async () => ({
     services: (await market.listServices()).map((row) => ({ ...serviceView(row), health: row.health })),
   }));
-  app.get('/sim/v1/services/:serviceId', { schema: { tags, params: z.object({ serviceId }) } }, async (request) => ({
-    ...serviceView(await market.service(request.params.serviceId)),
-    health: await market.health(request.params.serviceId),
-  }));
+  app.get(
+    '/sim/v1/services/:serviceId',
+    { schema: { tags, params: z.object({ serviceId }) } },
+    async (request) => ({
+      ...serviceView(await market.service(request.params.serviceId)),
+      health: await market.health(request.params.serviceId),
+    }),
+  );
 
   app.post(
     '/sim/v1/institutions',
-    { schema: { tags, body: z.strictObject({ id: z.string().min(1).max(100), name: z.string().min(1).max(200) }) } },
+    {
+      schema: {
+        tags,
+        body: z.strictObject({ id: z.string().min(1).max(100), name: z.string().min(1).max(200) }),
+      },
+    },
     async (request, reply) => reply.status(201).send(await market.createInstitution(request.body)),
   );
-  app.get('/sim/v1/institutions', { schema: { tags } }, async () => ({ institutions: await market.listInstitutions() }));
+  app.get('/sim/v1/institutions', { schema: { tags } }, async () => ({
+    institutions: await market.listInstitutions(),
+  }));
 
   app.post(
     '/sim/v1/users',
@@ -324,7 +372,11 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
     },
     async (request, reply) => {
       const { email, name, institution_id } = request.body;
-      const user = await market.createUser({ email, name, ...(institution_id === undefined ? {} : { institutionId: institution_id }) });
+      const user = await market.createUser({
+        email,
+        name,
+        ...(institution_id === undefined ? {} : { institutionId: institution_id }),
+      });
       return reply.status(201).send(user);
     },
   );
@@ -361,12 +413,16 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       return reply.status(201).send(application);
     },
   );
-  app.get('/sim/v1/applications', { schema: { tags } }, async () => ({ applications: await market.listApplications() }));
+  app.get('/sim/v1/applications', { schema: { tags } }, async () => ({
+    applications: await market.listApplications(),
+  }));
   app.get('/sim/v1/applications/:id', { schema: { tags, params: z.object({ id }) } }, async (request) =>
     market.application(request.params.id),
   );
-  app.post('/sim/v1/applications/:id/approve', { schema: { tags, params: z.object({ id }) } }, async (request) =>
-    market.approve(request.params.id),
+  app.post(
+    '/sim/v1/applications/:id/approve',
+    { schema: { tags, params: z.object({ id }) } },
+    async (request) => market.approve(request.params.id),
   );
   const reasonBody = z.strictObject({ reason: z.string().min(1).max(500).optional() }).default({});
   app.post(
@@ -382,8 +438,10 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
 
   app.get('/sim/v1/tenants', { schema: { tags } }, async () => ({ tenants: await market.listTenants() }));
   const tenantParams = z.object({ serviceId, tenantId });
-  app.get('/sim/v1/services/:serviceId/tenants/:tenantId', { schema: { tags, params: tenantParams } }, async (request) =>
-    market.tenant(request.params.serviceId, request.params.tenantId),
+  app.get(
+    '/sim/v1/services/:serviceId/tenants/:tenantId',
+    { schema: { tags, params: tenantParams } },
+    async (request) => market.tenant(request.params.serviceId, request.params.tenantId),
   );
   app.post(
     '/sim/v1/services/:serviceId/tenants/:tenantId/block',
@@ -404,7 +462,9 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       market.block(request.params.serviceId, request.params.tenantId, {
         reason: request.body.reason,
         ...(request.body.message === undefined ? {} : { message: request.body.message }),
-        ...(request.body.grace_period_hours === undefined ? {} : { gracePeriodHours: request.body.grace_period_hours }),
+        ...(request.body.grace_period_hours === undefined
+          ? {}
+          : { gracePeriodHours: request.body.grace_period_hours }),
       }),
   );
   app.post(
@@ -413,7 +473,12 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       schema: {
         tags,
         params: tenantParams,
-        body: z.strictObject({ reason: z.string().min(1).max(200).optional(), message: z.string().max(2000).optional() }).default({}),
+        body: z
+          .strictObject({
+            reason: z.string().min(1).max(200).optional(),
+            message: z.string().max(2000).optional(),
+          })
+          .default({}),
       },
     },
     async (request) =>
@@ -469,11 +534,18 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
     await market.outbox.replay(request.params.id);
     return market.delivery(request.params.id);
   });
-  app.post('/sim/v1/dispatch', { schema: { tags } }, async () => ({ attempts: await market.outbox.runOnce() }));
+  app.post('/sim/v1/dispatch', { schema: { tags } }, async () => ({
+    attempts: await market.outbox.runOnce(),
+  }));
 
   app.get(
     '/sim/v1/usage',
-    { schema: { tags, querystring: z.object({ service_id: z.string().optional(), tenant_id: z.string().optional() }) } },
+    {
+      schema: {
+        tags,
+        querystring: z.object({ service_id: z.string().optional(), tenant_id: z.string().optional() }),
+      },
+    },
     async (request) => ({
       totals: await market.usageTotals({
         ...(request.query.service_id === undefined ? {} : { serviceId: request.query.service_id }),
@@ -481,8 +553,12 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       }),
     }),
   );
-  app.get('/sim/v1/audit-alerts', { schema: { tags } }, async () => ({ alerts: await market.listAuditAlerts() }));
-  app.get('/sim/v1/status-syncs', { schema: { tags } }, async () => ({ syncs: await market.listStatusSyncs() }));
+  app.get('/sim/v1/audit-alerts', { schema: { tags } }, async () => ({
+    alerts: await market.listAuditAlerts(),
+  }));
+  app.get('/sim/v1/status-syncs', { schema: { tags } }, async () => ({
+    syncs: await market.listStatusSyncs(),
+  }));
 
   // ─── SSO ────────────────────────────────────────────────────────────────
   const ssoBody = z.strictObject({
@@ -499,12 +575,23 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
   });
   app.post(
     '/sim/v1/sso/rotate',
-    { schema: { tags: ['sso'], body: z.strictObject({ alg: z.enum(['RS256', 'ES256']).optional() }).default({}) } },
+    {
+      schema: {
+        tags: ['sso'],
+        body: z.strictObject({ alg: z.enum(['RS256', 'ES256']).optional() }).default({}),
+      },
+    },
     async (request) => market.sso.rotate(request.body.alg),
   );
   app.post('/sim/v1/sso/tokens', { schema: { tags: ['sso'], body: ssoBody } }, async (request) => {
     const issued = await market.openAs(openInput(request.body));
-    return { token: issued.token, kid: issued.kid, jti: issued.jti, expires_at: issued.expiresAt, url: issued.url };
+    return {
+      token: issued.token,
+      kid: issued.kid,
+      jti: issued.jti,
+      expires_at: issued.expiresAt,
+      url: issued.url,
+    };
   });
   app.get(
     '/sim/v1/sso/open',
@@ -517,7 +604,9 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
 
   // ─── faults ─────────────────────────────────────────────────────────────
   app.get('/sim/v1/faults', { schema: { tags: ['faults'] } }, async () => faults.get());
-  app.put('/sim/v1/faults', { schema: { tags: ['faults'], body: faultsSchema } }, async (request) => faults.set(request.body));
+  app.put('/sim/v1/faults', { schema: { tags: ['faults'], body: faultsSchema } }, async (request) =>
+    faults.set(request.body),
+  );
   app.delete('/sim/v1/faults', { schema: { tags: ['faults'] } }, async () => {
     faults.clear();
     return faults.get();
@@ -537,9 +626,14 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       const pollMs = options.pollMs ?? 250;
       if (pollMs <= 0) return;
       market.outbox.start(pollMs);
-      sweep = setInterval(() => {
-        market.expireDue().catch((error: unknown) => console.error('[market-sim] expiry sweep failed:', error));
-      }, Math.max(pollMs, 5_000));
+      sweep = setInterval(
+        () => {
+          market
+            .expireDue()
+            .catch((error: unknown) => console.error('[market-sim] expiry sweep failed:', error));
+        },
+        Math.max(pollMs, 5_000),
+      );
       sweep.unref();
     },
     async close() {

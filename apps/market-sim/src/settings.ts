@@ -43,7 +43,9 @@ export interface SimSettings {
 
 /** Reads the settings. @throws MtPaasError `CONFIG_INVALID` naming the variable and what it expects. */
 export function loadSettings(env: Record<string, string | undefined>): SimSettings {
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -58,7 +60,9 @@ export function loadSettings(env: Record<string, string | undefined>): SimSettin
     host: e.HOST,
     ...(e.DATABASE_URL === undefined ? {} : { databaseUrl: e.DATABASE_URL }),
     dataDir: e.MARKET_SIM_DATA_DIR,
-    ...(e.MARKET_SIM_PUBLIC_URL === undefined ? {} : { publicUrl: e.MARKET_SIM_PUBLIC_URL.replace(/\/+$/, '') }),
+    ...(e.MARKET_SIM_PUBLIC_URL === undefined
+      ? {}
+      : { publicUrl: e.MARKET_SIM_PUBLIC_URL.replace(/\/+$/, '') }),
     ...(e.MARKET_SIM_RETRY_SCHEDULE === undefined ? {} : { retrySchedule: e.MARKET_SIM_RETRY_SCHEDULE }),
     pollMs: e.MARKET_SIM_POLL_MS,
     deliveryTimeoutMs: e.MARKET_SIM_DELIVERY_TIMEOUT_MS,

@@ -86,7 +86,10 @@ export function createSsoIssuer(options: SsoIssuerOptions): SsoIssuer {
       for (const key of retiring) {
         await db
           .update(ssoKeys)
-          .set({ retiredAt: now, expiresAt: new Date(now.getTime() + (options.retiredKeySeconds ?? 3600) * 1000) })
+          .set({
+            retiredAt: now,
+            expiresAt: new Date(now.getTime() + (options.retiredKeySeconds ?? 3600) * 1000),
+          })
           .where(eq(ssoKeys.kid, key.kid));
       }
       const kid = await addKey(alg);
@@ -95,7 +98,10 @@ export function createSsoIssuer(options: SsoIssuerOptions): SsoIssuer {
     async issue(claims) {
       const key = await activeKey();
       if (key === undefined) {
-        throw new MtPaasError('CONFIG_INVALID', 'The simulator has no SSO key; POST /sim/v1/sso/rotate creates one.');
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          'The simulator has no SSO key; POST /sim/v1/sso/rotate creates one.',
+        );
       }
       const privateKey = await importJWK(key.privateJwk as JWK, key.alg);
       const jti = randomUUID();
