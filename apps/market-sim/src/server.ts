@@ -364,7 +364,11 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       schema: {
         tags,
         body: z.strictObject({
-          email: z.email(),
+          email: z
+            .string()
+            .min(3)
+            .max(320)
+            .regex(/^[^\s@]+@[^\s@]+$/, { error: 'expected an e-mail address' }),
           name: z.string().min(1).max(200),
           institution_id: z.string().min(1).max(100).optional(),
         }),
