@@ -131,6 +131,10 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // A POST without a body (curl -X POST …) is an empty object: the optional fields take their defaults.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === null || request.body === undefined) request.body = {};
+  });
   app.setErrorHandler((error, _request, reply) => {
     if (hasZodFastifySchemaValidationErrors(error)) {
       const issues = error.validation
