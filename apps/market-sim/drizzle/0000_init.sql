@@ -67,9 +67,11 @@ CREATE TABLE "market_sim"."institutions" (
 );
 --> statement-breakpoint
 CREATE TABLE "market_sim"."report_keys" (
-	"key" text PRIMARY KEY NOT NULL,
+	"service_id" text NOT NULL,
+	"key" text NOT NULL,
 	"path" text NOT NULL,
-	"received_at" timestamp with time zone DEFAULT now() NOT NULL
+	"received_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "report_keys_service_id_key_pk" PRIMARY KEY("service_id","key")
 );
 --> statement-breakpoint
 CREATE TABLE "market_sim"."service_health" (

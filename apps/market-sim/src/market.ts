@@ -630,13 +630,18 @@ export function createMarket(options: MarketOptions) {
 
     // ─── reports from services ──────────────────────────────────────────────
     /** Runs `fn` unless `Idempotency-Key` was seen; true when it ran. */
-    async once(key: string | undefined, path: string, fn: (tx: Db) => Promise<void>): Promise<boolean> {
+    async once(
+      serviceId: string,
+      key: string | undefined,
+      path: string,
+      fn: (tx: Db) => Promise<void>,
+    ): Promise<boolean> {
       return db.transaction(async (tx) => {
         const t = tx as unknown as Db;
         if (key !== undefined) {
           const inserted = await t
             .insert(reportKeys)
-            .values({ key, path })
+            .values({ serviceId, key, path })
             .onConflictDoNothing()
             .returning({ key: reportKeys.key });
           if (inserted.length === 0) return false;

@@ -14,7 +14,7 @@ describe('reports from services', () => {
   const API_KEY = 'key_tutor_0123456789';
 
   beforeAll(async () => {
-    sim = await startTestSim({ heartbeatIntervalSeconds: 0.05, missedBeats: 2 });
+    sim = await startTestSim({ heartbeatIntervalSeconds: 1, missedBeats: 2 });
     fake = await startFakeService();
     await seedApplication(sim, {
       serviceId: 'tutor',
@@ -84,9 +84,11 @@ describe('reports from services', () => {
       metrics: { requests_per_minute: 150, error_rate: 0.01, avg_response_time_ms: 250 },
     });
     expect(health.beats).toBeGreaterThanOrEqual(1);
-    // missed beats: 2 × 0.05 s without one
+    // missed beats: 2 × 1 s without one
     await expect
-      .poll(async () => (await api(sim, 'GET', '/sim/v1/services/tutor')).body.health.status)
+      .poll(async () => (await api(sim, 'GET', '/sim/v1/services/tutor')).body.health.status, {
+        timeout: 15_000,
+      })
       .toBe('down');
     await client().heartbeat({ status: 'healthy', activeTenants: [] });
     expect((await api(sim, 'GET', '/sim/v1/services/tutor')).body.health.status).toBe('healthy');
@@ -148,6 +150,25 @@ describe('reports from services', () => {
         quantity: 1000,
         records: 1,
       },
+    ]);
+  });
+
+  it('keeps Idempotency-Keys per service: the same key from another service is another report', async () => {
+    const record = {
+      tenantId: 'shared' as never,
+      meter: 'api_requests',
+      quantity: 3,
+      at: new Date('2026-05-02T00:00:00Z'),
+      idempotencyKey: 'flush-1',
+    };
+    await client().reportUsage([record], { idempotencyKey: 'usage:shared:flush-1' });
+    await client('key_other_0123456789', 'other').reportUsage([record], {
+      idempotencyKey: 'usage:shared:flush-1',
+    });
+    const totals = (await api(sim, 'GET', '/sim/v1/usage?tenant_id=shared')).body.totals;
+    expect(totals.map((t: { serviceId: string; quantity: number }) => [t.serviceId, t.quantity])).toEqual([
+      ['other', 3],
+      ['tutor', 3],
     ]);
   });
 

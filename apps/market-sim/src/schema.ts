@@ -164,11 +164,17 @@ export const usageRecords = sim.table(
 );
 
 /** `Idempotency-Key`s of report calls already processed (a repeat gets 200 and changes nothing). */
-export const reportKeys = sim.table('report_keys', {
-  key: text('key').primaryKey(),
-  path: text('path').notNull(),
-  receivedAt: at('received_at').notNull().defaultNow(),
-});
+export const reportKeys = sim.table(
+  'report_keys',
+  {
+    /** Keys are the service's own: two services may use the same one. */
+    serviceId: text('service_id').notNull(),
+    key: text('key').notNull(),
+    path: text('path').notNull(),
+    receivedAt: at('received_at').notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.serviceId, table.key] })],
+);
 
 /** Tenant status syncs from services. */
 export const statusSyncs = sim.table('status_syncs', {

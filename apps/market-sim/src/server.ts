@@ -242,7 +242,7 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       const svc = await reportGate(request, reply, request.params.serviceId);
       if (svc === undefined) return reply;
       let result = { accepted: 0, duplicates: request.body.records.length };
-      const processed = await market.once(idempotencyKey(request), request.url, async (tx) => {
+      const processed = await market.once(svc.id, idempotencyKey(request), request.url, async (tx) => {
         result = await market.recordUsage(tx, svc.id, request.body.records);
       });
       return { ok: true, duplicate: !processed, ...result };
@@ -258,7 +258,7 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
       if (request.body.tenant_id !== request.params.tenantId) {
         throw new MtPaasError('INVALID_REQUEST', "The body's tenant_id differs from the tenant in the path.");
       }
-      const processed = await market.once(idempotencyKey(request), request.url, (tx) =>
+      const processed = await market.once(svc.id, idempotencyKey(request), request.url, (tx) =>
         market.recordStatus(tx, svc.id, request.body),
       );
       return { ok: true, duplicate: !processed };
@@ -288,7 +288,7 @@ export async function buildServer(options: MarketServerOptions): Promise<MarketS
     async (request, reply) => {
       const svc = await reportGate(request, reply, request.body.service_id);
       if (svc === undefined) return reply;
-      const processed = await market.once(idempotencyKey(request), request.url, (tx) =>
+      const processed = await market.once(svc.id, idempotencyKey(request), request.url, (tx) =>
         market.recordAuditAlert(tx, request.body),
       );
       return { ok: true, duplicate: !processed };
