@@ -16,7 +16,7 @@ export function consolePage(): string {
   th, td { border-bottom: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
   th { background: #f4f4f4; }
   .status-active, .status-healthy, .status-delivered, .status-completed { color: #17702f; }
-  .status-blocked, .status-down, .status-failed, .status-rejected, .status-expired, .status-dropped { color: #a31515; }
+  .status-blocked, .status-down, .status-cancelled, .status-deleted, .status-provisioning_failed, .status-failed, .status-rejected, .status-expired, .status-dropped { color: #a31515; }
   .status-pending, .status-provisioning, .status-requested, .status-degraded, .status-held { color: #8a6100; }
   button { margin-right: .25rem; } #error { color: #a31515; } small { color: #666; }
 </style>
@@ -100,6 +100,7 @@ async function refresh(force) {
       const actions = document.createElement('td');
       if (t.status === 'blocked' || t.status === 'expired') actions.append(button('Unblock', () => api('POST', path + '/unblock', {})));
       else if (t.status === 'active') actions.append(button('Block', () => api('POST', path + '/block', {})));
+      if (t.status === 'deleted' || t.status === 'cancelled') { tr.append(cell(t.serviceId), cell(t.tenantId), statusCell(t.status), cell(t.reportedStatus), cell(t.plan), cell(t.expiresAt), cell(''), actions); return; }
       const select = document.createElement('select');
       select.setAttribute('aria-label', 'plan of ' + t.tenantId);
       for (const plan of PLANS) { const o = document.createElement('option'); o.value = plan.id; o.textContent = plan.name; o.selected = plan.id === t.plan; select.append(o); }
