@@ -261,6 +261,17 @@ describe('deliveries', () => {
     const sent = fake.requests.slice(-3).map((r) => JSON.parse(r.body).timestamp as string);
     expect([...sent].sort().reverse()).toEqual(sent); // event timestamps stay those of the events
     expect(deliveryId).toMatch(/^msg_/);
+
+    // clearing the fault releases what it held, in the usual order
+    await api(sim, 'PUT', '/sim/v1/faults', { deliveries: { outOfOrder: 5 } });
+    const held = (await api(sim, 'POST', `/sim/v1/services/${serviceId}/tenants/${tenantId}/unblock`, {}))
+      .body.delivery_id;
+    await sim.market.outbox.runOnce();
+    expect((await delivery(held)).status).toBe('held');
+    expect((await api(sim, 'POST', `/sim/v1/deliveries/${held}/replay`)).status).toBe(409);
+    await api(sim, 'DELETE', '/sim/v1/faults');
+    await sim.market.outbox.runOnce();
+    expect((await delivery(held)).status).toBe('delivered');
   });
 
   it('rejects faults it does not know, and clears them', async () => {

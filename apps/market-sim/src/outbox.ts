@@ -329,7 +329,14 @@ export function createOutbox(options: OutboxOptions): Outbox {
 
   async function releaseHeld(): Promise<number> {
     const batch = faults.holdBatch();
-    if (batch === undefined) return 0;
+    if (batch === undefined) {
+      // The fault was cleared or replaced while deliveries were held: they go out in the usual order.
+      await db
+        .update(deliveries)
+        .set({ status: 'pending', nextAttemptAt: new Date() })
+        .where(eq(deliveries.status, 'held'));
+      return 0;
+    }
     const held = await db
       .select()
       .from(deliveries)
