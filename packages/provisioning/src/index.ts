@@ -1,6 +1,15 @@
+export type {
+  DockerPlacement,
+  DockerPlacementOptions,
+  DockerRunner,
+  RenderedDeployment,
+} from './docker-placement.js';
+export { createDockerCli, createDockerPlacement } from './docker-placement.js';
 export type { JobLog, ProvisioningJob } from './jobs.js';
 export type { LifecycleAction, LifecycleTransition, TransitionPlan } from './lifecycle.js';
 export { LIFECYCLE, planTransition } from './lifecycle.js';
+export type { PortAllocator, PortAllocatorOptions, PortBlock } from './port-blocks.js';
+export { createPortAllocator } from './port-blocks.js';
 export type {
   BlockOptions,
   HookContext,
@@ -14,3 +23,5 @@ export type {
   TransitionOptions,
 } from './provisioner.js';
 export { createProvisioner } from './provisioner.js';
+export type { RenderProblem, TemplateValues } from './templates.js';
+export { checkRenderedFiles, renderTemplate } from './templates.js';

@@ -1,0 +1,189 @@
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { courses } from './__fixtures__/app-schema.js';
+import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
+import {
+  type SecondCluster,
+  secondClusterSkipReason,
+  startSecondCluster,
+} from './__fixtures__/second-cluster.js';
+import { createDockerPlacement, type DockerRunner } from './docker-placement.js';
+import { createProvisioner, type Provisioner } from './provisioner.js';
+
+const TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
+const skip = secondClusterSkipReason();
+
+/** A Docker engine stand-in: answers or not, and records the commands it was given. */
+function fakeDocker(answers: boolean): DockerRunner & { commands: string[][] } {
+  const commands: string[][] = [];
+  return {
+    commands,
+    available: async () => answers,
+    async run(args) {
+      commands.push([...args]);
+    },
+  };
+}
+
+async function queryOn<R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describeWithPostgres(
+  'docker-per-tenant placement (a second local cluster stands in for the container database)',
+  () => {
+    describe.skipIf(skip !== undefined)(skip ?? 'second cluster', () => {
+      const database = useTestDatabase({ label: 'docker' });
+      let environment: ProvisioningEnvironment;
+      let cluster: SecondCluster;
+      let deployRoot: string;
+      const printed: string[] = [];
+      const provisionerWith = (docker: DockerRunner): Provisioner => {
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          // block 0 = 5438-5447, its db port (offset 2) = 5440: the second cluster
+          portRangeStart: cluster.port - 2,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          database: { host: '127.0.0.1', user: 'postgres' },
+          docker,
+          log: (line) => printed.push(line),
+          databaseReadyTimeoutMs: 10_000,
+        });
+        return createProvisioner({
+          catalog: environment.catalog,
+          tenantDbs: environment.tenantDbs,
+          defaultMode: 'docker',
+          placements: { docker: placement },
+        });
+      };
+
+      beforeAll(async () => {
+        cluster = startSecondCluster(5440);
+        environment = await openEnvironment(database.url, 'dk');
+        deployRoot = await mkdtemp(join(tmpdir(), 'mtp-deploy-'));
+      });
+      afterAll(async () => {
+        await environment?.close();
+        cluster?.drop();
+        if (deployRoot) await rm(deployRoot, { recursive: true, force: true });
+      });
+
+      it('onboards in docker mode: port block, rendered deploy folder, storage migrated on the tenant server, scoped query there', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        const tenant = await provisioner.onboard({ id: 'dk_alpha', name: 'Alpha University' });
+        expect(tenant.status).toBe('active');
+        expect(tenant.placement.mode).toBe('docker');
+        expect(tenant.placement.location).toMatch(
+          /^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:5440\/t_dk_alpha$/,
+        );
+
+        // the database lives on the second cluster, migrated; not on the main server
+        const there = await queryOn<{ datname: string }>(
+          cluster.url(),
+          `SELECT datname FROM pg_database WHERE datname = 't_dk_alpha'`,
+        );
+        expect(there).toHaveLength(1);
+        const here = await environment.query(`SELECT 1 FROM pg_database WHERE datname = 't_dk_alpha'`);
+        expect(here).toEqual([]);
+        const ledger = await queryOn<{ version: string }>(
+          cluster.url('t_dk_alpha'),
+          'SELECT version FROM __mt_paas_migrations ORDER BY version',
+        );
+        expect(ledger.map((row) => row.version)).toEqual(['0000_app_init', '0001_users']);
+
+        const seen = await provisioner
+          .tenantDbFor('docker')
+          .forTenant('dk_alpha')
+          .run(async (tx) => {
+            await tx.insert(courses).values({ title: 'On the container db', code: 'c1' });
+            const result = await tx.execute(
+              sql`select inet_server_port() as port, current_database() as db, count(*)::int as n from courses`,
+            );
+            return (result as unknown as { rows: unknown[] }).rows[0];
+          });
+        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', n: 1 });
+
+        // the deploy folder: three checked files, secrets private, the command printed (no engine)
+        const folder = join(deployRoot, 'dk_alpha');
+        const compose = parse(readFileSync(join(folder, 'docker-compose.yml'), 'utf8')) as {
+          services: Record<string, { ports: string[] }>;
+          networks: Record<string, { external?: boolean }>;
+        };
+        expect(compose.services.backend!.ports).toEqual(['127.0.0.1:5439:8085']);
+        expect(compose.services.frontend!.ports).toEqual(['127.0.0.1:5438:80']);
+        expect(compose.services.db!.ports).toEqual(['127.0.0.1:5440:5432']);
+        expect(compose.networks['servicemarket_service-market-network']).toEqual({ external: true });
+        expect(readFileSync(join(folder, 'nginx.conf'), 'utf8')).toContain(
+          'server_name dk-alpha.keli.example.ac.kr;',
+        );
+        expect(statSync(join(folder, '.env')).mode & 0o777).toBe(0o600);
+        expect(statSync(folder).mode & 0o777).toBe(0o700);
+        expect(printed.join('\n')).toMatch(
+          /docker compose --project-directory .*dk_alpha -f .*docker-compose\.yml -p keli_tutor-dk_alpha up -d/,
+        );
+        const [block] = await environment.query(
+          'SELECT tenant_id, block, first_port, last_port FROM mt_paas.port_blocks',
+        );
+        expect(block).toEqual({ tenant_id: 'dk_alpha', block: 0, first_port: 5438, last_port: 5447 });
+      });
+
+      it('re-rendering keeps the block and the password (onboarding again is a no-op; render is stable)', async () => {
+        const docker = fakeDocker(false);
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          portRangeStart: cluster.port - 2,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          database: { user: 'postgres' },
+          docker,
+        });
+        const tenant = await environment.catalog.directory.get('dk_alpha' as never);
+        const rendered = await placement.render(tenant!);
+        expect(rendered.databaseUrl).toBe(tenant!.placement.location);
+        expect(rendered.block.index).toBe(0);
+        expect(() => placement.directoryOf('../etc')).toThrow();
+      });
+
+      it('purges: database dropped on the tenant server, deploy folder removed, port block freed and handed out again', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        await provisioner.offboard('dk_alpha');
+        await provisioner.purge('dk_alpha', { force: true });
+        expect(
+          await queryOn(cluster.url(), `SELECT 1 FROM pg_database WHERE datname = 't_dk_alpha'`),
+        ).toEqual([]);
+        expect(() => statSync(join(deployRoot, 'dk_alpha'))).toThrow();
+        expect(await environment.query('SELECT * FROM mt_paas.port_blocks')).toEqual([]);
+        expect(printed.join('\n')).toMatch(/-p keli_tutor-dk_alpha down -v/);
+
+        // with an engine answering, compose up runs and the freed block 0 (db port 5440) is reused
+        const docker = fakeDocker(true);
+        const beta = await provisionerWith(docker).onboard({ id: 'dk_beta', name: 'Beta' });
+        expect(beta.placement.location).toMatch(/@127\.0\.0\.1:5440\/t_dk_beta$/);
+        expect(docker.commands).toHaveLength(1);
+        expect(docker.commands[0]!.slice(-2)).toEqual(['up', '-d']);
+        expect(docker.commands[0]).toContain('keli_tutor-dk_beta');
+      });
+    });
+  },
+);
