@@ -1,3 +1,5 @@
+export type { ArchiveManifest, OpenedArchive } from './archive.js';
+export { ARCHIVE_FORMAT, ARCHIVE_FORMAT_VERSION, archiveManifestSchema, openArchive } from './archive.js';
 export type {
   DockerPlacement,
   DockerPlacementOptions,
@@ -25,3 +27,13 @@ export type {
 export { createProvisioner } from './provisioner.js';
 export type { RenderProblem, TemplateValues } from './templates.js';
 export { checkRenderedFiles, renderTemplate } from './templates.js';
+export type { TenantRouter, TenantRouterOptions } from './tenant-router.js';
+export { createTenantRouter } from './tenant-router.js';
+export type {
+  ArchiveOptions,
+  ExportOptions,
+  ExportResult,
+  ImportOptions,
+  MoveOptions,
+} from './tenant-transfer.js';
+export { WRITE_FREEZE_KEY } from './tenant-transfer.js';

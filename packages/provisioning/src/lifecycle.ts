@@ -10,7 +10,8 @@ export type LifecycleAction =
   | 'offboard'
   | 'restore'
   | 'purge'
-  | 'move';
+  | 'move'
+  | 'import';
 
 /** One row of the lifecycle table: from which states an action may start, and where it leads. */
 export interface LifecycleTransition {
@@ -44,6 +45,7 @@ export const LIFECYCLE: Readonly<Record<LifecycleAction, LifecycleTransition>> =
   restore: { from: ['deleted'], to: 'active', idempotent: false },
   purge: { from: ['deleted'], to: 'purged', idempotent: false },
   move: { from: ['active', 'grace', 'suspended', 'blocked'], to: 'same', idempotent: false },
+  import: { from: ['provisioning', 'purged'], to: 'active', idempotent: false },
 };
 
 /** What an action does to a tenant in `current`: run it, or nothing (already there). */
@@ -80,5 +82,7 @@ function hint(action: LifecycleAction, current: TenantStatus): string {
   if (current === 'provisioning') return 'Finish onboarding first (run onboard again: it resumes).';
   if (action === 'purge') return 'Offboard it first (soft delete), then purge.';
   if (action === 'onboard') return 'The id is taken by an existing tenant; choose another id.';
+  if (action === 'import')
+    return 'Import restores into a new or purged id: offboard and purge the tenant first.';
   return `${action} applies to tenants that are ${LIFECYCLE[action].from.join(' or ')}.`;
 }

@@ -14,6 +14,17 @@ import { eq } from 'drizzle-orm';
 import { createJobLog, type JobLog, type ProvisioningJob } from './jobs.js';
 import { type LifecycleAction, planTransition } from './lifecycle.js';
 import { createTenantLock, type TenantLock } from './tenant-lock.js';
+import {
+  type ArchiveOptions,
+  type ExportOptions,
+  type ExportResult,
+  exportTenantArchive,
+  type ImportOptions,
+  importTenantArchive,
+  type MoveOptions,
+  moveTenantStorage,
+  type TransferContext,
+} from './tenant-transfer.js';
 
 /** The isolation modes a provisioner stores tenants in (`docker` uses the `database` tenant db). */
 export type StorageMode = 'row' | 'schema' | 'database';
@@ -50,23 +61,21 @@ export interface HookContext {
 /** Hooks an app registers to take part in the lifecycle. A hook that throws fails the job. */
 export interface ProvisioningHooks {
   /** Before any storage is created (validate the input, reserve things elsewhere). Runs on every attempt. */
-  beforeOnboard?(context: HookContext & { input: OnboardInput }): void | Promise<void>;
+  beforeOnboard?(context: HookContext & { input: OnboardInput }): unknown;
   /**
    * After the tenant's storage exists and is migrated, before it turns `active`: seed the admin user and
    * sample data through `scope.run(tx => …)`. Runs at least once: a run killed after the hook committed
    * runs it again, so write it idempotently (a unique key and `ON CONFLICT DO NOTHING`).
    */
-  afterOnboard?(context: HookContext & { input: OnboardInput; scope: TenantScope }): void | Promise<void>;
+  afterOnboard?(context: HookContext & { input: OnboardInput; scope: TenantScope }): unknown;
   /** After the tenant is soft-deleted. */
-  afterOffboard?(context: HookContext): void | Promise<void>;
+  afterOffboard?(context: HookContext): unknown;
   /** Before the tenant's storage is dropped (the export, if configured, has been written). */
-  beforePurge?(context: HookContext & { archive?: string }): void | Promise<void>;
+  beforePurge?(context: HookContext & { archive?: string }): unknown;
   /** After the tenant's storage is dropped. */
-  afterPurge?(context: HookContext): void | Promise<void>;
+  afterPurge?(context: HookContext): unknown;
   /** After every transition (suspend, resume, block, …), once the new state is stored. */
-  afterTransition?(
-    context: HookContext & { action: LifecycleAction; from: TenantStatus },
-  ): void | Promise<void>;
+  afterTransition?(context: HookContext & { action: LifecycleAction; from: TenantStatus }): unknown;
 }
 
 /** A step a placement strategy (docker) adds to onboarding and purge. Internal seam used by `docker-placement.ts`. */
@@ -107,8 +116,8 @@ export interface ProvisionerOptions {
   lockTimeoutMs?: number;
   /** Placement strategies by mode (the `docker` strategy from `createDockerPlacement`). */
   placements?: Partial<Record<IsolationMode, PlacementStrategy>>;
-  /** Exports a tenant before purge (wired by `createProvisioner` from the archive module). @internal */
-  exporter?: (tenantId: TenantId, directory: string) => Promise<string>;
+  /** Export, import and move (and `exportBeforePurge`) need this. */
+  archive?: ArchiveOptions;
 }
 
 /** Options of the transitions that take a reason. */
@@ -165,6 +174,23 @@ export interface Provisioner {
   get(tenantId: string): Promise<Tenant>;
   /** The tenant's provisioning jobs, newest first. */
   jobs(tenantId: string, options?: { limit?: number }): Promise<ProvisioningJob[]>;
+  /**
+   * Writes a portable archive of the tenant's data (`.mtpaas.tgz`: `manifest.json` with mode, migration
+   * version, row counts and sha256 checksums, and one PostgreSQL COPY file per table — the same format
+   * for every mode). Reads one consistent snapshot; the tenant keeps running.
+   */
+  exportTenant(tenantId: string, options?: ExportOptions): Promise<ExportResult>;
+  /**
+   * Restores an archive into a new or purged tenant id, in the archive's mode or `options.mode`. Refuses a
+   * tampered or unsafe archive (`INVALID_REQUEST`) and a migration version other than this service's (`CONFLICT`).
+   */
+  importTenant(file: string, options?: ImportOptions): Promise<Tenant>;
+  /**
+   * Moves a live tenant between row, schema and database modes: writes pause (a router answers 503 with
+   * Retry-After), reads go on, the copy is verified, the placement switches in one statement, the old
+   * storage is dropped last.
+   */
+  moveTenant(tenantId: string, toMode: StorageMode, options?: MoveOptions): Promise<Tenant>;
   /** The tenant db that stores tenants of `mode`. @throws `CONFIG_INVALID` when none is configured. */
   tenantDbFor(mode: IsolationMode): TenantDb;
   /** Runs `fn` holding the tenant's provisioning lock (used by export / import / move). @internal */
@@ -187,6 +213,7 @@ const AUDIT: Record<LifecycleAction, { type: string; severity: 'low' | 'medium' 
   restore: { type: 'tenant_restored', severity: 'medium' },
   purge: { type: 'tenant_purged', severity: 'high' },
   move: { type: 'tenant_moved', severity: 'medium' },
+  import: { type: 'tenant_imported', severity: 'medium' },
 };
 
 /**
@@ -328,11 +355,8 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
             : (purgeOptions.exportTo ?? options.exportBeforePurge?.directory);
         let archive: string | undefined;
         if (directory !== undefined) {
-          if (options.exporter === undefined) {
-            throw new MtPaasError('CONFIG_INVALID', 'exportBeforePurge is set but no exporter is wired.');
-          }
           await jobLog.step(job.id, 'export');
-          archive = await options.exporter(tenant.id, directory);
+          archive = (await exportTenantArchive(transferContext(), tenant, { directory })).file;
           await jobLog.step(job.id, 'export', { archive });
         }
         await hooks.beforePurge?.({ tenant, job, ...(archive === undefined ? {} : { archive }) });
@@ -350,6 +374,16 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
         return purged;
       },
     );
+
+  const transferContext = (): TransferContext => {
+    if (options.archive === undefined) {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        'Export, import, move and exportBeforePurge need the archive option: { appConnectionString, migrationsFolder }.',
+      );
+    }
+    return { provisioner, options: options.archive, placements: options.placements ?? {} };
+  };
 
   const provisioner: Provisioner = {
     catalog,
@@ -502,6 +536,21 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
     },
 
     get: async (tenantId) => mustGet(parseTenantId(tenantId)),
+    async exportTenant(rawTenantId, exportOptions) {
+      const tenant = await mustGet(parseTenantId(rawTenantId));
+      const job = await jobLog.start(tenant.id, 'export');
+      try {
+        const result = await exportTenantArchive(transferContext(), tenant, exportOptions);
+        await jobLog.succeed(job.id, { archive: result.file, tables: result.manifest.tables.length });
+        return result;
+      } catch (error) {
+        await jobLog.fail(job.id, error).catch(() => {});
+        throw error;
+      }
+    },
+    importTenant: async (file, importOptions) => importTenantArchive(transferContext(), file, importOptions),
+    moveTenant: async (tenantId, toMode, moveOptions) =>
+      moveTenantStorage(transferContext(), tenantId, toMode, moveOptions),
     jobs: async (tenantId, listOptions) => jobLog.list(parseTenantId(tenantId), listOptions),
   };
   return provisioner;
