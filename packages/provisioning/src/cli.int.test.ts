@@ -31,7 +31,7 @@ describeWithPostgres('the mt-paas CLI (built, run as a child process)', () => {
   let folder: string;
   let env: NodeJS.ProcessEnv;
   let appUrl: string;
-  const databasePrefix = `mtp_t_${testBackend().runId}_cli_`;
+  const databasePrefix = `mtp_t_${testBackend().runId}_clitenant_`;
 
   const run = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> =>
     new Promise((resolvePromise) => {
@@ -101,8 +101,8 @@ describeWithPostgres('the mt-paas CLI (built, run as a child process)', () => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     const { rows } = await admin.query<{ name: string }>(
-      'SELECT datname AS name FROM pg_database WHERE datname LIKE $1',
-      [`${databasePrefix}%`],
+      'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
+      [databasePrefix],
     );
     for (const row of rows) await admin.query(`DROP DATABASE IF EXISTS "${row.name}" WITH (FORCE)`);
     await admin.end();

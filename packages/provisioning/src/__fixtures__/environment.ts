@@ -98,6 +98,13 @@ export async function openEnvironment(adminUrl: string, label: string): Promise<
     async close() {
       for (const tenantDb of Object.values(tenantDbs)) await tenantDb.close();
       await catalog.close();
+      // tenant databases live beside the test database: drop this file's (and so their grants)
+      const left = await run<{ name: string }>(
+        adminUrl,
+        'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
+        [databasePrefix],
+      );
+      for (const { name } of left) await run(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };
 }
