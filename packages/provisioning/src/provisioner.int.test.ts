@@ -203,6 +203,51 @@ describeWithPostgres('tenant lifecycle', () => {
     expect(await adminsOf(id, 'schema')).toHaveLength(1);
   });
 
+  it('serialises racing transitions of one tenant: every one succeeds or is refused with CONFLICT, the jobs tell the same story', async () => {
+    const id = 'lc_race';
+    await provisioner.onboard({ id, name: 'Race', mode: 'row' });
+    const actions = [
+      'suspend',
+      'resume',
+      'block',
+      'unblock',
+      'offboard',
+      'restore',
+      'suspend',
+      'resume',
+    ] as const;
+    const outcomes = await Promise.allSettled(
+      [...actions, ...actions].map((action) =>
+        (provisioner[action] as (tenantId: string) => Promise<Tenant>)(id),
+      ),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected')
+        expect(isMtPaasError(outcome.reason, 'CONFLICT'), String(outcome.reason)).toBe(true);
+    }
+    const jobs = await provisioner.jobs(id, { limit: 100 });
+    expect(jobs.every((job) => job.state === 'succeeded' || job.state === 'failed')).toBe(true);
+    // replaying the succeeded jobs in order from 'active' ends in the tenant's stored state
+    const targets: Record<string, string> = {
+      suspend: 'suspended',
+      resume: 'active',
+      block: 'blocked',
+      unblock: 'active',
+      offboard: 'deleted',
+      restore: 'active',
+    };
+    const replayed = jobs
+      .filter((job) => job.state === 'succeeded' && job.action !== 'onboard')
+      .reverse()
+      .reduce((state, job) => targets[job.action] ?? state, 'active');
+    expect((await provisioner.get(id)).status).toBe(replayed);
+    // each succeeded job started from the state the previous one left
+    const succeeded = jobs.filter((job) => job.state === 'succeeded').reverse();
+    for (let index = 1; index < succeeded.length; index += 1) {
+      expect(succeeded[index]!.details?.from).toBe(succeeded[index - 1]!.details?.to ?? 'active');
+    }
+  });
+
   it('resumes a failed onboarding on the next call (same job, attempts 2), without duplicating storage', async () => {
     let fail = true;
     const flaky = createProvisioner({
