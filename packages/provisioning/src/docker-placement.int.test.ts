@@ -165,6 +165,33 @@ describeWithPostgres(
         expect(() => placement.directoryOf('../etc')).toThrow();
       });
 
+      it('without an engine and without the container database, onboarding stops at storage and keeps its block for the rerun', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        // dk_alpha holds block 0; this tenant gets block 1, whose db port (5450) nothing listens on
+        const failure = await provisioner
+          .onboard({ id: 'dk_nodb', name: 'No engine' })
+          .catch((error: unknown) => error);
+        expect((failure as { code?: string }).code).toBe('TENANT_STORAGE_UNAVAILABLE');
+        expect((await provisioner.get('dk_nodb')).status).toBe('provisioning');
+        const [job] = await provisioner.jobs('dk_nodb');
+        expect(job).toMatchObject({ action: 'onboard', state: 'failed', step: 'storage' });
+        expect(printed.join('\n')).toMatch(/start tenant "dk_nodb" with:\n {2}docker compose .* up -d/);
+        const blocks = () =>
+          environment.query<{ tenant_id: string; block: number }>(
+            `SELECT tenant_id, block FROM mt_paas.port_blocks WHERE tenant_id = 'dk_nodb'`,
+          );
+        expect(await blocks()).toEqual([{ tenant_id: 'dk_nodb', block: 1 }]);
+        await expect(provisioner.onboard({ id: 'dk_nodb', name: 'No engine' })).rejects.toMatchObject({
+          code: 'TENANT_STORAGE_UNAVAILABLE',
+        });
+        expect(await blocks()).toEqual([{ tenant_id: 'dk_nodb', block: 1 }]); // same block, not a second one
+        const [again] = await provisioner.jobs('dk_nodb');
+        expect(again).toMatchObject({ id: job!.id, attempts: 2, state: 'failed' });
+        // giving up: offboard + purge frees the block and removes the folder (the drop finds no server: nothing to drop)
+        await provisioner.offboard('dk_nodb');
+        await provisioner.purge('dk_nodb', { force: true }).catch(() => undefined);
+      });
+
       it('purges: database dropped on the tenant server, deploy folder removed, port block freed and handed out again', async () => {
         const provisioner = provisionerWith(fakeDocker(false));
         await provisioner.offboard('dk_alpha');

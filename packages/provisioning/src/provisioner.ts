@@ -1,6 +1,7 @@
 import {
   type AuditSink,
   type IsolationMode,
+  isMtPaasError,
   MtPaasError,
   parseTenantId,
   type Tenant,
@@ -361,8 +362,19 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
         }
         await hooks.beforePurge?.({ tenant, job, ...(archive === undefined ? {} : { archive }) });
         await jobLog.step(job.id, 'drop-storage');
-        await tenantDbFor(tenant.placement.mode).dropTenantStorage(tenant.id);
         const placement = options.placements?.[tenant.placement.mode];
+        try {
+          await tenantDbFor(tenant.placement.mode).dropTenantStorage(tenant.id);
+        } catch (error) {
+          // A container database that does not answer (never started, or already gone) lives in the
+          // compose volume that the placement's release (`docker compose down -v`) removes.
+          if (placement === undefined || !isMtPaasError(error, 'TENANT_STORAGE_UNAVAILABLE')) throw error;
+          const migrations = catalog.tables.tenantMigrations;
+          await catalog.driver.db.delete(migrations).where(eq(migrations.tenantId, tenant.id));
+          await jobLog.step(job.id, 'drop-storage', {
+            storage: `unreachable (${(error as Error).message.slice(0, 200)}); removed with the container volume`,
+          });
+        }
         if (placement !== undefined) {
           await jobLog.step(job.id, 'release-placement');
           await placement.release(tenant);
