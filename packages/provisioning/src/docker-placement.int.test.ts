@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertIsolation } from '@mt-paas/db/testing';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
@@ -16,7 +17,9 @@ import {
   startSecondCluster,
 } from './__fixtures__/second-cluster.js';
 import { createDockerPlacement, type DockerRunner } from './docker-placement.js';
+import { createIsolationModeStore, type PlacementStrategy } from './isolation-mode.js';
 import { createProvisioner, type Provisioner } from './provisioner.js';
+import { testIsolationModeStore } from './testing.js';
 
 const TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
 const skip = secondClusterSkipReason();
@@ -187,9 +190,15 @@ describeWithPostgres(
         expect(await blocks()).toEqual([{ tenant_id: 'dk_nodb', block: 1 }]); // same block, not a second one
         const [again] = await provisioner.jobs('dk_nodb');
         expect(again).toMatchObject({ id: job!.id, attempts: 2, state: 'failed' });
-        // giving up: offboard + purge frees the block and removes the folder (the drop finds no server: nothing to drop)
+        // giving up: purge frees the block and removes the folder; the unreachable database goes with the volume
         await provisioner.offboard('dk_nodb');
-        await provisioner.purge('dk_nodb', { force: true }).catch(() => undefined);
+        expect((await provisioner.purge('dk_nodb', { force: true })).status).toBe('purged');
+        expect(await blocks()).toEqual([]);
+        expect(() => statSync(join(deployRoot, 'dk_nodb'))).toThrow();
+        expect(printed.join('\n')).toMatch(/-p keli_tutor-dk_nodb down -v/);
+        const [purge] = await provisioner.jobs('dk_nodb');
+        expect(purge).toMatchObject({ action: 'purge', state: 'succeeded' });
+        expect(String(purge!.details?.storage)).toMatch(/^unreachable .*removed with the container volume$/);
       });
 
       it('purges: database dropped on the tenant server, deploy folder removed, port block freed and handed out again', async () => {
@@ -210,6 +219,55 @@ describeWithPostgres(
         expect(docker.commands).toHaveLength(1);
         expect(docker.commands[0]!.slice(-2)).toEqual(['up', '-d']);
         expect(docker.commands[0]).toContain('keli_tutor-dk_beta');
+      });
+
+      it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {
+        await queryOn(cluster.url(), 'CREATE ROLE tenant_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS');
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          portRangeStart: 31_000,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          // the tenant database's role owns it but is NOSUPERUSER: FORCE ROW LEVEL SECURITY holds inside too
+          database: { user: 'tenant_owner' },
+          docker: fakeDocker(false),
+          log: () => {},
+        });
+        // each tenant gets its own block and database name; its db port is forwarded to the one test cluster
+        const forwarded: PlacementStrategy = {
+          mode: 'docker',
+          prepare: async (tenant, job) =>
+            (await placement.prepare(tenant, job))?.replace(/:\d+\//, `:${cluster.port}/`),
+          release: (tenant) => placement.release(tenant),
+        };
+        const store = createIsolationModeStore({
+          mode: 'docker',
+          catalog: environment.catalog,
+          tenantDb: environment.tenantDbs.database,
+          placement: forwarded,
+        });
+        const report = await testIsolationModeStore({
+          store,
+          catalog: environment.catalog,
+          table: courses,
+          row: (tenantId, index) => ({ title: `${tenantId} course ${index}`, code: `c${index}` }),
+          update: { seats: 12 },
+          tenants: 4,
+        });
+        assertIsolation(report);
+        const blocks = await environment.query<{ tenant_id: string }>(
+          `SELECT tenant_id FROM mt_paas.port_blocks WHERE first_port >= 31000 ORDER BY block`,
+        );
+        // every tenant holds its own block (the first one's was released by dropStorage and taken again)
+        expect(blocks.map((block) => block.tenant_id).sort()).toEqual([...report.tenants].sort());
+        const databases = await queryOn<{ datname: string }>(
+          cluster.url(),
+          `SELECT datname FROM pg_database WHERE datname LIKE 't_c_d_%' ORDER BY datname`,
+        );
+        expect(databases.map((row) => row.datname)).toEqual(report.tenants.map((id) => `t_${id}`).sort());
       });
     });
   },

@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MtPaasError, parseTenantId, type Tenant } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
 import pg from 'pg';
+import type { PlacementStrategy } from './isolation-mode.js';
 import { createPortAllocator, type PortAllocator, type PortBlock } from './port-blocks.js';
-import type { PlacementStrategy } from './provisioner.js';
 import { checkRenderedFiles, renderTemplate, type TemplateValues } from './templates.js';
 
 /** Runs the `docker` CLI. Replace it in tests or to go through a remote engine. */

@@ -7,6 +7,13 @@ export type {
   RenderedDeployment,
 } from './docker-placement.js';
 export { createDockerCli, createDockerPlacement } from './docker-placement.js';
+export type {
+  ArchiveTable,
+  IsolationModeStore,
+  IsolationModeStoreOptions,
+  PlacementStrategy,
+} from './isolation-mode.js';
+export { createIsolationModeStore } from './isolation-mode.js';
 export type { JobLog, ProvisioningJob } from './jobs.js';
 export type { LifecycleAction, LifecycleTransition, TransitionPlan } from './lifecycle.js';
 export { LIFECYCLE, planTransition } from './lifecycle.js';
@@ -16,7 +23,6 @@ export type {
   BlockOptions,
   HookContext,
   OnboardInput,
-  PlacementStrategy,
   Provisioner,
   ProvisionerOptions,
   ProvisioningHooks,

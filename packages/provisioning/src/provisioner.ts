@@ -1,7 +1,6 @@
 import {
   type AuditSink,
   type IsolationMode,
-  isMtPaasError,
   MtPaasError,
   parseTenantId,
   type Tenant,
@@ -12,6 +11,11 @@ import {
 } from '@mt-paas/context';
 import type { Catalog, EntitlementsInput, TenantDb, TenantScope } from '@mt-paas/db';
 import { eq } from 'drizzle-orm';
+import {
+  createIsolationModeStore,
+  type IsolationModeStore,
+  type PlacementStrategy,
+} from './isolation-mode.js';
 import { createJobLog, type JobLog, type ProvisioningJob } from './jobs.js';
 import { type LifecycleAction, planTransition } from './lifecycle.js';
 import { createTenantLock, type TenantLock } from './tenant-lock.js';
@@ -77,15 +81,6 @@ export interface ProvisioningHooks {
   afterPurge?(context: HookContext): unknown;
   /** After every transition (suspend, resume, block, …), once the new state is stored. */
   afterTransition?(context: HookContext & { action: LifecycleAction; from: TenantStatus }): unknown;
-}
-
-/** A step a placement strategy (docker) adds to onboarding and purge. Internal seam used by `docker-placement.ts`. */
-export interface PlacementStrategy {
-  readonly mode: IsolationMode;
-  /** Called during onboarding before the storage is created; returns the placement location. */
-  prepare(tenant: Tenant, job: ProvisioningJob): Promise<string | undefined>;
-  /** Called during purge after the storage is dropped. */
-  release(tenant: Tenant): Promise<void>;
 }
 
 /** Options of {@link createProvisioner}. */
@@ -192,6 +187,8 @@ export interface Provisioner {
    * storage is dropped last.
    */
   moveTenant(tenantId: string, toMode: StorageMode, options?: MoveOptions): Promise<Tenant>;
+  /** The store of an isolation mode (scope, storage, export / import). @throws `CONFIG_INVALID` when not configured. */
+  storeFor(mode: IsolationMode): IsolationModeStore;
   /** The tenant db that stores tenants of `mode`. @throws `CONFIG_INVALID` when none is configured. */
   tenantDbFor(mode: IsolationMode): TenantDb;
   /** Runs `fn` holding the tenant's provisioning lock (used by export / import / move). @internal */
@@ -252,6 +249,26 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
       );
     }
     return tenantDb;
+  };
+
+  const stores = new Map<IsolationMode, IsolationModeStore>();
+  const storeFor = (mode: IsolationMode): IsolationModeStore => {
+    let store = stores.get(mode);
+    if (store === undefined) {
+      const placement = options.placements?.[mode];
+      store = createIsolationModeStore({
+        mode,
+        catalog,
+        tenantDb: tenantDbFor(mode),
+        ...(placement === undefined ? {} : { placement }),
+        ...(options.archive?.appConnectionString === undefined
+          ? {}
+          : { appConnectionString: options.archive.appConnectionString }),
+        ...(options.archive?.appSchema === undefined ? {} : { appSchema: options.archive.appSchema }),
+      });
+      stores.set(mode, store);
+    }
+    return store;
   };
 
   const mustGet = async (tenantId: TenantId): Promise<Tenant> => {
@@ -362,23 +379,8 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
         }
         await hooks.beforePurge?.({ tenant, job, ...(archive === undefined ? {} : { archive }) });
         await jobLog.step(job.id, 'drop-storage');
-        const placement = options.placements?.[tenant.placement.mode];
-        try {
-          await tenantDbFor(tenant.placement.mode).dropTenantStorage(tenant.id);
-        } catch (error) {
-          // A container database that does not answer (never started, or already gone) lives in the
-          // compose volume that the placement's release (`docker compose down -v`) removes.
-          if (placement === undefined || !isMtPaasError(error, 'TENANT_STORAGE_UNAVAILABLE')) throw error;
-          const migrations = catalog.tables.tenantMigrations;
-          await catalog.driver.db.delete(migrations).where(eq(migrations.tenantId, tenant.id));
-          await jobLog.step(job.id, 'drop-storage', {
-            storage: `unreachable (${(error as Error).message.slice(0, 200)}); removed with the container volume`,
-          });
-        }
-        if (placement !== undefined) {
-          await jobLog.step(job.id, 'release-placement');
-          await placement.release(tenant);
-        }
+        const dropped = await storeFor(tenant.placement.mode).dropStorage(tenant);
+        if (dropped.note !== undefined) await jobLog.step(job.id, 'drop-storage', { storage: dropped.note });
         const domains = tenant.domains ?? [];
         if (domains.length > 0) await catalog.tenants.removeDomains(tenant.id, domains);
         const purged = await catalog.tenants.setStatus(tenant.id, 'purged', withReason(purgeOptions));
@@ -394,7 +396,7 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
         'Export, import, move and exportBeforePurge need the archive option: { appConnectionString, migrationsFolder }.',
       );
     }
-    return { provisioner, options: options.archive, placements: options.placements ?? {} };
+    return { provisioner, options: options.archive };
   };
 
   const provisioner: Provisioner = {
@@ -402,6 +404,7 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
     jobLog,
     announce,
     tenantDbFor,
+    storeFor,
     withTenantLock: async (tenantId, fn) => lock.withLock(parseTenantId(tenantId), fn),
 
     async onboard(input) {
@@ -419,7 +422,7 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
         }
         const resumed = existing?.status === 'provisioning';
         const mode: IsolationMode = resumed ? existing.placement.mode : (input.mode ?? defaultMode);
-        tenantDbFor(mode); // fail before writing anything when the mode is not configured
+        storeFor(mode); // fail before writing anything when the mode is not configured
         const job = await jobLog.start(tenantId, 'onboard', { resume: resumed, details: { mode } });
         try {
           let tenant = await catalog.tenants.upsert({
@@ -438,27 +441,20 @@ export function createProvisioner(options: ProvisionerOptions): Provisioner {
             placement: resumed ? existing.placement : { mode },
           });
           await hooks.beforeOnboard?.({ tenant, job, input });
-          const placement = options.placements?.[mode];
-          if (placement !== undefined) {
-            await jobLog.step(job.id, 'placement');
-            const location = await placement.prepare(tenant, job);
-            if (location !== tenant.placement.location) {
-              tenant = await catalog.tenants.update(tenantId, {
-                placement: { mode, ...(location === undefined ? {} : { location }) },
-              });
-            }
-          }
-          await jobLog.step(job.id, 'storage');
-          const tenantDb = tenantDbFor(mode);
-          const applied = await tenantDb.createTenantStorage(tenantId);
-          await jobLog.step(job.id, 'catalog', { migrations: applied });
+          const store = storeFor(mode);
+          const created = await store.createStorage(tenant, {
+            job,
+            onStep: (step) => jobLog.step(job.id, step),
+          });
+          tenant = created.tenant;
+          await jobLog.step(job.id, 'catalog', { migrations: created.applied });
           if (input.entitlements !== undefined)
             await catalog.tenants.setEntitlements(tenantId, input.entitlements);
           if (input.domains !== undefined && input.domains.length > 0) {
             await catalog.tenants.addDomains(tenantId, input.domains);
           }
           await jobLog.step(job.id, 'hooks.afterOnboard');
-          await hooks.afterOnboard?.({ tenant, job, input, scope: tenantDb.forTenant(tenantId) });
+          await hooks.afterOnboard?.({ tenant, job, input, scope: store.forTenant(tenantId) });
           await jobLog.step(job.id, 'activate');
           tenant = await catalog.tenants.setStatus(tenantId, 'active');
           await jobLog.succeed(job.id, { to: 'active' });

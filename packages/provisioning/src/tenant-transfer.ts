@@ -14,18 +14,8 @@ import {
   stagingFolder,
 } from './archive.js';
 import { planTransition } from './lifecycle.js';
-import type { PlacementStrategy, Provisioner, StorageMode } from './provisioner.js';
-import {
-  copyTableIn,
-  copyTableOut,
-  digestTable,
-  listTenantTables,
-  quoteName,
-  type StorageTarget,
-  storageTarget,
-  type TenantTableInfo,
-  withTenantSession,
-} from './tenant-storage-session.js';
+import type { Provisioner, StorageMode } from './provisioner.js';
+import { digestTable, type StorageTarget, withTenantSession } from './tenant-storage-session.js';
 
 /** Metadata key that pauses a tenant's writes while it is moved (read by `createTenantRouter`). */
 export const WRITE_FREEZE_KEY = 'mt_paas_write_freeze';
@@ -77,19 +67,7 @@ export interface MoveOptions {
 export interface TransferContext {
   provisioner: Provisioner;
   options: ArchiveOptions;
-  placements: Partial<Record<string, PlacementStrategy>>;
 }
-
-const appSchemaOf = (options: ArchiveOptions) => options.appSchema ?? 'public';
-
-const targetOf = (context: TransferContext, tenant: Tenant, mode: StorageTarget['mode']) =>
-  storageTarget(
-    tenant,
-    mode,
-    context.provisioner.tenantDbFor(mode),
-    context.options.appConnectionString,
-    appSchemaOf(context.options),
-  );
 
 async function migrationsOf(context: TransferContext, tenant: Tenant): Promise<string[]> {
   const table = context.provisioner.catalog.tables.tenantMigrations;
@@ -106,87 +84,6 @@ function latestVersion(folder: string): string {
   const last = migrations.at(-1);
   if (last === undefined) throw new MtPaasError('CONFIG_INVALID', `No migrations in ${folder}.`);
   return last.tag;
-}
-
-/** Exports the tenant's tables to staging (one consistent snapshot); returns the tables' manifest entries. */
-async function exportTables(
-  target: StorageTarget,
-  tenantId: TenantId,
-  staging: string,
-  lockTables: boolean,
-): Promise<ArchiveManifest['tables']> {
-  return withTenantSession(
-    target,
-    tenantId,
-    async (client) => {
-      const tables = await listTenantTables(client, target.schema);
-      if (lockTables && tables.length > 0) {
-        // Waits for writers in flight and keeps new ones out until this export commits.
-        await client.query(
-          `LOCK TABLE ${tables.map((table) => quoteName(table.name)).join(', ')} IN SHARE MODE`,
-        );
-      }
-      const entries: ArchiveManifest['tables'] = [];
-      for (const table of tables) {
-        const file = `data/${table.name}.copy`;
-        const { rows, sha256 } = await copyTableOut(client, table, join(staging, file));
-        entries.push({ name: table.name, columns: table.columns, rows, file, sha256 });
-      }
-      return entries;
-    },
-    lockTables ? {} : { isolation: 'repeatable read', readOnly: true },
-  );
-}
-
-/** Loads archive tables into a tenant's (empty) storage in one transaction; returns rows per table. */
-async function importTables(
-  target: StorageTarget,
-  tenantId: TenantId,
-  directory: string,
-  tables: ArchiveManifest['tables'],
-): Promise<void> {
-  await withTenantSession(target, tenantId, async (client) => {
-    const present = new Map(
-      (await listTenantTables(client, target.schema)).map((table) => [table.name, table]),
-    );
-    for (const table of tables) {
-      const existing = present.get(table.name);
-      if (existing === undefined) {
-        throw new MtPaasError(
-          'CONFLICT',
-          `The archive has table "${table.name}", which the target storage does not: migrate the service to the archive's version first.`,
-        );
-      }
-      const missing = table.columns.filter((column) => !existing.columns.includes(column));
-      if (missing.length > 0) {
-        throw new MtPaasError(
-          'CONFLICT',
-          `Table "${table.name}" of the target has no column ${missing.join(', ')}.`,
-        );
-      }
-    }
-    for (const table of present.values()) {
-      const { rows } = await client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${quoteName(table.name)}`,
-      );
-      if ((rows[0]?.n ?? 0) > 0) {
-        throw new MtPaasError(
-          'CONFLICT',
-          `Tenant "${tenantId}" already has rows in "${table.name}" of its ${target.mode} storage; import only into empty storage.`,
-        );
-      }
-    }
-    for (const table of tables) {
-      const info: TenantTableInfo = { name: table.name, columns: table.columns };
-      const inserted = await copyTableIn(client, info, join(directory, table.file));
-      if (inserted !== table.rows) {
-        throw new MtPaasError(
-          'INTERNAL',
-          `Table "${table.name}": ${inserted} rows loaded, the archive has ${table.rows}.`,
-        );
-      }
-    }
-  });
 }
 
 /** Digests of the tenant's tables in a storage (rows + sha256 of the COPY text, deterministic order). */
@@ -230,8 +127,7 @@ export async function exportTenantArchive(
   const file = resolve(options.file ?? join(options.directory ?? '.', `${tenant.id}-${stamp}.mtpaas.tgz`));
   const staging = await stagingFolder(tenant.id);
   try {
-    const target = await targetOf(context, tenant, tenant.placement.mode);
-    const tables = await exportTables(target, tenant.id, staging, false);
+    const tables = await context.provisioner.storeFor(tenant.placement.mode).exportTables(tenant, staging);
     const metadata = Object.fromEntries(
       Object.entries(tenant.metadata ?? {}).filter(([key]) => key !== WRITE_FREEZE_KEY),
     );
@@ -279,7 +175,7 @@ export async function importTenantArchive(
     }
     const tenantId = parseTenantId(manifest.tenantId);
     const mode = options.mode ?? manifest.mode;
-    provisioner.tenantDbFor(mode);
+    const store = provisioner.storeFor(mode);
     return await provisioner.withTenantLock(tenantId, async () => {
       const existing = await provisioner.catalog.directory.get(tenantId);
       if (existing !== undefined) planTransition('import', tenantId, existing.status);
@@ -297,23 +193,12 @@ export async function importTenantArchive(
           metadata: manifest.tenant.metadata,
           placement: resumed && existing !== undefined ? existing.placement : { mode },
         });
-        const placement = context.placements[mode];
-        if (placement !== undefined) {
-          await provisioner.jobLog.step(job.id, 'placement');
-          const location = await placement.prepare(tenant, job);
-          tenant = await provisioner.catalog.tenants.update(tenantId, {
-            placement: { mode, ...(location === undefined ? {} : { location }) },
-          });
-        }
-        await provisioner.jobLog.step(job.id, 'storage');
-        await provisioner.tenantDbFor(mode).createTenantStorage(tenantId);
+        ({ tenant } = await store.createStorage(tenant, {
+          job,
+          onStep: (step) => provisioner.jobLog.step(job.id, step),
+        }));
         await provisioner.jobLog.step(job.id, 'load');
-        await importTables(
-          await targetOf(context, tenant, mode),
-          tenantId,
-          opened.directory,
-          manifest.tables,
-        );
+        await store.importTables(tenant, opened.directory, manifest.tables);
         const restored = await provisioner.catalog.tenants.setStatus(
           tenantId,
           // a suspended or blocked tenant comes back suspended; any other (active, or deleted when
@@ -377,8 +262,8 @@ export async function moveTenantStorage(
         { details: { tenantId, mode: fromMode } },
       );
     }
-    const fromDb = provisioner.tenantDbFor(fromMode);
-    const toDb = provisioner.tenantDbFor(toMode);
+    const fromStore = provisioner.storeFor(fromMode);
+    const toStore = provisioner.storeFor(toMode);
     const job = await provisioner.jobLog.start(tenantId, 'move', { details: { from: fromMode, to: toMode } });
     const freeze = {
       reason: 'move',
@@ -407,12 +292,13 @@ export async function moveTenantStorage(
       await sleep(settleMs);
 
       await provisioner.jobLog.step(job.id, 'copy');
-      const source = await targetOf(context, tenant, fromMode);
-      const tables = await exportTables(source, tenantId, staging, fromMode !== 'row');
-      await toDb.createTenantStorage(tenantId);
+      const tables = await fromStore.exportTables(tenant, staging, { lockTables: fromMode !== 'row' });
+      await toStore.createStorage(tenant);
       targetCreated = true;
-      const destination = await targetOf(context, { ...tenant, placement: { mode: toMode } }, toMode);
-      await importTables(destination, tenantId, staging, tables);
+      const relocated = { ...tenant, placement: { mode: toMode } };
+      await toStore.importTables(relocated, staging, tables);
+      const source = await fromStore.connect(tenant);
+      const destination = await toStore.connect(relocated);
 
       await provisioner.jobLog.step(job.id, 'verify');
       const [sourceNow, copied] = await Promise.all([
@@ -456,8 +342,8 @@ export async function moveTenantStorage(
 
       await sleep(settleMs); // reads still routed to the old placement finish
       await provisioner.jobLog.step(job.id, 'drop-old');
-      await fromDb.dropTenantStorage(tenantId);
-      await toDb.createTenantStorage(tenantId); // re-records its migrations (the drop forgot the tenant's)
+      await fromStore.dropStorage(tenant);
+      await toStore.createStorage(moved); // re-records its migrations (the drop forgot the tenant's)
       await provisioner.jobLog.succeed(job.id, {
         rows: Object.fromEntries(tables.map((t) => [t.name, t.rows])),
       });
@@ -467,8 +353,8 @@ export async function moveTenantStorage(
       const current = await provisioner.get(tenantId).catch(() => undefined);
       if (current?.placement.mode === fromMode) {
         if (targetCreated) {
-          await toDb.dropTenantStorage(tenantId).catch(() => {});
-          await fromDb.createTenantStorage(tenantId).catch(() => {});
+          await toStore.dropStorage(current).catch(() => {});
+          await fromStore.createStorage(current).catch(() => {});
         }
         await setFreeze(false).catch(() => {});
         await provisioner.announce('move', current, { phase: 'aborted', job: job.id }).catch(() => {});
