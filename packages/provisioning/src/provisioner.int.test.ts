@@ -248,6 +248,39 @@ describeWithPostgres('tenant lifecycle', () => {
     }
   });
 
+  it('a second process waiting past lockTimeoutMs gets CONFLICT with retry-after, and nothing is written', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const holder = provisioner.withTenantLock('lc_locked', async () => {
+      entered();
+      await held;
+    });
+    await inside;
+    const impatient = createProvisioner({
+      catalog: environment.catalog,
+      tenantDbs: environment.tenantDbs,
+      lockTimeoutMs: 300,
+    });
+    try {
+      await impatient.onboard({ id: 'lc_locked', name: 'Locked', mode: 'row' });
+      expect.unreachable('must time out');
+    } catch (error) {
+      expect(isMtPaasError(error, 'CONFLICT')).toBe(true);
+      expect((error as { retryAfterSeconds?: number }).retryAfterSeconds).toBeGreaterThan(0);
+      expect((error as Error).message).toMatch(/being provisioned by another process/);
+    }
+    expect(await environment.catalog.directory.get('lc_locked' as never)).toBeUndefined();
+    release();
+    await holder;
+    expect((await impatient.onboard({ id: 'lc_locked', name: 'Locked', mode: 'row' })).status).toBe('active');
+  });
+
   it('resumes a failed onboarding on the next call (same job, attempts 2), without duplicating storage', async () => {
     let fail = true;
     const flaky = createProvisioner({
