@@ -275,7 +275,7 @@ describeWithPostgres('the mt-paas CLI (built, run as a child process)', () => {
   it('templates render writes the checked deploy folder of a tenant', async () => {
     const result = await run(['templates', 'render', 'cli_a']);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/rendered 3 files into .*deploy\/cli_a \(checked\)/);
+    expect(result.stdout).toMatch(/rendered 4 files into .*deploy\/cli_a \(checked\)/);
     expect(result.stdout).toMatch(/ports 30000-30009: frontend 30000, backend 30001, db 30002/);
     expect(result.stdout).toMatch(/subdomain cli-a\.keli\.example\.ac\.kr/);
     expect(existsSync(join(folder, 'deploy', 'cli_a', 'docker-compose.yml'))).toBe(true);

@@ -25,13 +25,17 @@ const TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url))
 const skip = secondClusterSkipReason();
 
 /** A Docker engine stand-in: answers or not, and records the commands it was given. */
-function fakeDocker(answers: boolean): DockerRunner & { commands: string[][] } {
+function fakeDocker(
+  answers: boolean,
+  onRun?: (args: readonly string[]) => Promise<void>,
+): DockerRunner & { commands: string[][] } {
   const commands: string[][] = [];
   return {
     commands,
     available: async () => answers,
     async run(args) {
       commands.push([...args]);
+      await onRun?.(args);
     },
   };
 }
@@ -213,12 +217,42 @@ describeWithPostgres(
         expect(printed.join('\n')).toMatch(/-p keli_tutor-dk_alpha down -v/);
 
         // with an engine answering, compose up runs and the freed block 0 (db port 5440) is reused
-        const docker = fakeDocker(true);
+        // The engine stand-in does what the db container's first start does: POSTGRES_DB is created and
+        // the rendered init script (mounted into /docker-entrypoint-initdb.d) runs in it as the owner.
+        const docker = fakeDocker(true, async (args) => {
+          const folder = args[args.indexOf('--project-directory') + 1]!;
+          await queryOn(cluster.url(), 'CREATE DATABASE t_dk_beta');
+          await queryOn(cluster.url('t_dk_beta'), readFileSync(join(folder, 'initdb.sql'), 'utf8'));
+        });
         const beta = await provisionerWith(docker).onboard({ id: 'dk_beta', name: 'Beta' });
         expect(beta.placement.location).toMatch(/@127\.0\.0\.1:5440\/t_dk_beta$/);
         expect(docker.commands).toHaveLength(1);
         expect(docker.commands[0]!.slice(-2)).toEqual(['up', '-d']);
         expect(docker.commands[0]).toContain('keli_tutor-dk_beta');
+
+        // The backend's DATABASE_URL role is no superuser: the tables' forced RLS holds for it.
+        const env = readFileSync(join(deployRoot, 'dk_beta', '.env'), 'utf8');
+        const backendUrl = /^DATABASE_URL=(.+)$/m
+          .exec(env)![1]!
+          .replace('@db:5432/', `@127.0.0.1:${cluster.port}/`);
+        expect(new URL(backendUrl).username).toBe('app');
+        const backend = new pg.Client({ connectionString: backendUrl });
+        await backend.connect();
+        try {
+          const [role] = (
+            await backend.query('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')
+          ).rows;
+          expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
+          await backend.query('BEGIN');
+          await backend.query(`SELECT set_config('app.tenant_id', 'dk_beta', true)`);
+          await backend.query(`INSERT INTO courses (title, code) VALUES ('own', 'own')`);
+          await expect(
+            backend.query(`INSERT INTO courses (tenant_id, title, code) VALUES ('dk_other', 'x', 'x')`),
+          ).rejects.toThrow(/row-level security/);
+          await backend.query('ROLLBACK');
+        } finally {
+          await backend.end();
+        }
       });
 
       it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {

@@ -27,6 +27,13 @@ export interface DockerPlacementOptions {
   envTemplate?: string;
   /** @default `nginx.tenant.conf.template` beside the compose template */
   nginxTemplate?: string;
+  /**
+   * Run by the database container on its first start (`/docker-entrypoint-initdb.d`): creates the
+   * NOSUPERUSER NOBYPASSRLS role the tenant's backend connects as (the image's own user is a superuser,
+   * which row-level security does not apply to).
+   * @default `initdb.tenant.sql.template` beside the compose template
+   */
+  initdbTemplate?: string;
   /** Where per-tenant deploy folders are written (`<deployRoot>/<tenant id>/`). */
   deployRoot: string;
   /** First host port (`port_range_start`). @default 10200 */
@@ -45,8 +52,10 @@ export interface DockerPlacementOptions {
   database?: {
     /** Host the container's published db port is reached on. @default '127.0.0.1' */
     host?: string;
-    /** @default 'tenant' */
+    /** The owner role (the image's `POSTGRES_USER`; the control plane migrates as it). @default 'tenant' */
     user?: string;
+    /** The role the tenant's backend connects as (created NOSUPERUSER NOBYPASSRLS by the init script). @default 'app' */
+    appUser?: string;
     /** @default `t_<tenant id>` */
     name?: (tenantId: string) => string;
   };
@@ -149,12 +158,25 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
   const templateDir = dirname(options.composeTemplate);
   const envTemplate = options.envTemplate ?? join(templateDir, '.env.template');
   const nginxTemplate = options.nginxTemplate ?? join(templateDir, 'nginx.tenant.conf.template');
+  const initdbTemplate = options.initdbTemplate ?? join(templateDir, 'initdb.tenant.sql.template');
   const root = resolve(options.deployRoot);
   const docker = options.docker ?? createDockerCli();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const marketNetwork = options.marketNetwork ?? 'servicemarket_service-market-network';
   const dbHost = options.database?.host ?? '127.0.0.1';
   const dbUser = options.database?.user ?? 'tenant';
+  const dbAppUser = options.database?.appUser ?? 'app';
+  for (const [what, role] of [
+    ['database.user', dbUser],
+    ['database.appUser', dbAppUser],
+  ] as const) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) {
+      throw new MtPaasError('CONFIG_INVALID', `${what} "${role}" is not a plain lower-case role name.`);
+    }
+  }
+  if (dbUser === dbAppUser) {
+    throw new MtPaasError('CONFIG_INVALID', 'database.appUser must differ from database.user (the owner).');
+  }
   const dbNameOf = options.database?.name ?? ((tenantId: string) => `t_${tenantId}`);
   if (!/^[a-z0-9][a-z0-9.-]*$/.test(options.baseDomain)) {
     throw new MtPaasError(
@@ -175,16 +197,26 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
     return directory;
   };
 
-  const passwordOf = async (tenant: Pick<Tenant, 'id' | 'placement'>, directory: string): Promise<string> => {
+  /** The tenant's secrets, kept across renders: from the placement URL (owner) and the deploy folder's `.env`. */
+  const secretsOf = async (
+    tenant: Pick<Tenant, 'id' | 'placement'>,
+    directory: string,
+  ): Promise<{ owner: string; app: string }> => {
+    const existing = await readFile(join(directory, '.env'), 'utf8').catch(() => '');
+    const fromEnv = (key: string) => {
+      const match = new RegExp(`^${key}=postgresql://[^:]+:([^@]+)@`, 'm').exec(existing);
+      return match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+    };
+    let owner: string | undefined;
     const location = tenant.placement.location;
     if (location !== undefined && /^postgres(ql)?:\/\//.test(location)) {
       const password = decodeURIComponent(new URL(location).password);
-      if (password !== '') return password;
+      if (password !== '') owner = password;
     }
-    const existing = await readFile(join(directory, '.env'), 'utf8').catch(() => '');
-    const match = /^DATABASE_URL=postgresql:\/\/[^:]+:([^@]+)@/m.exec(existing);
-    if (match?.[1] !== undefined) return decodeURIComponent(match[1]);
-    return randomBytes(18).toString('base64url');
+    return {
+      owner: owner ?? fromEnv('MIGRATION_DATABASE_URL') ?? randomBytes(18).toString('base64url'),
+      app: fromEnv('DATABASE_URL') ?? randomBytes(18).toString('base64url'),
+    };
   };
 
   const composeCommand = (tenantId: string, directory: string, action: string[]) => [
@@ -208,7 +240,16 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       backend: block.first + offsets.backend,
       db: block.first + offsets.db,
     };
-    const password = await passwordOf(tenant, directory);
+    const secrets = await secretsOf(tenant, directory);
+    for (const secret of [secrets.owner, secrets.app]) {
+      if (!/^[A-Za-z0-9_-]{16,}$/.test(secret)) {
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          `A database password of "${tenant.id}" (from its placement or ${join(directory, '.env')}) is not 16+ characters of A-Z a-z 0-9 _ -; refused (it is put into SQL and URLs). Fix or remove it to get a new one.`,
+        );
+      }
+    }
+    const password = secrets.owner;
     const dbName = dbNameOf(tenant.id);
     const subdomain = `${tenant.id.replaceAll('_', '-')}.${options.baseDomain}`;
     const values: TemplateValues = {
@@ -222,6 +263,8 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       db_name: dbName,
       db_user: dbUser,
       db_password: password,
+      db_app_user: dbAppUser,
+      db_app_password: secrets.app,
       backend_image: options.images?.backend ?? `${options.serviceId}-backend:latest`,
       frontend_image: options.images?.frontend ?? `${options.serviceId}-frontend:latest`,
       market_network: marketNetwork,
@@ -236,6 +279,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       ),
       '.env': renderTemplate(await readTemplate(envTemplate), values, envTemplate),
       'nginx.conf': renderTemplate(await readTemplate(nginxTemplate), values, nginxTemplate),
+      'initdb.sql': renderTemplate(await readTemplate(initdbTemplate), values, initdbTemplate),
     };
     const problems = checkRenderedFiles(files, {
       firstPort: block.first,

@@ -17,7 +17,9 @@ const values = {
   db_port: 10302,
   db_name: 'keli_tutor',
   db_user: 'tenant',
-  db_password: 'c2VjcmV0',
+  db_password: 'c2VjcmV0c2VjcmV0c2Vj',
+  db_app_user: 'app',
+  db_app_password: 'YXBwLXBhc3N3b3JkLXg',
   backend_image: 'keli/backend:1.0',
   frontend_image: 'keli/frontend:1.0',
   market_network: 'servicemarket_service-market-network',
@@ -37,10 +39,17 @@ describe('the shipped docker templates', () => {
       'docker-compose.yml': renderTemplate(read('docker-compose.template.yml'), values, 'compose'),
       '.env': renderTemplate(read('.env.template'), values, '.env'),
       'nginx.conf': renderTemplate(read('nginx.tenant.conf.template'), values, 'nginx'),
+      'initdb.sql': renderTemplate(read('initdb.tenant.sql.template'), values, 'initdb'),
     };
     expect(checkRenderedFiles(files, expectations)).toEqual([]);
     expect(files['nginx.conf']).toContain('server_name hallym.keli.example.ac.kr;');
-    expect(files['.env']).toContain('DATABASE_URL=postgresql://tenant:c2VjcmV0@db:5432/keli_tutor');
+    expect(files['.env']).toContain('\nDATABASE_URL=postgresql://app:YXBwLXBhc3N3b3JkLXg@db:5432/keli_tutor');
+    expect(files['.env']).toContain(
+      'MIGRATION_DATABASE_URL=postgresql://tenant:c2VjcmV0c2VjcmV0c2Vj@db:5432/keli_tutor',
+    );
+    expect(files['initdb.sql']).toContain(
+      `CREATE ROLE "app" LOGIN PASSWORD 'YXBwLXBhc3N3b3JkLXg' NOSUPERUSER NOBYPASSRLS`,
+    );
   });
 
   it('refuses a template asking for a value mt-paas does not provide', () => {
