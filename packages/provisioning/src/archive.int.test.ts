@@ -133,9 +133,14 @@ describeWithPostgres('export / import', () => {
 
   describe('a tampered or unsafe archive is refused, and nothing is written', () => {
     let good: string;
+    const scratch: string[] = [];
+    afterAll(async () => {
+      for (const path of scratch) await rm(path, { recursive: true, force: true });
+    });
     let unpacked: string;
     const repack = async (name: string, change: (dir: string) => Promise<void>, entries?: string[]) => {
       const dir = await mkdtemp(join(tmpdir(), 'mtp-tamper-'));
+      scratch.push(dir, `${dir}-evil.copy`);
       await tar.extract({ file: good, cwd: dir });
       await change(dir);
       const out = join(folder, `${name}.mtpaas.tgz`);
