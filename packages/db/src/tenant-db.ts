@@ -287,23 +287,46 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     const location = tenant.placement.mode === 'schema' ? tenant.placement.location : undefined;
     return assertIdentifier(mapped ?? location ?? `${schemaPrefix}${tenant.id}`, 'tenant schema');
   };
+  /** A placement location that is a URL (database mode, or the container database of docker mode). */
+  const placedUrlOf = (tenant: Pick<Tenant, 'placement'>): string | undefined => {
+    const { mode: placementMode, location } = tenant.placement;
+    if (placementMode !== 'database' && placementMode !== 'docker') return undefined;
+    return location !== undefined && isUrl(location) ? location : undefined;
+  };
+  /** The seed writes `database.tenant.url_template` with `{tenant_id}` in the database name. */
+  const templateDatabaseName = (tenantId: string): string | undefined => {
+    const template = databaseOptions.urlTemplate;
+    if (template === undefined || template.includes('{database}')) return undefined;
+    if (!template.includes('{tenant_id}') && !template.includes('{tenant}')) return undefined;
+    const name = databaseNameOfUrl(substituteTenant(template, tenantId));
+    return name === undefined
+      ? undefined
+      : assertIdentifier(name, 'tenant database (from database.urlTemplate)');
+  };
   const databaseNameFor = (tenant: Pick<Tenant, 'id' | 'placement'>): string => {
+    const placedUrl = placedUrlOf(tenant);
+    if (placedUrl !== undefined) {
+      return assertIdentifier(databaseNameOfUrl(placedUrl) ?? '', 'tenant database (placement URL)');
+    }
     const location = tenant.placement.mode === 'database' ? tenant.placement.location : undefined;
-    if (location !== undefined && !isUrl(location)) return assertIdentifier(location, 'tenant database');
-    return assertIdentifier(`${databasePrefix}${tenant.id}`, 'tenant database');
+    if (location !== undefined) return assertIdentifier(location, 'tenant database');
+    return (
+      templateDatabaseName(tenant.id) ?? assertIdentifier(`${databasePrefix}${tenant.id}`, 'tenant database')
+    );
   };
   const databaseUrlFor = (tenant: Pick<Tenant, 'id' | 'placement'>, template: string | undefined): string => {
-    const location = tenant.placement.mode === 'database' ? tenant.placement.location : undefined;
-    if (location !== undefined && isUrl(location)) return location;
+    const placedUrl = placedUrlOf(tenant);
+    if (placedUrl !== undefined) return placedUrl;
     if (template === undefined || template === '') {
       throw new MtPaasError(
         'CONFIG_INVALID',
         'Database mode needs database.urlTemplate (e.g. "postgres://app@db:5432/{database}") or connectionString, and database.adminUrlTemplate or adminConnectionString for migrations.',
       );
     }
-    return template
-      .replaceAll('{database}', encodeURIComponent(databaseNameFor(tenant)))
-      .replaceAll('{tenant}', tenant.id);
+    return substituteTenant(
+      template.replaceAll('{database}', encodeURIComponent(databaseNameFor(tenant))),
+      tenant.id,
+    );
   };
 
   const stats: UnitStats = { statements: 0 };
@@ -384,6 +407,10 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     schemaFor,
     databaseNameFor,
     adminDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, adminUrlTemplate),
+    serverAdminUrlFor: (tenant) => {
+      const placedUrl = placedUrlOf(tenant);
+      return placedUrl === undefined ? undefined : withDatabaseName(placedUrl, 'postgres');
+    },
     evictDatabasePool: async (tenantId) => {
       await pools?.evict(tenantId);
     },
@@ -450,6 +477,26 @@ function pgSession(client: pg.ClientBase) {
       rows: (await client.query(text, params as unknown[] | undefined)).rows as R[],
     }),
   };
+}
+
+/** `{tenant_id}` (the seed's spelling) and `{tenant}` → the tenant id (validated grammar: URL-safe). */
+function substituteTenant(template: string, tenantId: string): string {
+  return template.replaceAll('{tenant_id}', tenantId).replaceAll('{tenant}', tenantId);
+}
+
+function databaseNameOfUrl(url: string): string | undefined {
+  try {
+    const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+    return name === '' ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
+
+function withDatabaseName(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
 }
 
 function isUrl(value: string): boolean {

@@ -52,6 +52,11 @@ export interface TenantStorageContext {
   schemaFor(tenant: Pick<Tenant, 'id' | 'placement'>): string;
   databaseNameFor(tenant: Pick<Tenant, 'id' | 'placement'>): string;
   adminDatabaseUrlFor(tenant: Pick<Tenant, 'id' | 'placement'>): string;
+  /**
+   * When the tenant is placed on another server (a placement URL: its own cluster or container), that
+   * server's maintenance database URL: its database is created and dropped there.
+   */
+  serverAdminUrlFor?(tenant: Pick<Tenant, 'id' | 'placement'>): string | undefined;
   evictDatabasePool(tenantId: TenantId): Promise<void>;
   forgetTenant(tenantId: TenantId): void;
 }
@@ -116,26 +121,44 @@ async function migrateSchema(context: TenantStorageContext, tenant: Tenant, migr
   return applied;
 }
 
-async function ensureDatabase(context: TenantStorageContext, name: string): Promise<void> {
-  const { rows } = await context.admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+/** Runs `fn` with the admin driver of the tenant's server (its placement server, else the main admin). */
+async function withServerAdmin<T>(
+  context: TenantStorageContext,
+  tenant: Pick<Tenant, 'id' | 'placement'>,
+  fn: (admin: SqlDriver) => Promise<T>,
+): Promise<T> {
+  const url = context.serverAdminUrlFor?.(tenant);
+  if (url === undefined) return fn(context.admin);
+  const driver = createPgDriver({ connectionString: url, max: 1 });
+  try {
+    return await fn(driver);
+  } finally {
+    await driver.close();
+  }
+}
+
+async function ensureDatabase(context: TenantStorageContext, admin: SqlDriver, name: string): Promise<void> {
+  const { rows } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
   if (rows.length === 0) {
     try {
-      await context.admin.exec(`CREATE DATABASE ${quoteIdentifier(name)}`);
+      await admin.exec(`CREATE DATABASE ${quoteIdentifier(name)}`);
     } catch (error) {
       // Another instance created it meanwhile (42P04 duplicate_database, or 23505 on pg_database).
       const code = (error as { code?: string }).code;
       if (code !== '42P04' && code !== '23505') throw error;
     }
   }
-  if (context.appRole !== undefined) {
-    await context.admin.exec(
+  if (context.appRole !== undefined && admin === context.admin) {
+    await admin.exec(
       `GRANT CONNECT ON DATABASE ${quoteIdentifier(name)} TO ${quoteIdentifier(context.appRole)}`,
     );
   }
 }
 
 async function migrateDatabase(context: TenantStorageContext, tenant: Tenant, migrations: MigrationFile[]) {
-  await ensureDatabase(context, context.databaseNameFor(tenant));
+  await withServerAdmin(context, tenant, (admin) =>
+    ensureDatabase(context, admin, context.databaseNameFor(tenant)),
+  );
   const driver = createPgDriver({ connectionString: context.adminDatabaseUrlFor(tenant), max: 1 });
   try {
     const applied = await driver.transaction((session: SqlSession) =>
@@ -144,7 +167,15 @@ async function migrateDatabase(context: TenantStorageContext, tenant: Tenant, mi
         ledgerSchema: 'public',
         searchPath: 'public',
         lockKey: `database:${tenant.id}`,
-        after: (inner) => hardenSchema(inner, 'public', context.appRole, tenant.id),
+        // On the tenant's own server (placement URL) the app connects as the URL's role: no grant to the
+        // main app role, which does not exist there.
+        after: (inner) =>
+          hardenSchema(
+            inner,
+            'public',
+            context.serverAdminUrlFor?.(tenant) === undefined ? context.appRole : undefined,
+            tenant.id,
+          ),
       }),
     );
     await recordApplied(context, tenant.id, migrations);
@@ -266,8 +297,10 @@ export async function dropTenantStorageImpl(
       await context.admin.exec(`DROP SCHEMA IF EXISTS ${quoteIdentifier(context.schemaFor(tenant))} CASCADE`);
     } else if (context.mode === 'database') {
       await context.evictDatabasePool(tenantId);
-      await context.admin.exec(
-        `DROP DATABASE IF EXISTS ${quoteIdentifier(context.databaseNameFor(tenant))} WITH (FORCE)`,
+      await withServerAdmin(context, tenant, (admin) =>
+        admin.exec(
+          `DROP DATABASE IF EXISTS ${quoteIdentifier(context.databaseNameFor(tenant))} WITH (FORCE)`,
+        ),
       );
     } else {
       await context.admin.transaction(async (session) => {

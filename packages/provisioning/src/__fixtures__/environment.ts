@@ -1,0 +1,110 @@
+import { fileURLToPath } from 'node:url';
+import type { TenantEvent, TenantEventBus } from '@mt-paas/context';
+import { type Catalog, createCatalog, createTenantDb, ensureAppRole, type TenantDb } from '@mt-paas/db';
+import { createAppRole, testBackend } from '@mt-paas/test-env';
+import pg from 'pg';
+
+/** The fixture app's drizzle-kit migrations (courses, enrollments, users). */
+export const FIXTURE_MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** A TenantEventBus that records what was published (and delivers to subscribers in-process). */
+export interface RecordingBus extends TenantEventBus {
+  readonly events: TenantEvent[];
+}
+
+export function createRecordingBus(): RecordingBus {
+  const events: TenantEvent[] = [];
+  const handlers = new Set<(event: TenantEvent) => void | Promise<void>>();
+  return {
+    events,
+    async publish(event) {
+      events.push(event);
+      for (const handler of handlers) await handler(event);
+    },
+    async subscribe(handler) {
+      handlers.add(handler);
+      return async () => {
+        handlers.delete(handler);
+      };
+    },
+    async close() {
+      handlers.clear();
+    },
+  };
+}
+
+/** A migrated catalog, an app role and a tenant db per mode, on one test database. */
+export interface ProvisioningEnvironment {
+  catalog: Catalog;
+  tenantDbs: { row: TenantDb; schema: TenantDb; database: TenantDb };
+  adminUrl: string;
+  appUrl: string;
+  appRole: string;
+  /** Prefix of tenant database names (database mode). */
+  databasePrefix: string;
+  /** Runs one admin query on the test database (superuser: sees everything). */
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+  ): Promise<R[]>;
+  /** Runs one admin query on another database of the same server. */
+  queryDatabase<R extends pg.QueryResultRow = Record<string, unknown>>(
+    database: string,
+    text: string,
+    params?: unknown[],
+  ): Promise<R[]>;
+  close(): Promise<void>;
+}
+
+export async function openEnvironment(adminUrl: string, label: string): Promise<ProvisioningEnvironment> {
+  const catalog = await createCatalog({ connectionString: adminUrl });
+  await catalog.migrate();
+  const role = await createAppRole(adminUrl, { name: `pv_${label}`, privileges: 'none' });
+  await ensureAppRole(catalog.driver, { role: role.name, schemas: ['public'] });
+  const databasePrefix = `mtp_t_${testBackend().runId}_${label}_`;
+  const common = {
+    catalog,
+    connectionString: role.url,
+    adminConnectionString: adminUrl,
+    migrationsFolder: FIXTURE_MIGRATIONS,
+  };
+  const tenantDbs = {
+    row: await createTenantDb({ ...common, mode: 'row' }),
+    schema: await createTenantDb({ ...common, mode: 'schema' }),
+    database: await createTenantDb({ ...common, mode: 'database', database: { databasePrefix } }),
+  };
+  const run = async <R extends pg.QueryResultRow>(url: string, text: string, params?: unknown[]) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<R>(text, params)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    catalog,
+    tenantDbs,
+    adminUrl,
+    appUrl: role.url,
+    appRole: role.name,
+    databasePrefix,
+    query: (text, params) => run(adminUrl, text, params),
+    queryDatabase: (database, text, params) => {
+      const url = new URL(adminUrl);
+      url.pathname = `/${database}`;
+      return run(url.toString(), text, params);
+    },
+    async close() {
+      for (const tenantDb of Object.values(tenantDbs)) await tenantDb.close();
+      await catalog.close();
+      // tenant databases live beside the test database: drop this file's (and so their grants)
+      const left = await run<{ name: string }>(
+        adminUrl,
+        'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
+        [databasePrefix],
+      );
+      for (const { name } of left) await run(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+  };
+}

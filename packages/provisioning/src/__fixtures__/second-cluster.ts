@@ -1,0 +1,44 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+
+/**
+ * A second local Postgres 15 cluster standing in for a tenant's container database: created with
+ * trust auth for local sockets and 127.0.0.1, started, and dropped again by `drop()`.
+ */
+export interface SecondCluster {
+  port: number;
+  /** `postgresql://postgres@127.0.0.1:<port>/<database>` */
+  url(database?: string): string;
+  drop(): void;
+}
+
+export const CLUSTER_NAME = 'mtp_tenant_test';
+
+/** Why the second cluster cannot be made here, or undefined when it can. */
+export function secondClusterSkipReason(): string | undefined {
+  return existsSync('/usr/bin/pg_createcluster') && existsSync('/usr/lib/postgresql/15/bin/postgres')
+    ? undefined
+    : 'pg_createcluster / PostgreSQL 15 server binaries are not installed';
+}
+
+const run = (command: string, args: string[]) =>
+  execFileSync(command, args, { stdio: 'pipe', timeout: 120_000 });
+
+export function startSecondCluster(port = 5440): SecondCluster {
+  try {
+    run('pg_dropcluster', ['--stop', '15', CLUSTER_NAME]); // left over by an aborted run
+  } catch {}
+  run('pg_createcluster', ['15', CLUSTER_NAME, '-p', String(port)]);
+  writeFileSync(
+    `/etc/postgresql/15/${CLUSTER_NAME}/pg_hba.conf`,
+    'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n',
+  );
+  run('pg_ctlcluster', ['--skip-systemctl-redirect', '15', CLUSTER_NAME, 'start']);
+  return {
+    port,
+    url: (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+    drop() {
+      run('pg_dropcluster', ['--stop', '15', CLUSTER_NAME]);
+    },
+  };
+}

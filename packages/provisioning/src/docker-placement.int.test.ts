@@ -1,0 +1,308 @@
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { assertIsolation } from '@mt-paas/db/testing';
+import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { courses } from './__fixtures__/app-schema.js';
+import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
+import {
+  type SecondCluster,
+  secondClusterSkipReason,
+  startSecondCluster,
+} from './__fixtures__/second-cluster.js';
+import { createDockerPlacement, type DockerRunner } from './docker-placement.js';
+import { createIsolationModeStore, type PlacementStrategy } from './isolation-mode.js';
+import { createProvisioner, type Provisioner } from './provisioner.js';
+import { testIsolationModeStore } from './testing.js';
+
+const TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
+const skip = secondClusterSkipReason();
+
+/** A Docker engine stand-in: answers or not, and records the commands it was given. */
+function fakeDocker(
+  answers: boolean,
+  onRun?: (args: readonly string[]) => Promise<void>,
+): DockerRunner & { commands: string[][] } {
+  const commands: string[][] = [];
+  return {
+    commands,
+    available: async () => answers,
+    async run(args) {
+      commands.push([...args]);
+      await onRun?.(args);
+    },
+  };
+}
+
+async function queryOn<R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describeWithPostgres(
+  'docker-per-tenant placement (a second local cluster stands in for the container database)',
+  () => {
+    describe.skipIf(skip !== undefined)(skip ?? 'second cluster', () => {
+      const database = useTestDatabase({ label: 'docker' });
+      let environment: ProvisioningEnvironment;
+      let cluster: SecondCluster;
+      let deployRoot: string;
+      const printed: string[] = [];
+      const provisionerWith = (docker: DockerRunner): Provisioner => {
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          // block 0 = 5438-5447, its db port (offset 2) = 5440: the second cluster
+          portRangeStart: cluster.port - 2,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          database: { host: '127.0.0.1', user: 'postgres' },
+          docker,
+          log: (line) => printed.push(line),
+          databaseReadyTimeoutMs: 10_000,
+        });
+        return createProvisioner({
+          catalog: environment.catalog,
+          tenantDbs: environment.tenantDbs,
+          defaultMode: 'docker',
+          placements: { docker: placement },
+        });
+      };
+
+      beforeAll(async () => {
+        cluster = startSecondCluster(5440);
+        environment = await openEnvironment(database.url, 'dk');
+        deployRoot = await mkdtemp(join(tmpdir(), 'mtp-deploy-'));
+      });
+      afterAll(async () => {
+        await environment?.close();
+        cluster?.drop();
+        if (deployRoot) await rm(deployRoot, { recursive: true, force: true });
+      });
+
+      it('onboards in docker mode: port block, rendered deploy folder, storage migrated on the tenant server, scoped query there', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        const tenant = await provisioner.onboard({ id: 'dk_alpha', name: 'Alpha University' });
+        expect(tenant.status).toBe('active');
+        expect(tenant.placement.mode).toBe('docker');
+        expect(tenant.placement.location).toMatch(
+          /^postgresql:\/\/postgres:[^@]+@127\.0\.0\.1:5440\/t_dk_alpha$/,
+        );
+
+        // the database lives on the second cluster, migrated; not on the main server
+        const there = await queryOn<{ datname: string }>(
+          cluster.url(),
+          `SELECT datname FROM pg_database WHERE datname = 't_dk_alpha'`,
+        );
+        expect(there).toHaveLength(1);
+        const here = await environment.query(`SELECT 1 FROM pg_database WHERE datname = 't_dk_alpha'`);
+        expect(here).toEqual([]);
+        const ledger = await queryOn<{ version: string }>(
+          cluster.url('t_dk_alpha'),
+          'SELECT version FROM __mt_paas_migrations ORDER BY version',
+        );
+        expect(ledger.map((row) => row.version)).toEqual(['0000_app_init', '0001_users']);
+
+        const seen = await provisioner
+          .tenantDbFor('docker')
+          .forTenant('dk_alpha')
+          .run(async (tx) => {
+            await tx.insert(courses).values({ title: 'On the container db', code: 'c1' });
+            const result = await tx.execute(
+              sql`select inet_server_port() as port, current_database() as db, count(*)::int as n from courses`,
+            );
+            return (result as unknown as { rows: unknown[] }).rows[0];
+          });
+        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', n: 1 });
+
+        // the deploy folder: three checked files, secrets private, the command printed (no engine)
+        const folder = join(deployRoot, 'dk_alpha');
+        const compose = parse(readFileSync(join(folder, 'docker-compose.yml'), 'utf8')) as {
+          services: Record<string, { ports: string[] }>;
+          networks: Record<string, { external?: boolean }>;
+        };
+        expect(compose.services.backend!.ports).toEqual(['127.0.0.1:5439:8085']);
+        expect(compose.services.frontend!.ports).toEqual(['127.0.0.1:5438:80']);
+        expect(compose.services.db!.ports).toEqual(['127.0.0.1:5440:5432']);
+        expect(compose.networks['servicemarket_service-market-network']).toEqual({ external: true });
+        expect(readFileSync(join(folder, 'nginx.conf'), 'utf8')).toContain(
+          'server_name dk-alpha.keli.example.ac.kr;',
+        );
+        expect(statSync(join(folder, '.env')).mode & 0o777).toBe(0o600);
+        expect(statSync(folder).mode & 0o777).toBe(0o700);
+        expect(printed.join('\n')).toMatch(
+          /docker compose --project-directory .*dk_alpha -f .*docker-compose\.yml -p keli_tutor-dk_alpha up -d/,
+        );
+        const [block] = await environment.query(
+          'SELECT tenant_id, block, first_port, last_port FROM mt_paas.port_blocks',
+        );
+        expect(block).toEqual({ tenant_id: 'dk_alpha', block: 0, first_port: 5438, last_port: 5447 });
+      });
+
+      it('re-rendering keeps the block and the password (onboarding again is a no-op; render is stable)', async () => {
+        const docker = fakeDocker(false);
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          portRangeStart: cluster.port - 2,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          database: { user: 'postgres' },
+          docker,
+        });
+        const tenant = await environment.catalog.directory.get('dk_alpha' as never);
+        const rendered = await placement.render(tenant!);
+        expect(rendered.databaseUrl).toBe(tenant!.placement.location);
+        expect(rendered.block.index).toBe(0);
+        expect(() => placement.directoryOf('../etc')).toThrow();
+      });
+
+      it('without an engine and without the container database, onboarding stops at storage and keeps its block for the rerun', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        // dk_alpha holds block 0; this tenant gets block 1, whose db port (5450) nothing listens on
+        const failure = await provisioner
+          .onboard({ id: 'dk_nodb', name: 'No engine' })
+          .catch((error: unknown) => error);
+        expect((failure as { code?: string }).code).toBe('TENANT_STORAGE_UNAVAILABLE');
+        expect((await provisioner.get('dk_nodb')).status).toBe('provisioning');
+        const [job] = await provisioner.jobs('dk_nodb');
+        expect(job).toMatchObject({ action: 'onboard', state: 'failed', step: 'storage' });
+        expect(printed.join('\n')).toMatch(/start tenant "dk_nodb" with:\n {2}docker compose .* up -d/);
+        const blocks = () =>
+          environment.query<{ tenant_id: string; block: number }>(
+            `SELECT tenant_id, block FROM mt_paas.port_blocks WHERE tenant_id = 'dk_nodb'`,
+          );
+        expect(await blocks()).toEqual([{ tenant_id: 'dk_nodb', block: 1 }]);
+        await expect(provisioner.onboard({ id: 'dk_nodb', name: 'No engine' })).rejects.toMatchObject({
+          code: 'TENANT_STORAGE_UNAVAILABLE',
+        });
+        expect(await blocks()).toEqual([{ tenant_id: 'dk_nodb', block: 1 }]); // same block, not a second one
+        const [again] = await provisioner.jobs('dk_nodb');
+        expect(again).toMatchObject({ id: job!.id, attempts: 2, state: 'failed' });
+        // giving up: purge frees the block and removes the folder; the unreachable database goes with the volume
+        await provisioner.offboard('dk_nodb');
+        expect((await provisioner.purge('dk_nodb', { force: true })).status).toBe('purged');
+        expect(await blocks()).toEqual([]);
+        expect(() => statSync(join(deployRoot, 'dk_nodb'))).toThrow();
+        expect(printed.join('\n')).toMatch(/-p keli_tutor-dk_nodb down -v/);
+        const [purge] = await provisioner.jobs('dk_nodb');
+        expect(purge).toMatchObject({ action: 'purge', state: 'succeeded' });
+        expect(String(purge!.details?.storage)).toMatch(/^unreachable .*removed with the container volume$/);
+      });
+
+      it('purges: database dropped on the tenant server, deploy folder removed, port block freed and handed out again', async () => {
+        const provisioner = provisionerWith(fakeDocker(false));
+        await provisioner.offboard('dk_alpha');
+        await provisioner.purge('dk_alpha', { force: true });
+        expect(
+          await queryOn(cluster.url(), `SELECT 1 FROM pg_database WHERE datname = 't_dk_alpha'`),
+        ).toEqual([]);
+        expect(() => statSync(join(deployRoot, 'dk_alpha'))).toThrow();
+        expect(await environment.query('SELECT * FROM mt_paas.port_blocks')).toEqual([]);
+        expect(printed.join('\n')).toMatch(/-p keli_tutor-dk_alpha down -v/);
+
+        // with an engine answering, compose up runs and the freed block 0 (db port 5440) is reused
+        // The engine stand-in does what the db container's first start does: POSTGRES_DB is created and
+        // the rendered init script (mounted into /docker-entrypoint-initdb.d) runs in it as the owner.
+        const docker = fakeDocker(true, async (args) => {
+          const folder = args[args.indexOf('--project-directory') + 1]!;
+          await queryOn(cluster.url(), 'CREATE DATABASE t_dk_beta');
+          await queryOn(cluster.url('t_dk_beta'), readFileSync(join(folder, 'initdb.sql'), 'utf8'));
+        });
+        const beta = await provisionerWith(docker).onboard({ id: 'dk_beta', name: 'Beta' });
+        expect(beta.placement.location).toMatch(/@127\.0\.0\.1:5440\/t_dk_beta$/);
+        expect(docker.commands).toHaveLength(1);
+        expect(docker.commands[0]!.slice(-2)).toEqual(['up', '-d']);
+        expect(docker.commands[0]).toContain('keli_tutor-dk_beta');
+
+        // The backend's DATABASE_URL role is no superuser: the tables' forced RLS holds for it.
+        const env = readFileSync(join(deployRoot, 'dk_beta', '.env'), 'utf8');
+        const backendUrl = /^DATABASE_URL=(.+)$/m
+          .exec(env)![1]!
+          .replace('@db:5432/', `@127.0.0.1:${cluster.port}/`);
+        expect(new URL(backendUrl).username).toBe('app');
+        const backend = new pg.Client({ connectionString: backendUrl });
+        await backend.connect();
+        try {
+          const [role] = (
+            await backend.query('SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user')
+          ).rows;
+          expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
+          await backend.query('BEGIN');
+          await backend.query(`SELECT set_config('app.tenant_id', 'dk_beta', true)`);
+          await backend.query(`INSERT INTO courses (title, code) VALUES ('own', 'own')`);
+          await expect(
+            backend.query(`INSERT INTO courses (tenant_id, title, code) VALUES ('dk_other', 'x', 'x')`),
+          ).rejects.toThrow(/row-level security/);
+          await backend.query('ROLLBACK');
+        } finally {
+          await backend.end();
+        }
+      });
+
+      it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {
+        await queryOn(cluster.url(), 'CREATE ROLE tenant_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS');
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          portRangeStart: 31_000,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          // the tenant database's role owns it but is NOSUPERUSER: FORCE ROW LEVEL SECURITY holds inside too
+          database: { user: 'tenant_owner' },
+          docker: fakeDocker(false),
+          log: () => {},
+        });
+        // each tenant gets its own block and database name; its db port is forwarded to the one test cluster
+        const forwarded: PlacementStrategy = {
+          mode: 'docker',
+          prepare: async (tenant, job) =>
+            (await placement.prepare(tenant, job))?.replace(/:\d+\//, `:${cluster.port}/`),
+          release: (tenant) => placement.release(tenant),
+        };
+        const store = createIsolationModeStore({
+          mode: 'docker',
+          catalog: environment.catalog,
+          tenantDb: environment.tenantDbs.database,
+          placement: forwarded,
+        });
+        const report = await testIsolationModeStore({
+          store,
+          catalog: environment.catalog,
+          table: courses,
+          row: (tenantId, index) => ({ title: `${tenantId} course ${index}`, code: `c${index}` }),
+          update: { seats: 12 },
+          tenants: 4,
+        });
+        assertIsolation(report);
+        const blocks = await environment.query<{ tenant_id: string }>(
+          `SELECT tenant_id FROM mt_paas.port_blocks WHERE first_port >= 31000 ORDER BY block`,
+        );
+        // every tenant holds its own block (the first one's was released by dropStorage and taken again)
+        expect(blocks.map((block) => block.tenant_id).sort()).toEqual([...report.tenants].sort());
+        const databases = await queryOn<{ datname: string }>(
+          cluster.url(),
+          `SELECT datname FROM pg_database WHERE datname LIKE 't_c_d_%' ORDER BY datname`,
+        );
+        expect(databases.map((row) => row.datname)).toEqual(report.tenants.map((id) => `t_${id}`).sort());
+      });
+    });
+  },
+);
