@@ -35,18 +35,28 @@ const storage = new AsyncLocalStorage<TenantContext>();
 /** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
 const validated = new WeakSet<TenantContext>();
 
-/** A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they are. */
+/** Copies made by {@link frozenCopy}: deeply frozen already, so they are shared instead of copied again. */
+const deeplyFrozen = new WeakSet<object>();
+
+/**
+ * A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they
+ * are. A copy this function made earlier is returned as it is: a cache that keeps `context.tenant` of one
+ * context can build the next contexts for that tenant without copying the record again.
+ */
 function frozenCopy<T>(value: T): T {
-  if (Array.isArray(value)) return Object.freeze(value.map((item) => frozenCopy(item))) as T;
-  if (typeof value === 'object' && value !== null) {
+  if (typeof value !== 'object' || value === null) return value;
+  if (deeplyFrozen.has(value)) return value;
+  let copy: unknown = value;
+  if (Array.isArray(value)) copy = Object.freeze(value.map((item) => frozenCopy(item)));
+  else {
     const prototype = Object.getPrototypeOf(value);
-    if (prototype === Object.prototype || prototype === null) {
-      const copy: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) copy[key] = frozenCopy(item);
-      return Object.freeze(copy) as T;
-    }
+    if (prototype !== Object.prototype && prototype !== null) return value;
+    const fields: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) fields[key] = frozenCopy(item);
+    copy = Object.freeze(fields);
   }
-  return value;
+  deeplyFrozen.add(copy as object);
+  return copy as T;
 }
 
 /** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
