@@ -43,10 +43,14 @@ export interface JwtAuthOptions {
   /** Most longest token accepted, in characters. @default 8192 */
   maxTokenLength?: number;
   /**
-   * Cache verified tokens (keyed by SHA-256 of the token, expiring with the token). `false` or a size.
-   * @default false
+   * Cache verified tokens, so a token seen again skips the signature check: keyed by the SHA-256 of the
+   * whole token (a token differing in any byte is verified afresh), an entry lives until the token's
+   * `exp` or `maxAgeMs`, whichever comes first, and at most `max` entries are kept (least recently used
+   * dropped first). The pipeline still checks the cached token's tenant claim against the resolved
+   * tenant on every request. `false` turns it off.
+   * @default { max: 10_000, maxAgeMs: 300_000 }
    */
-  cache?: false | { max: number };
+  cache?: false | { max?: number; maxAgeMs?: number };
 }
 
 /** A verified token. */
@@ -136,10 +140,22 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
       }
     };
   }
+  const cacheOptions = options.cache === false ? undefined : (options.cache ?? {});
+  const cacheMax = cacheOptions?.max ?? 10_000;
+  const cacheMaxAgeMs = cacheOptions?.maxAgeMs ?? 300_000;
+  if (
+    cacheOptions !== undefined &&
+    !(Number.isSafeInteger(cacheMax) && cacheMax > 0 && Number.isFinite(cacheMaxAgeMs) && cacheMaxAgeMs > 0)
+  ) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'auth.jwt.cache needs a whole max > 0 and a maxAgeMs > 0, or false to turn the cache off.',
+    );
+  }
   const cache =
-    options.cache === undefined || options.cache === false
+    cacheOptions === undefined
       ? undefined
-      : new LRUCache<string, VerifiedToken>({ max: options.cache.max, ttl: 60_000, ttlAutopurge: false });
+      : new LRUCache<string, VerifiedToken>({ max: cacheMax, ttl: cacheMaxAgeMs, ttlAutopurge: false });
 
   async function verifyUncached(token: string): Promise<VerifiedToken> {
     try {
@@ -156,7 +172,13 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
         : typeof rawRoles === 'string'
           ? rawRoles.split(' ').filter(Boolean)
           : [];
-      return { claims: payload, subject: payload.sub, tenantClaim: payload[tenantClaim], roles };
+      // Frozen: a cached token is shared by every request that presents it.
+      return Object.freeze({
+        claims: deepFreeze(payload),
+        subject: payload.sub,
+        tenantClaim: payload[tenantClaim],
+        roles: Object.freeze(roles) as string[],
+      });
     } catch (error) {
       throw unauthenticated(error);
     }
@@ -175,10 +197,19 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
       if (cached !== undefined) cache.delete(cacheKey);
       const verified = await verifyUncached(token);
       const expiresInMs = (verified.claims.exp ?? 0) * 1000 - Date.now();
-      if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: expiresInMs });
+      if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: Math.min(expiresInMs, cacheMaxAgeMs) });
       return verified;
     },
   };
+}
+
+/** Freezes a verified payload all the way down (claims are plain JSON). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function unauthenticated(error: unknown): MtPaasError {
