@@ -17,6 +17,7 @@ import { SignJWT } from 'jose';
 import {
   deleteRedisKeys,
   dropDatabase,
+  dropRole,
   flags,
   fmt,
   freshDatabase,
@@ -52,10 +53,16 @@ const USAGE = `pnpm bench http [options]
 
 Env: MT_PAAS_BENCH_DATABASE_URL (superuser; default postgres://postgres@127.0.0.1:5432/postgres),
      MT_PAAS_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
-Creates and drops the database mtp_bench_http and the role mtp_bench_http_app; Redis keys under a
-per-run prefix, deleted at the end.`;
+Creates and drops its own database and role (mtp_bench_http_<run id>, mtp_bench_http_app_<run id>);
+Redis keys under a per-run prefix, deleted at the end.`;
 
 const FRAMEWORKS = ['fastify', 'express', 'hono'];
+/** Fastify layers profiled with node --cpu-prof (the pipeline alone, then with the JWT, its largest step). */
+const PROFILED_LAYERS = ['resolve', 'jwt'];
+const PROFILE_NOTE =
+  '`node --cpu-prof` of the Fastify server under the same load as the cells, one run per layer. Self time; ' +
+  '"% busy" counts everything, "% JS" leaves out native frames (system calls — the socket writes are `writev` — ' +
+  'and V8 builtins), GC and (program).';
 const LAYERS = ['bare', 'resolve', 'jwt', 'ratelimit', 'quota', 'db', 'resolvedb', 'naive', 'defaults'];
 const LAYER_TITLES = {
   bare: 'bare framework',
@@ -118,10 +125,12 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
 const profile = options.profile || (!quick && !options['no-profile']);
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
 
-const databaseName = 'mtp_bench_http';
-const appRole = 'mtp_bench_http_app';
-const appPassword = 'mtp_bench_http_app_password';
-const runPrefix = `mtpbench${randomBytes(4).toString('hex')}`;
+// Names of this run only: two runs at once (two worktrees on one machine) must not drop each other's database.
+const runId = randomBytes(4).toString('hex');
+const databaseName = `mtp_bench_http_${runId}`;
+const appRole = `mtp_bench_http_app_${runId}`;
+const appPassword = randomBytes(16).toString('hex');
+const runPrefix = `mtpbench${runId}`;
 const jwtSecret = randomBytes(32).toString('hex');
 const serverScript = fileURLToPath(new URL('./http/server.mjs', import.meta.url));
 const memoryScript = fileURLToPath(new URL('./http/memory.mjs', import.meta.url));
@@ -503,9 +512,9 @@ function packageOf(url, functionName) {
   return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
 }
 
-async function profileRun(env) {
+async function profileRun(env, layer) {
   const dir = mkdtempSync(join(os.tmpdir(), 'mt-paas-cpuprof-'));
-  const server = await startServer('fastify', 'resolve', env, ['--cpu-prof', '--cpu-prof-dir', dir]);
+  const server = await startServer('fastify', layer, env, ['--cpu-prof', '--cpu-prof-dir', dir]);
   let window;
   try {
     await load(server, Math.min(2, duration)); // warm-up: JIT, cache
@@ -523,7 +532,7 @@ async function profileRun(env) {
   }
   const summary = selfTimes(join(dir, file), ...window);
   rmSync(dir, { recursive: true, force: true });
-  return { framework: 'fastify', layer: 'resolve', ...summary };
+  return { framework: 'fastify', layer, ...summary };
 }
 
 // ---------------------------------------------------------------- report
@@ -635,15 +644,14 @@ function markdown(report) {
       '',
     );
   }
-  if (report.profile !== undefined) {
-    const p = report.profile;
+  if (report.profiles.length > 0)
+    lines.push(`#### Where the time goes (${report.label})`, '', PROFILE_NOTE, '');
+  for (const p of report.profiles) {
     lines.push(
-      `#### Where the time goes (${report.label})`,
+      `##### Fastify, layer \`${p.layer}\``,
       '',
-      `\`node --cpu-prof\` of the Fastify server with the mt-paas layer (\`resolve\`: header → cached directory → ` +
-        `status/plan → ALS; limits, quota and request log off) under the same load, cut to the measured window ` +
-        `(${p.samples} samples): ${fmt(p.busyMs)} ms busy, of which ${fmt(p.jsMs)} ms in JavaScript; ${fmt(p.idleMs)} ms idle. ` +
-        'Self time; "% busy" counts everything, "% JS" leaves out native frames (the socket writes are `writev`), GC and (program).',
+      `${LAYER_TITLES[p.layer]}, cut to the measured window (${p.samples} samples): ${fmt(p.busyMs)} ms busy, ` +
+        `of which ${fmt(p.jsMs)} ms in JavaScript; ${fmt(p.idleMs)} ms idle.`,
       '',
       'By package:',
       '',
@@ -682,8 +690,10 @@ the requests cycling through 100 tenants. The load generator shares the cores, s
 the **server's CPU time per request** (\`process.cpuUsage()\` of the server process over the measured window,
 read over IPC), given also as a throughput-equivalent: bare CPU per request ÷ cell CPU per request. Every
 cell is probed before it is measured (the right tenant in the answer, 400 without a tenant, 401 without a
-token where JWT is on, the RateLimit headers and the Redis keys where limits are on), and a non-2xx answer
-under load fails the run. Rounds are interleaved (each cell once per round, order rotated), medians kept.
+token where JWT is on, the RateLimit headers where limits are on, the limiter's \`EVALSHA\` as the last command
+of the server's own Redis connection in \`CLIENT LIST\`, the quota counter in Redis), and a non-2xx answer or a
+socket error under load fails the run. Rounds are interleaved (each cell once per round, order rotated), medians
+kept. autocannon's latency histogram has 1 ms resolution (a p50 of 0 means under 1 ms).
 
 Layers, each adding to the one above (the last three stand apart):
 
@@ -745,11 +755,13 @@ async function main() {
     const memory = await memoryChecks(env).catch((error) => {
       fail(`memory: ${error?.stack ?? error}`);
     });
-    const profiled = profile
-      ? await profileRun(env).catch((error) => {
-          fail(`profile: ${error?.stack ?? error}`);
-        })
-      : undefined;
+    const profiled = [];
+    for (const layer of profile ? PROFILED_LAYERS : []) {
+      const result = await profileRun(env, layer).catch((error) => {
+        fail(`profile ${layer}: ${error?.stack ?? error}`);
+      });
+      if (result !== undefined) profiled.push(result);
+    }
     report = {
       startedAt,
       label: options.label,
@@ -758,7 +770,7 @@ async function main() {
       config: { duration, connections, rounds, loadTenants, catalogTenants, frameworks, layers, quick },
       cells,
       memory,
-      profile: profiled,
+      profiles: profiled,
       failures,
     };
   } finally {
@@ -766,6 +778,7 @@ async function main() {
     await deleteRedisKeys(redis, runPrefix);
     await redis.quit();
     await dropDatabase(databaseName);
+    await dropRole(appRole);
   }
   const stamp = timestamp();
   const json = writeResult(`http-${stamp}.json`, `${JSON.stringify(report, null, 2)}\n`, outDir);

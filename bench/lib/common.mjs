@@ -113,6 +113,17 @@ export async function dropDatabase(name) {
   }
 }
 
+/** Drops a role the bench created (after its database is gone, nothing else refers to it). */
+export async function dropRole(name) {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP ROLE IF EXISTS ${name}`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** Every Redis key matching `pattern` (SCAN, never KEYS: the Redis may be shared). */
 export async function scanKeys(redis, pattern) {
   const found = [];
