@@ -18,7 +18,12 @@ export interface TenantAdmitted {
 
 /** The admission stage: lookup, status gate, roles, features, plan. */
 export interface AdmissionStage {
-  admit(tenantId: TenantId, principal: RequestPrincipal, policy: RoutePolicy): Promise<TenantAdmitted>;
+  /** Answers without waiting when the tenant is cached; a promise when it must be looked up. */
+  admit(
+    tenantId: TenantId,
+    principal: RequestPrincipal,
+    policy: RoutePolicy,
+  ): TenantAdmitted | Promise<TenantAdmitted>;
 }
 
 /**
@@ -38,38 +43,46 @@ export function createAdmissionStage(stage: {
     now: stage.now,
     ...(stage.gracePeriodMs === undefined ? {} : { gracePeriodMs: stage.gracePeriodMs }),
   };
+  function gate(
+    tenantId: TenantId,
+    record: Tenant | undefined,
+    principal: RequestPrincipal,
+    policy: RoutePolicy,
+  ): TenantAdmitted {
+    if (record === undefined) {
+      throw new MtPaasError('TENANT_NOT_FOUND', `Tenant "${tenantId}" does not exist; check the tenant id.`, {
+        details: { tenantId },
+      });
+    }
+    let warning: string | undefined;
+    try {
+      warning = checkTenantStatus(record, statusOptions).warning;
+    } catch (error) {
+      // Its 503 ("still being set up") is written for the client.
+      if (isMtPaasError(error)) clientSafe(error);
+      throw error;
+    }
+    assertRoles(principal, policy.roles);
+    let entitlements = entitlementsOf.get(record);
+    if (entitlements === undefined) {
+      entitlements = stage.resolveEntitlements(record);
+      entitlementsOf.set(record, entitlements);
+    }
+    if (policy.features !== undefined)
+      for (const feature of policy.features) assertFeature(entitlements, feature);
+    if (policy.plan !== undefined) assertPlan(entitlements, policy.plan, stage.planOrder);
+    return {
+      record,
+      entitlements,
+      warning: warning === undefined ? undefined : warning.replace(/[^\x20-\x7e]/g, '?'),
+    };
+  }
+
   return {
-    async admit(tenantId, principal, policy) {
-      const record = await stage.directory.get(tenantId);
-      if (record === undefined) {
-        throw new MtPaasError(
-          'TENANT_NOT_FOUND',
-          `Tenant "${tenantId}" does not exist; check the tenant id.`,
-          { details: { tenantId } },
-        );
-      }
-      let warning: string | undefined;
-      try {
-        warning = checkTenantStatus(record, statusOptions).warning;
-      } catch (error) {
-        // Its 503 ("still being set up") is written for the client.
-        if (isMtPaasError(error)) clientSafe(error);
-        throw error;
-      }
-      assertRoles(principal, policy.roles);
-      let entitlements = entitlementsOf.get(record);
-      if (entitlements === undefined) {
-        entitlements = stage.resolveEntitlements(record);
-        entitlementsOf.set(record, entitlements);
-      }
-      if (policy.features !== undefined)
-        for (const feature of policy.features) assertFeature(entitlements, feature);
-      if (policy.plan !== undefined) assertPlan(entitlements, policy.plan, stage.planOrder);
-      return {
-        record,
-        entitlements,
-        warning: warning === undefined ? undefined : warning.replace(/[^\x20-\x7e]/g, '?'),
-      };
+    admit(tenantId, principal, policy) {
+      const cached = stage.directory.peek(tenantId);
+      if (cached !== undefined) return gate(tenantId, cached, principal, policy);
+      return stage.directory.get(tenantId).then((record) => gate(tenantId, record, principal, policy));
     },
   };
 }

@@ -14,8 +14,19 @@ export interface Authentication {
   token: VerifiedToken | undefined;
 }
 
-/** The authentication stage: API key or bearer token, as the route's `auth` asks. */
-export type Authenticate = (request: PipelineRequest, auth: AuthRequirement) => Promise<Authentication>;
+/**
+ * The authentication stage: API key or bearer token, as the route's `auth` asks. Answers without waiting
+ * when it can (no credentials, an API key, a token in the verified-token cache); a promise otherwise.
+ */
+export type Authenticate = (
+  request: PipelineRequest,
+  auth: AuthRequirement,
+) => Authentication | Promise<Authentication>;
+
+function asUser(verified: VerifiedToken): Authentication {
+  const user: TenantUser = { id: verified.subject ?? 'unknown', roles: verified.roles };
+  return { principal: { kind: 'user', user, claims: verified.claims }, token: verified };
+}
 
 const ANONYMOUS: Authentication = Object.freeze({
   principal: Object.freeze({ kind: 'anonymous' }) as RequestPrincipal,
@@ -32,7 +43,7 @@ export function createAuthenticator(stage: {
   apiKeys: ApiKeyVerifier | undefined;
 }): Authenticate {
   const { jwt, apiKeys } = stage;
-  return async (request, auth) => {
+  return (request, auth) => {
     if (auth === 'none') return ANONYMOUS;
     const acceptsKey = auth === 'api-key' || auth === 'jwt-or-api-key';
     const acceptsJwt = auth === 'jwt' || auth === 'optional' || auth === 'jwt-or-api-key';
@@ -71,9 +82,8 @@ export function createAuthenticator(stage: {
           'Bearer tokens are not accepted by this service (no JWT verification configured).',
         );
       }
-      const verified = await jwt.verify(token);
-      const user: TenantUser = { id: verified.subject ?? 'unknown', roles: verified.roles };
-      return { principal: { kind: 'user', user, claims: verified.claims }, token: verified };
+      const cached = jwt.peek(token);
+      return cached === undefined ? jwt.verify(token).then(asUser) : asUser(cached);
     }
     if (auth === 'jwt')
       throw new MtPaasError('UNAUTHENTICATED', 'This route needs a bearer token; sign in first.');

@@ -11,6 +11,7 @@ import {
   planGate,
   roleGate,
   runGate,
+  splitTarget,
   startInBackground,
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
@@ -34,14 +35,19 @@ function toPipelineRequest(c: Context): PipelineRequest {
   c.req.raw.headers.forEach((value, name) => {
     headers[name] = value;
   });
-  const url = new URL(c.req.url);
+  // `c.req.url` is already a serialised WHATWG URL: its path and query are the text after the origin
+  // (what `new URL(c.req.url)` would give again, without parsing it a second time).
+  const hash = c.req.url.indexOf('#');
+  const full = hash === -1 ? c.req.url : c.req.url.slice(0, hash);
+  const pathStart = full.indexOf('/', full.indexOf('//') + 2);
+  const { path, url } = splitTarget(pathStart === -1 ? '/' : full.slice(pathStart));
   const incoming = (
     c.env as { incoming?: { socket?: { remoteAddress?: string }; rawHeaders?: string[] } } | undefined
   )?.incoming;
   return {
     method: c.req.method,
-    path: url.pathname,
-    url: url.pathname + url.search,
+    path,
+    url,
     // Hono's router runs on `c.req.path` (percent-decoded, strict / non-strict as the app is built).
     routePath: c.req.path,
     headers,

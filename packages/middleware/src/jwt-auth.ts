@@ -65,6 +65,11 @@ export interface VerifiedToken {
 /** Verifies bearer tokens. */
 export interface JwtVerifier {
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * The cached verification of `token` when there is a live one (same token, not expired), without
+   * waiting; `undefined` otherwise (then call `verify`). Always `undefined` with `cache: false`.
+   */
+  peek(token: string): VerifiedToken | undefined;
 }
 
 const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512']);
@@ -184,17 +189,32 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
     }
   }
 
+  function cacheKeyOf(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  /** A live cache entry: the entry's TTL ends at `exp` on the cache's clock; `exp` is checked on the wall clock too. */
+  function cachedEntry(cacheKey: string): VerifiedToken | undefined {
+    const cached = cache?.get(cacheKey);
+    if (cached === undefined) return undefined;
+    if ((cached.claims.exp ?? 0) * 1000 > Date.now()) return cached;
+    cache?.delete(cacheKey);
+    return undefined;
+  }
+
   return {
+    peek(token) {
+      if (cache === undefined || token.length === 0 || token.length > maxLength) return undefined;
+      return cachedEntry(cacheKeyOf(token));
+    },
     async verify(token) {
       if (token.length === 0 || token.length > maxLength) {
         throw new MtPaasError('UNAUTHENTICATED', 'The bearer token is empty or too long; sign in again.');
       }
       if (cache === undefined) return verifyUncached(token);
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
-      const cached = cache.get(cacheKey);
-      // The entry's TTL ends at `exp` on the cache's own clock; check `exp` against the wall clock too.
-      if (cached !== undefined && (cached.claims.exp ?? 0) * 1000 > Date.now()) return cached;
-      if (cached !== undefined) cache.delete(cacheKey);
+      const cacheKey = cacheKeyOf(token);
+      const cached = cachedEntry(cacheKey);
+      if (cached !== undefined) return cached;
       const verified = await verifyUncached(token);
       const expiresInMs = (verified.claims.exp ?? 0) * 1000 - Date.now();
       if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: Math.min(expiresInMs, cacheMaxAgeMs) });

@@ -2,6 +2,7 @@ import {
   type Entitlements,
   isMtPaasError,
   MtPaasError,
+  type QuotaLimit,
   type TenantId,
   type UsageSink,
 } from '@mt-paas/context';
@@ -46,7 +47,7 @@ export interface LimitsStage {
     entitlements: Entitlements,
     principal: RequestPrincipal,
     policy: RoutePolicy,
-  ): Promise<Record<string, string> | undefined>;
+  ): Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
   /** Meters `amount` on any meter for the tenant (`pipeline.consume`). */
   consume(
     tenantId: TenantId,
@@ -55,8 +56,8 @@ export interface LimitsStage {
     amount: number,
   ): Promise<QuotaDecision | undefined>;
   quotas: QuotaMeter | undefined;
-  /** Whether requests must wait for {@link LimitsStage.whenReady} (a Redis client is configured). */
-  readonly waitsForRedis: boolean;
+  /** Whether requests must still wait for {@link LimitsStage.whenReady} (a Redis client, not yet ready or timed out). */
+  readonly mustWait: boolean;
   /** One bounded wait for the Redis clients to connect (shared by every caller). */
   whenReady(): Promise<void>;
   close(): Promise<void>;
@@ -225,9 +226,11 @@ export function createLimitsStage(stage: {
     ...new Set([rateLimit?.redis, quota?.redis].filter((redis) => redis !== undefined)),
   ];
   let ready: Promise<void> | undefined;
+  let waited = storeClients.length === 0;
   function whenReady(): Promise<void> {
     ready ??= Promise.all(storeClients.map((redis) => waitUntilReady(redis, stage.storeStartTimeoutMs))).then(
       (states) => {
+        waited = true;
         if (states.every(Boolean)) return;
         logger.error(
           { component: 'redis', timeoutMs: stage.storeStartTimeoutMs },
@@ -304,9 +307,11 @@ export function createLimitsStage(stage: {
 
   return {
     quotas,
-    waitsForRedis: storeClients.length > 0,
+    get mustWait() {
+      return !waited;
+    },
     whenReady,
-    async charge(tenantId, entitlements, principal, policy) {
+    charge(tenantId, entitlements, principal, policy) {
       const rpm = policy.rateLimit === false ? undefined : rpmOf(tenantId, entitlements);
       let meterName: string | undefined;
       let cost = 1;
@@ -317,41 +322,9 @@ export function createLimitsStage(stage: {
       }
       const limit =
         meterName === undefined || quotas === undefined ? undefined : entitlements.limits.quotas[meterName];
-
-      if (combined !== undefined && rpm !== undefined && limit !== undefined && meterName !== undefined) {
-        const charge = quotas!.prepare(tenantId, meterName, limit, cost);
-        let result: Awaited<ReturnType<RedisLimits['consume']>> | undefined;
-        try {
-          result = await combined.consume(
-            { key: rateKey(tenantId, principal), limit: rpm, periodMs: MINUTE_MS, cost: 1 },
-            { ...charge, limit: limit.limit },
-          );
-        } catch (error) {
-          // As if the two calls had failed one after the other: each follows its own failMode.
-          guardRate.failed(error);
-          guardQuota.failed(error);
-          return undefined;
-        }
-        guardRate.recovered();
-        guardQuota.recovered();
-        if (!result.rate.allowed) throw rateLimited(tenantId, result.rate);
-        const headers = rateLimitHeaders(result.rate, 60);
-        await quotaOutcome(tenantId, meterName, quotas!.settle(charge, result.quota as QuotaCounterResult));
-        return headers;
-      }
-
-      let headers: Record<string, string> | undefined;
-      if (rpm !== undefined && rateStore !== undefined) {
-        const decision = await guardRate.run(() =>
-          rateStore.consume(rateKey(tenantId, principal), rpm, MINUTE_MS, 1),
-        );
-        if (decision !== undefined) {
-          if (!decision.allowed) throw rateLimited(tenantId, decision);
-          headers = rateLimitHeaders(decision, 60);
-        }
-      }
-      if (meterName !== undefined) await meter(tenantId, entitlements, meterName, cost);
-      return headers;
+      // Nothing to decide (no rpm, no quota on this meter): answered without waiting.
+      if (rpm === undefined && limit === undefined) return undefined;
+      return decide(tenantId, entitlements, principal, rpm, meterName, cost, limit);
     },
     consume(tenantId, entitlements, meterName, amount) {
       assertUsageAmount(meterName, amount);
@@ -361,4 +334,49 @@ export function createLimitsStage(stage: {
       await quotas?.close();
     },
   };
+
+  async function decide(
+    tenantId: TenantId,
+    entitlements: Entitlements,
+    principal: RequestPrincipal,
+    rpm: number | undefined,
+    meterName: string | undefined,
+    cost: number,
+    limit: QuotaLimit | undefined,
+  ): Promise<Record<string, string> | undefined> {
+    if (combined !== undefined && rpm !== undefined && limit !== undefined && meterName !== undefined) {
+      const charge = quotas!.prepare(tenantId, meterName, limit, cost);
+      let result: Awaited<ReturnType<RedisLimits['consume']>> | undefined;
+      try {
+        result = await combined.consume(
+          { key: rateKey(tenantId, principal), limit: rpm, periodMs: MINUTE_MS, cost: 1 },
+          { ...charge, limit: limit.limit },
+        );
+      } catch (error) {
+        // As if the two calls had failed one after the other: each follows its own failMode.
+        guardRate.failed(error);
+        guardQuota.failed(error);
+        return undefined;
+      }
+      guardRate.recovered();
+      guardQuota.recovered();
+      if (!result.rate.allowed) throw rateLimited(tenantId, result.rate);
+      const headers = rateLimitHeaders(result.rate, 60);
+      await quotaOutcome(tenantId, meterName, quotas!.settle(charge, result.quota as QuotaCounterResult));
+      return headers;
+    }
+
+    let headers: Record<string, string> | undefined;
+    if (rpm !== undefined && rateStore !== undefined) {
+      const decision = await guardRate.run(() =>
+        rateStore.consume(rateKey(tenantId, principal), rpm, MINUTE_MS, 1),
+      );
+      if (decision !== undefined) {
+        if (!decision.allowed) throw rateLimited(tenantId, decision);
+        headers = rateLimitHeaders(decision, 60);
+      }
+    }
+    if (meterName !== undefined) await meter(tenantId, entitlements, meterName, cost);
+    return headers;
+  }
 }

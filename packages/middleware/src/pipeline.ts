@@ -250,7 +250,7 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
   ): Promise<TenantAdmission> {
     const startedAt = performance.now();
     // Requests that arrive while Redis is still connecting wait for it (bounded) instead of failing open.
-    if (limits.waitsForRedis) await limits.whenReady();
+    if (limits.mustWait) await limits.whenReady();
     const routePath = request.routePath ?? request.path;
     // A policy is decided on the route the framework runs; a target that is no path has no such route.
     if (!routePath.startsWith('/')) {
@@ -265,24 +265,31 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     const tenantMode = policy.tenant ?? 'required';
     const auth = policy.auth ?? defaultAuth;
 
+    // Each stage answers without waiting when it can (cached tenant, cached token, no limit to ask):
+    // awaiting only real promises keeps the request path short.
     if (tenantMode === 'host-only') {
-      const { principal } = await authenticate(request, auth);
+      const authenticated = authenticate(request, auth);
+      const { principal } = authenticated instanceof Promise ? await authenticated : authenticated;
       assertRoles(principal, policy.roles);
       return withoutTenant(requestId, principal, headers, policy, startedAt);
     }
     // Raw ids from the request are checked against the grammar before any credential is looked at.
     const candidates = resolver.candidates(request);
-    const authentication = await authenticate(request, auth);
+    const authenticated = authenticate(request, auth);
+    const authentication = authenticated instanceof Promise ? await authenticated : authenticated;
     const { principal } = authentication;
-    const resolution = await resolver.resolve(request, candidates, authentication, tenantMode, requestId);
+    const resolved = resolver.resolve(request, candidates, authentication, tenantMode, requestId);
+    const resolution = resolved instanceof Promise ? await resolved : resolved;
     if (resolution === undefined) {
       assertRoles(principal, policy.roles);
       return withoutTenant(requestId, principal, headers, policy, startedAt);
     }
     const { tenantId } = resolution;
-    const admitted = await admission.admit(tenantId, principal, policy);
+    const admitting = admission.admit(tenantId, principal, policy);
+    const admitted = admitting instanceof Promise ? await admitting : admitting;
     if (admitted.warning !== undefined) headers['x-tenant-warning'] = admitted.warning;
-    const limitHeaders = await limits.charge(tenantId, admitted.entitlements, principal, policy);
+    const charged = limits.charge(tenantId, admitted.entitlements, principal, policy);
+    const limitHeaders = charged instanceof Promise ? await charged : charged;
     if (limitHeaders !== undefined) Object.assign(headers, limitHeaders);
     // The record is the cache's frozen one: the context shares it instead of copying it.
     const context = createTenantContext({

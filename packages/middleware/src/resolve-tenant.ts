@@ -37,7 +37,7 @@ export interface TenantResolver {
     authentication: Authentication,
     mode: Exclude<TenantRequirement, 'host-only'>,
     requestId: string,
-  ): Promise<Resolution | undefined>;
+  ): Resolution | undefined | Promise<Resolution | undefined>;
 }
 
 /** How a client uses one strategy, for error messages (`the X-Tenant-ID header`). */
@@ -104,6 +104,66 @@ export function createTenantResolver(stage: {
     return isTenantId(owner) ? { source: 'custom-domain', tenantId: owner } : undefined;
   }
 
+  function decide(
+    request: PipelineRequest,
+    candidates: ResolvedCandidate[],
+    { principal, token }: Authentication,
+    claim: ResolvedCandidate | undefined,
+    mode: Exclude<TenantRequirement, 'host-only'>,
+    requestId: string,
+  ): Resolution | undefined | Promise<never> {
+    // The verified claim is a source when configured, and must match whatever other source there is.
+    if (claim !== undefined && (hasClaimStrategy || candidates.length > 0)) candidates.push(claim);
+    const first = candidates[0];
+    if (first !== undefined) {
+      const other = candidates.find((candidate) => candidate.tenantId !== first.tenantId);
+      if (other !== undefined) {
+        return refuseCrossTenant({
+          request,
+          requestId,
+          principal,
+          first,
+          other: { source: other.source, raw: other.tenantId },
+          reason: 'sources disagree',
+        });
+      }
+    }
+    let resolution: Resolution | undefined = first;
+    if (resolution === undefined && defaultTenant !== undefined && mode === 'required') {
+      resolution = { tenantId: defaultTenant, source: 'default' };
+      // A signed-in user of another tenant must not fall through to the default tenant.
+      if (claim !== undefined && claim.tenantId !== defaultTenant) {
+        return refuseCrossTenant({
+          request,
+          requestId,
+          principal,
+          first: resolution,
+          other: { source: claim.source, raw: claim.tenantId },
+          reason: 'default tenant differs from the token',
+          message: `The token is for tenant "${claim.tenantId}", not the default tenant "${defaultTenant}"; name "${claim.tenantId}" with ${strategyList}.`,
+        });
+      }
+    }
+    if (resolution === undefined) {
+      if (mode === 'required') {
+        throw new MtPaasError(
+          'TENANT_NOT_IDENTIFIED',
+          `No tenant in this request; name one with ${strategyList}.`,
+        );
+      }
+      return undefined;
+    }
+    // A signed-in user acts in a tenant only with a token that names it (the claim matched above).
+    if (token !== undefined && claim === undefined && stage.requireTenantClaim) {
+      throw new MtPaasError(
+        'FORBIDDEN',
+        `The token has no "${tenantClaim}" claim, so it cannot act in tenant "${resolution.tenantId}"; sign in with a token issued for that tenant.`,
+        { details: { tenantId: resolution.tenantId } },
+      );
+    }
+    return { tenantId: resolution.tenantId, source: resolution.source };
+  }
+
   return {
     candidates(request) {
       const found = collectCandidates(request, strategies);
@@ -122,8 +182,9 @@ export function createTenantResolver(stage: {
       return checked;
     },
 
-    async resolve(request, candidates, { principal, token }, mode, requestId) {
+    resolve(request, candidates, authentication, mode, requestId) {
       // The JWT's tenant claim is a source too.
+      const { token } = authentication;
       let claim: ResolvedCandidate | undefined;
       if (token !== undefined && token.tenantClaim !== undefined) {
         if (!isTenantId(token.tenantClaim)) {
@@ -134,61 +195,13 @@ export function createTenantResolver(stage: {
         }
         claim = { source: 'jwt-claim', tenantId: token.tenantClaim };
       }
-      if (domainStrategy !== undefined) {
-        const owner = await customDomain(request);
+      // Only a custom domain (a catalog lookup) or a refusal (an audit event) makes resolution wait.
+      if (domainStrategy === undefined)
+        return decide(request, candidates, authentication, claim, mode, requestId);
+      return customDomain(request).then((owner) => {
         if (owner !== undefined) candidates.push(owner);
-      }
-      // The verified claim is a source when configured, and must match whatever other source there is.
-      if (claim !== undefined && (hasClaimStrategy || candidates.length > 0)) candidates.push(claim);
-
-      const first = candidates[0];
-      if (first !== undefined) {
-        for (const other of candidates) {
-          if (other.tenantId === first.tenantId) continue;
-          await refuseCrossTenant({
-            request,
-            requestId,
-            principal,
-            first,
-            other: { source: other.source, raw: other.tenantId },
-            reason: 'sources disagree',
-          });
-        }
-      }
-      let resolution: Resolution | undefined = first;
-      if (resolution === undefined && defaultTenant !== undefined && mode === 'required') {
-        resolution = { tenantId: defaultTenant, source: 'default' };
-        // A signed-in user of another tenant must not fall through to the default tenant.
-        if (claim !== undefined && claim.tenantId !== defaultTenant) {
-          await refuseCrossTenant({
-            request,
-            requestId,
-            principal,
-            first: resolution,
-            other: { source: claim.source, raw: claim.tenantId },
-            reason: 'default tenant differs from the token',
-            message: `The token is for tenant "${claim.tenantId}", not the default tenant "${defaultTenant}"; name "${claim.tenantId}" with ${strategyList}.`,
-          });
-        }
-      }
-      if (resolution === undefined) {
-        if (mode === 'required') {
-          throw new MtPaasError(
-            'TENANT_NOT_IDENTIFIED',
-            `No tenant in this request; name one with ${strategyList}.`,
-          );
-        }
-        return undefined;
-      }
-      // A signed-in user acts in a tenant only with a token that names it (the claim matched above).
-      if (token !== undefined && claim === undefined && stage.requireTenantClaim) {
-        throw new MtPaasError(
-          'FORBIDDEN',
-          `The token has no "${tenantClaim}" claim, so it cannot act in tenant "${resolution.tenantId}"; sign in with a token issued for that tenant.`,
-          { details: { tenantId: resolution.tenantId } },
-        );
-      }
-      return { tenantId: resolution.tenantId, source: resolution.source };
+        return decide(request, candidates, authentication, claim, mode, requestId);
+      });
     },
   };
 }

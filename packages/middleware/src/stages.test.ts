@@ -95,6 +95,18 @@ describe('the verified-token cache (on by default)', () => {
     }
   });
 
+  it('peek answers from the cache only: nothing before a verification, nothing with cache: false', async () => {
+    const verifier = createJwtVerifier({ secret });
+    const token = await sign({ sub: 'u1' });
+    expect(verifier.peek(token)).toBeUndefined();
+    const verified = await verifier.verify(token);
+    expect(verifier.peek(token)).toBe(verified);
+    expect(verifier.peek(`${token}x`)).toBeUndefined();
+    const uncached = createJwtVerifier({ secret, cache: false });
+    await uncached.verify(token);
+    expect(uncached.peek(token)).toBeUndefined();
+  });
+
   it('refuses a cache without a bound at build time', () => {
     for (const cache of [{ max: 0 }, { max: 1.5 }, { maxAgeMs: 0 }, { maxAgeMs: Number.NaN }]) {
       expect(() => createJwtVerifier({ secret, cache })).toThrow(
@@ -156,6 +168,12 @@ describe('the admission', () => {
       (first.headers as Record<string, string>)['x-evil'] = '1';
     }).toThrow(TypeError);
     expect(await pipeline.directory.get(first.tenantId!)).toBe(record);
+    expect(pipeline.directory.peek(first.tenantId!)).toBe(record);
+    pipeline.directory.invalidate(first.tenantId!);
+    expect(pipeline.directory.peek(first.tenantId!)).toBeUndefined();
+    const reloaded = await pipeline.admit(get({ 'x-tenant-id': 'univ_8' }));
+    expect(reloaded.record).not.toBe(record);
+    expect(reloaded.record).toEqual(record);
     await pipeline.close();
   });
 
