@@ -16,7 +16,7 @@ import {
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
 import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
-import type { TenantPipeline } from './pipeline.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
 import type { TenantAdmission } from './pipeline-options.js';
 
 declare global {
@@ -77,24 +77,47 @@ function routeTemplate(request: Request): string | undefined {
 export function mtPaasExpress(options: ExpressTenantOptions, policy?: RoutePolicy): ExpressTenantMiddleware {
   const { pipeline } = pipelineOf(options);
   const started = startInBackground(pipeline);
-  const admitted = async (request: Request, response: Response, next: NextFunction) => {
-    await started;
-    const outcome = await pipeline.admitOrRefuse(toPipelineRequest(request), policy);
+  let ready = false;
+  started.then(
+    () => {
+      ready = true;
+    },
+    () => {},
+  );
+  const proceed = (request: Request, response: Response, next: NextFunction, outcome: AdmitOutcome) => {
     if (!outcome.admitted) return send(response, outcome.response);
     const { admission } = outcome;
     request.tenant = admission;
     response.set(admission.headers);
-    if (request.body !== undefined) await pipeline.checkBody(admission, request.body);
-    if (admission.context === undefined) next();
-    else runWithTenant(admission.context, () => next());
+    const enter = () => {
+      if (admission.context === undefined) next();
+      else runWithTenant(admission.context, () => next());
+    };
+    if (request.body === undefined) return enter();
+    pipeline.checkBody(admission, request.body).then(enter, (error: unknown) => {
+      send(response, errorResponseFor(pipeline, error, admission));
+    });
+  };
+  const admit = (request: Request, response: Response, next: NextFunction) => {
+    const fail = (error: unknown) => send(response, errorResponseFor(pipeline, error, request.tenant));
+    try {
+      const outcome = pipeline.admitOrRefuse(toPipelineRequest(request), policy);
+      if (outcome instanceof Promise)
+        outcome.then((result) => proceed(request, response, next, result)).catch(fail);
+      else proceed(request, response, next, outcome);
+    } catch (error) {
+      fail(error);
+    }
   };
   const middleware = (request: Request, response: Response, next: NextFunction) => {
     (request as WithPipeline)[PIPELINE] = pipeline;
     response.on('finish', () => {
       pipeline.finish(request.tenant, { status: response.statusCode, route: routeTemplate(request) });
     });
-    admitted(request, response, next).catch((error: unknown) =>
-      send(response, errorResponseFor(pipeline, error, request.tenant)),
+    if (ready) return admit(request, response, next);
+    started.then(
+      () => admit(request, response, next),
+      (error: unknown) => send(response, errorResponseFor(pipeline, error)),
     );
   };
   return Object.assign(middleware, { pipeline });

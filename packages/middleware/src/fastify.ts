@@ -22,7 +22,7 @@ import {
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
 import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
-import type { TenantPipeline } from './pipeline.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
 import type { TenantAdmission } from './pipeline-options.js';
 
 declare module 'fastify' {
@@ -84,13 +84,19 @@ const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) =>
   app.decorate('mtPaas', pipeline);
   app.decorateRequest('tenant', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     // `routeOptions` is a getter building a new object on every read: read it once.
     const route = request.routeOptions;
-    const outcome = await pipeline.admitOrRefuse(toPipelineRequest(request, route.url), route.config?.mtPaas);
-    if (!outcome.admitted) return send(reply, outcome.response);
-    request.tenant = outcome.admission;
-    reply.headers(outcome.admission.headers);
+    const apply = (outcome: AdmitOutcome) => {
+      // Answered here; `done` is not called, so no further hook or handler runs.
+      if (!outcome.admitted) return send(reply, outcome.response);
+      request.tenant = outcome.admission;
+      reply.headers(outcome.admission.headers);
+      done();
+    };
+    const outcome = pipeline.admitOrRefuse(toPipelineRequest(request, route.url), route.config?.mtPaas);
+    if (outcome instanceof Promise) outcome.then(apply).catch(done);
+    else apply(outcome);
   });
 
   // The body is parsed by now: guard it, then run the handler inside the tenant context.

@@ -16,7 +16,7 @@ import {
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
 import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
-import type { TenantPipeline } from './pipeline.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
 import type { TenantAdmission } from './pipeline-options.js';
 
 /** Hono env of apps using the middleware: `c.get('tenant')`, and `c.get('mtPaas')` (the pipeline). */
@@ -104,12 +104,20 @@ async function bodyOf(c: Context): Promise<unknown> {
 export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): HonoTenantMiddleware {
   const { pipeline } = pipelineOf(options);
   const started = startInBackground(pipeline);
+  let ready = false;
+  started.then(
+    () => {
+      ready = true;
+    },
+    () => {},
+  );
   const middleware: MiddlewareHandler<MtPaasHonoEnv> = async (c, next) => {
     c.set('mtPaas', pipeline);
-    let outcome: Awaited<ReturnType<TenantPipeline['admitOrRefuse']>>;
+    let outcome: AdmitOutcome;
     try {
-      await started;
-      outcome = await pipeline.admitOrRefuse(toPipelineRequest(c), policy);
+      if (!ready) await started;
+      const admitting = pipeline.admitOrRefuse(toPipelineRequest(c), policy);
+      outcome = admitting instanceof Promise ? await admitting : admitting;
     } catch (error) {
       outcome = { admitted: false, response: errorResponseFor(pipeline, error) };
     }

@@ -59,9 +59,10 @@ export interface TenantPipeline {
   admit(request: PipelineRequest, policy?: RoutePolicy): Promise<TenantAdmission>;
   /**
    * {@link TenantPipeline.admit} for adapters: a refusal comes back as the error response to send, carrying
-   * the request id and the refusal's own headers (`RateLimit-*`, `Retry-After`).
+   * the request id and the refusal's own headers (`RateLimit-*`, `Retry-After`). Answers without a promise
+   * when no stage had to wait (cached tenant and token, no Redis call): check with `instanceof Promise`.
    */
-  admitOrRefuse(request: PipelineRequest, policy?: RoutePolicy): Promise<AdmitOutcome>;
+  admitOrRefuse(request: PipelineRequest, policy?: RoutePolicy): MaybePromise<AdmitOutcome>;
   /**
    * The body guard: throws `CROSS_TENANT_ACCESS` when the body names another tenant. `body` is what the
    * framework parsed, or the raw text / bytes (read as JSON, else as a urlencoded form, whatever the
@@ -94,6 +95,14 @@ export interface TenantPipeline {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A value now, or later. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** `next(value)` now when `value` is there, after it when it is a promise. */
+function then<T, U>(value: MaybePromise<T>, next: (value: T) => MaybePromise<U>): MaybePromise<U> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
 
 /** One admitted request. Frozen; its child logger is made the first time it is read. */
 class Admission implements TenantAdmission {
@@ -243,14 +252,29 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     return presented !== undefined && REQUEST_ID_PATTERN.test(presented) ? presented : randomUUID();
   }
 
-  async function admitWithId(
+  /**
+   * Runs the stages in order. Each stage answers without waiting when it can (Redis ready, cached token,
+   * cached tenant, no limit to ask), and only a stage that really waits makes the request wait: a request
+   * needing no I/O is admitted without a single promise. Throws (synchronously or through the promise).
+   */
+  function admitWithId(
     request: PipelineRequest,
     givenPolicy: RoutePolicy | undefined,
     requestId: string,
-  ): Promise<TenantAdmission> {
+  ): MaybePromise<TenantAdmission> {
     const startedAt = performance.now();
     // Requests that arrive while Redis is still connecting wait for it (bounded) instead of failing open.
-    if (limits.mustWait) await limits.whenReady();
+    if (limits.mustWait)
+      return limits.whenReady().then(() => admitReady(request, givenPolicy, requestId, startedAt));
+    return admitReady(request, givenPolicy, requestId, startedAt);
+  }
+
+  function admitReady(
+    request: PipelineRequest,
+    givenPolicy: RoutePolicy | undefined,
+    requestId: string,
+    startedAt: number,
+  ): MaybePromise<TenantAdmission> {
     const routePath = request.routePath ?? request.path;
     // A policy is decided on the route the framework runs; a target that is no path has no such route.
     if (!routePath.startsWith('/')) {
@@ -265,53 +289,54 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     const tenantMode = policy.tenant ?? 'required';
     const auth = policy.auth ?? defaultAuth;
 
-    // Each stage answers without waiting when it can (cached tenant, cached token, no limit to ask):
-    // awaiting only real promises keeps the request path short.
     if (tenantMode === 'host-only') {
-      const authenticated = authenticate(request, auth);
-      const { principal } = authenticated instanceof Promise ? await authenticated : authenticated;
-      assertRoles(principal, policy.roles);
-      return withoutTenant(requestId, principal, headers, policy, startedAt);
+      return then(authenticate(request, auth), ({ principal }) => {
+        assertRoles(principal, policy.roles);
+        return withoutTenant(requestId, principal, headers, policy, startedAt);
+      });
     }
     // Raw ids from the request are checked against the grammar before any credential is looked at.
     const candidates = resolver.candidates(request);
-    const authenticated = authenticate(request, auth);
-    const authentication = authenticated instanceof Promise ? await authenticated : authenticated;
-    const { principal } = authentication;
-    const resolved = resolver.resolve(request, candidates, authentication, tenantMode, requestId);
-    const resolution = resolved instanceof Promise ? await resolved : resolved;
-    if (resolution === undefined) {
-      assertRoles(principal, policy.roles);
-      return withoutTenant(requestId, principal, headers, policy, startedAt);
-    }
-    const { tenantId } = resolution;
-    const admitting = admission.admit(tenantId, principal, policy);
-    const admitted = admitting instanceof Promise ? await admitting : admitting;
-    if (admitted.warning !== undefined) headers['x-tenant-warning'] = admitted.warning;
-    const charged = limits.charge(tenantId, admitted.entitlements, principal, policy);
-    const limitHeaders = charged instanceof Promise ? await charged : charged;
-    if (limitHeaders !== undefined) Object.assign(headers, limitHeaders);
-    // The record is the cache's frozen one: the context shares it instead of copying it.
-    const context = createTenantContext({
-      tenant: admitted.record,
-      requestId,
-      ...(principal.user === undefined ? {} : { user: principal.user }),
+    return then(authenticate(request, auth), (authentication) => {
+      const { principal } = authentication;
+      return then(
+        resolver.resolve(request, candidates, authentication, tenantMode, requestId),
+        (resolution) => {
+          if (resolution === undefined) {
+            assertRoles(principal, policy.roles);
+            return withoutTenant(requestId, principal, headers, policy, startedAt);
+          }
+          const { tenantId } = resolution;
+          return then(admission.admit(tenantId, principal, policy), (admitted) => {
+            if (admitted.warning !== undefined) headers['x-tenant-warning'] = admitted.warning;
+            return then(limits.charge(tenantId, admitted.entitlements, principal, policy), (limitHeaders) => {
+              if (limitHeaders !== undefined) Object.assign(headers, limitHeaders);
+              // The record is the cache's frozen one: the context shares it instead of copying it.
+              const context = createTenantContext({
+                tenant: admitted.record,
+                requestId,
+                ...(principal.user === undefined ? {} : { user: principal.user }),
+              });
+              return new Admission(
+                {
+                  requestId,
+                  tenantId,
+                  record: context.tenant,
+                  entitlements: admitted.entitlements,
+                  principal,
+                  context,
+                  headers,
+                  source: resolution.source,
+                  policy,
+                  startedAt,
+                },
+                logger,
+              );
+            });
+          });
+        },
+      );
     });
-    return new Admission(
-      {
-        requestId,
-        tenantId,
-        record: context.tenant,
-        entitlements: admitted.entitlements,
-        principal,
-        context,
-        headers,
-        source: resolution.source,
-        policy,
-        startedAt,
-      },
-      logger,
-    );
   }
 
   /** The admission of a request served without a tenant (`host-only`, or `optional` with none named). */
@@ -341,15 +366,25 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
 
   return {
     admit(request, policy) {
-      return admitWithId(request, policy, requestIdOf(request));
-    },
-    async admitOrRefuse(request, policy) {
-      const requestId = requestIdOf(request);
       try {
-        return { admitted: true, admission: await admitWithId(request, policy, requestId) };
+        return Promise.resolve(admitWithId(request, policy, requestIdOf(request)));
       } catch (error) {
-        // Refusals carry the request id too, so a client can quote it.
-        return { admitted: false, response: errorResponse(error, { requestId }) };
+        return Promise.reject(error);
+      }
+    },
+    admitOrRefuse(request, policy) {
+      const requestId = requestIdOf(request);
+      // Refusals carry the request id too, so a client can quote it.
+      const refuse = (error: unknown): AdmitOutcome => ({
+        admitted: false,
+        response: errorResponse(error, { requestId }),
+      });
+      try {
+        const admitted = admitWithId(request, policy, requestId);
+        if (!(admitted instanceof Promise)) return { admitted: true, admission: admitted };
+        return admitted.then((admission): AdmitOutcome => ({ admitted: true, admission }), refuse);
+      } catch (error) {
+        return refuse(error);
       }
     },
     checkBody,

@@ -197,6 +197,38 @@ describe('the admission', () => {
   });
 });
 
+describe('waiting only when a stage must', () => {
+  it('admitOrRefuse answers at once for a cached tenant and token with no limit to ask, with a promise otherwise', async () => {
+    const pipeline = pipelineWith({
+      jwt: { secret },
+      rateLimit: { enabled: false },
+      quota: { enabled: false },
+    });
+    const token = await sign({ sub: 'u1', tenant_id: 'univ_8' });
+    const request = get({ 'x-tenant-id': 'univ_8', authorization: `Bearer ${token}` });
+    const cold = pipeline.admitOrRefuse(request);
+    expect(cold).toBeInstanceOf(Promise);
+    expect(await cold).toMatchObject({ admitted: true, admission: { tenantId: 'univ_8' } });
+    const warm = pipeline.admitOrRefuse(request);
+    expect(warm).not.toBeInstanceOf(Promise);
+    expect(warm).toMatchObject({
+      admitted: true,
+      admission: { tenantId: 'univ_8', principal: { kind: 'user' } },
+    });
+    // a refusal found without waiting is an answer too, with the request id
+    const refused = pipeline.admitOrRefuse(get({ 'x-tenant-id': 'Bad!', 'x-request-id': 'r-9' }));
+    expect(refused).toMatchObject({
+      admitted: false,
+      response: { status: 400, headers: { 'x-request-id': 'r-9' } },
+    });
+    // and admit() is always a promise, rejecting (never throwing) on a refusal
+    const rejected = pipeline.admit(get({ 'x-tenant-id': 'Bad!' }));
+    expect(rejected).toBeInstanceOf(Promise);
+    await expect(rejected).rejects.toMatchObject({ code: 'INVALID_TENANT_ID' });
+    await pipeline.close();
+  });
+});
+
 describe('refusal headers travel on the error', () => {
   it('a 429 carries its RateLimit headers itself; admitOrRefuse adds the request id', async () => {
     const pipeline = pipelineWith();
