@@ -316,10 +316,32 @@ export function createQuotaMeter(options: QuotaMeterOptions): QuotaMeter {
     return flushing;
   }
 
+  /** The running period of each kind, kept until it ends (a period is computed once, not per request). */
+  const periods = new Map<
+    QuotaPeriod,
+    { startMs: number; endMs: number | undefined; key: string; startIso: string; end: Date | undefined }
+  >();
+  function periodAt(kind: QuotaPeriod, at: Date) {
+    const atMs = at.getTime();
+    const cached = periods.get(kind);
+    if (cached !== undefined && atMs >= cached.startMs && (cached.endMs === undefined || atMs < cached.endMs))
+      return cached;
+    const period = quotaPeriod(kind, at);
+    const fresh = {
+      startMs: period.start.getTime(),
+      endMs: period.end?.getTime(),
+      key: period.key,
+      startIso: period.start.toISOString(),
+      end: period.end,
+    };
+    periods.set(kind, fresh);
+    return fresh;
+  }
+
   function prepare(tenantId: TenantId, meter: string, quota: QuotaLimit, amount = 1): QuotaCharge {
     assertUsageAmount(meter, amount);
     const at = now();
-    const period = quotaPeriod(quota.period, at);
+    const period = periodAt(quota.period, at);
     return {
       tenantId,
       meter,
@@ -332,7 +354,7 @@ export function createQuotaMeter(options: QuotaMeterOptions): QuotaMeter {
         period.end === undefined
           ? undefined
           : Math.max(1, Math.ceil((period.end.getTime() - at.getTime()) / 1000)),
-      periodStart: period.start.toISOString(),
+      periodStart: period.startIso,
     };
   }
 
