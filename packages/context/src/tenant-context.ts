@@ -35,28 +35,33 @@ const storage = new AsyncLocalStorage<TenantContext>();
 /** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
 const validated = new WeakSet<TenantContext>();
 
-/** Copies made by {@link frozenCopy}: deeply frozen already, so they are shared instead of copied again. */
+/** Records copied by {@link frozenRecord}: deeply frozen already, so they are shared instead of copied again. */
 const deeplyFrozen = new WeakSet<object>();
 
-/**
- * A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they
- * are. A copy this function made earlier is returned as it is: a cache that keeps `context.tenant` of one
- * context can build the next contexts for that tenant without copying the record again.
- */
+/** A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they are. */
 function frozenCopy<T>(value: T): T {
-  if (typeof value !== 'object' || value === null) return value;
-  if (deeplyFrozen.has(value)) return value;
-  let copy: unknown = value;
-  if (Array.isArray(value)) copy = Object.freeze(value.map((item) => frozenCopy(item)));
-  else {
+  if (Array.isArray(value)) return Object.freeze(value.map((item) => frozenCopy(item))) as T;
+  if (typeof value === 'object' && value !== null) {
     const prototype = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) return value;
-    const fields: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) fields[key] = frozenCopy(item);
-    copy = Object.freeze(fields);
+    if (prototype === Object.prototype || prototype === null) {
+      const copy: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) copy[key] = frozenCopy(item);
+      return Object.freeze(copy) as T;
+    }
   }
-  deeplyFrozen.add(copy as object);
-  return copy as T;
+  return value;
+}
+
+/**
+ * The frozen deep copy of a tenant record. A record this function returned earlier is returned as it is:
+ * a cache that keeps `context.tenant` of one context builds the next contexts for that tenant without
+ * copying the record again. (Only the top-level copy is remembered: that is what callers hand back.)
+ */
+function frozenRecord(tenant: Tenant): Tenant {
+  if (deeplyFrozen.has(tenant)) return tenant;
+  const copy = frozenCopy(tenant);
+  deeplyFrozen.add(copy);
+  return copy;
 }
 
 /** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
@@ -75,7 +80,7 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
       : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
   const context: TenantContext = Object.freeze({
     tenantId,
-    tenant: input.tenant === undefined ? undefined : frozenCopy(input.tenant),
+    tenant: input.tenant === undefined ? undefined : frozenRecord(input.tenant),
     requestId: input.requestId ?? randomUUID(),
     user,
   });
