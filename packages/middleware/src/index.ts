@@ -35,6 +35,7 @@ export type {
   AdmitOutcome,
   DirectoryCacheOptions,
   FailMode,
+  MaybePromise,
   PipelineAdmission,
   QuotaOptions,
   RateLimitOptions,
