@@ -47,7 +47,8 @@ export interface JwtAuthOptions {
    * whole token (a token differing in any byte is verified afresh), an entry lives until the token's
    * `exp` or `maxAgeMs`, whichever comes first, and at most `max` entries are kept (least recently used
    * dropped first). The pipeline still checks the cached token's tenant claim against the resolved
-   * tenant on every request. `false` turns it off.
+   * tenant on every request. A token whose key has since left the JWKS stays accepted until its entry ends
+   * (at most `maxAgeMs`). `false` turns it off.
    * @default { max: 10_000, maxAgeMs: 300_000 }
    */
   cache?: false | { max?: number; maxAgeMs?: number };
