@@ -18,6 +18,17 @@ describe('MtPaasError', () => {
     expect(error.retryAfterSeconds).toBe(3);
   });
 
+  it('carries response headers, lower-cased and frozen, never in the body', () => {
+    const given = { 'RateLimit-Limit': '2', 'retry-after': '30' };
+    const error = new MtPaasError('RATE_LIMITED', 'Slow down.', { headers: given });
+    expect(error.headers).toEqual({ 'ratelimit-limit': '2', 'retry-after': '30' });
+    expect(Object.isFrozen(error.headers)).toBe(true);
+    given['retry-after'] = '0';
+    expect(error.headers?.['retry-after']).toBe('30');
+    expect(JSON.stringify(error)).not.toContain('ratelimit');
+    expect(new MtPaasError('INTERNAL', 'x').headers).toBeUndefined();
+  });
+
   it('serialises to the wire body without cause or stack', () => {
     const error = new MtPaasError('TENANT_SUSPENDED', 'Tenant is suspended.', { cause: new Error('secret') });
     expect(JSON.parse(JSON.stringify(error))).toEqual({

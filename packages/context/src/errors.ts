@@ -48,6 +48,11 @@ export interface MtPaasErrorOptions {
   httpStatus?: number;
   /** For `RATE_LIMITED` / `QUOTA_EXCEEDED` / 503s: seconds after which a retry may succeed. */
   retryAfterSeconds?: number;
+  /**
+   * Response headers the refusal carries (lower-case names), such as the `RateLimit-*` headers of a 429.
+   * A server sets them on the error response; they are never serialised into the body.
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** The JSON body of an error response: `{ error: { code, message, details? } }`. */
@@ -70,6 +75,8 @@ export class MtPaasError extends Error {
   readonly details: Record<string, unknown> | undefined;
   /** Seconds after which a retry may succeed (sets `Retry-After`). */
   readonly retryAfterSeconds: number | undefined;
+  /** Response headers the refusal carries (lower-case names, frozen), e.g. `RateLimit-*` on a 429. */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: MtPaasErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -78,6 +85,14 @@ export class MtPaasError extends Error {
     this.httpStatus = options.httpStatus ?? ERROR_STATUS[code] ?? 500;
     this.details = options.details;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.headers =
+      options.headers === undefined
+        ? undefined
+        : Object.freeze(
+            Object.fromEntries(
+              Object.entries(options.headers).map(([name, value]) => [name.toLowerCase(), value]),
+            ),
+          );
     Object.defineProperty(this, MARKER, { value: true, enumerable: false });
   }
 

@@ -102,6 +102,26 @@ describe('tenant context', () => {
     expect(cached.status).toBe('active');
   });
 
+  it('shares the frozen record of an earlier context instead of copying it again, and still copies look-alikes', () => {
+    const record = {
+      id: 'univ_8',
+      status: 'active',
+      plan: 'free',
+      metadata: { a: { b: 1 } },
+    } as unknown as Tenant;
+    const first = createTenantContext({ tenant: record });
+    const second = createTenantContext({ tenant: first.tenant!, requestId: 'r-2' });
+    expect(second.tenant).toBe(first.tenant);
+    expect(Object.isFrozen(second.tenant!.metadata.a)).toBe(true);
+    // a frozen object this package did not copy is copied: frozen at the top is not frozen all the way down
+    const shallow = Object.freeze({ ...record, metadata: { a: { b: 1 } } }) as Tenant;
+    const third = createTenantContext({ tenant: shallow });
+    expect(third.tenant).not.toBe(shallow);
+    expect(() => {
+      (third.tenant!.metadata.a as { b: number }).b = 2;
+    }).toThrow(TypeError);
+  });
+
   it('refuses a tenant record that does not match the id', () => {
     expect(() =>
       createTenantContext({

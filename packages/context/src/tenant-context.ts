@@ -35,6 +35,9 @@ const storage = new AsyncLocalStorage<TenantContext>();
 /** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
 const validated = new WeakSet<TenantContext>();
 
+/** Records copied by {@link frozenRecord}: deeply frozen already, so they are shared instead of copied again. */
+const deeplyFrozen = new WeakSet<object>();
+
 /** A deep copy of plain objects and arrays, frozen; other values (dates, class instances) are kept as they are. */
 function frozenCopy<T>(value: T): T {
   if (Array.isArray(value)) return Object.freeze(value.map((item) => frozenCopy(item))) as T;
@@ -47,6 +50,18 @@ function frozenCopy<T>(value: T): T {
     }
   }
   return value;
+}
+
+/**
+ * The frozen deep copy of a tenant record. A record this function returned earlier is returned as it is:
+ * a cache that keeps `context.tenant` of one context builds the next contexts for that tenant without
+ * copying the record again. (Only the top-level copy is remembered: that is what callers hand back.)
+ */
+function frozenRecord(tenant: Tenant): Tenant {
+  if (deeplyFrozen.has(tenant)) return tenant;
+  const copy = frozenCopy(tenant);
+  deeplyFrozen.add(copy);
+  return copy;
 }
 
 /** Builds the frozen context `runWithTenant` runs with. Validates the tenant id. */
@@ -65,7 +80,7 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
       : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
   const context: TenantContext = Object.freeze({
     tenantId,
-    tenant: input.tenant === undefined ? undefined : frozenCopy(input.tenant),
+    tenant: input.tenant === undefined ? undefined : frozenRecord(input.tenant),
     requestId: input.requestId ?? randomUUID(),
     user,
   });

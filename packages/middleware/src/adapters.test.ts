@@ -174,4 +174,83 @@ describe('adapters without extra wiring', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('gate refusals are rendered by the pipeline in every adapter: request id, content type, counted in metrics', async () => {
+    const build = () => createTenantPipeline({ directory: directory(), logger: pino({ level: 'silent' }) });
+    const headers = { 'x-tenant-id': 'univ_8', 'x-request-id': 'req-gate-1' };
+    const answers: Array<{
+      adapter: string;
+      status: number;
+      requestId: unknown;
+      type: unknown;
+      code: unknown;
+    }> = [];
+    const counted: string[] = [];
+
+    const hono = new Hono<MtPaasHonoEnv>();
+    const honoPipeline = build();
+    hono.use('*', mtPaasHono({ pipeline: honoPipeline }));
+    hono.get('/quiz', requireFeature('quiz'), (c) => c.json({ ok: true }));
+    const fromHono = await hono.request('/quiz', { headers });
+    answers.push({
+      adapter: 'hono',
+      status: fromHono.status,
+      requestId: fromHono.headers.get('x-request-id'),
+      type: fromHono.headers.get('content-type'),
+      code: ((await fromHono.json()) as { error: { code: string } }).error.code,
+    });
+    counted.push((await honoPipeline.metrics!.render()).body);
+
+    const fastify = Fastify();
+    const fastifyPipeline = build();
+    await fastify.register(mtPaasFastify, { pipeline: fastifyPipeline });
+    fastify.get('/quiz', { preHandler: forFastify.requireFeature('quiz') }, async () => ({ ok: true }));
+    const fromFastify = await fastify.inject({ method: 'GET', url: '/quiz', headers });
+    answers.push({
+      adapter: 'fastify',
+      status: fromFastify.statusCode,
+      requestId: fromFastify.headers['x-request-id'],
+      type: fromFastify.headers['content-type'],
+      code: fromFastify.json().error.code,
+    });
+    counted.push((await fastifyPipeline.metrics!.render()).body);
+    await fastify.close();
+
+    const app = express();
+    const expressPipeline = build();
+    app.use(forExpress.mtPaasExpress({ pipeline: expressPipeline }));
+    app.get('/quiz', forExpress.requireFeature('quiz'), (_request, response) => {
+      response.json({ ok: true });
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const fromExpress = await send(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+        path: '/quiz',
+        headers,
+      });
+      answers.push({
+        adapter: 'express',
+        status: fromExpress.status,
+        requestId: fromExpress.headers['x-request-id'],
+        type: fromExpress.headers['content-type'],
+        code: fromExpress.json.error.code,
+      });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    counted.push((await expressPipeline.metrics!.render()).body);
+
+    for (const adapter of ['hono', 'fastify', 'express']) {
+      expect(answers.find((answer) => answer.adapter === adapter)).toEqual({
+        adapter,
+        status: 403,
+        requestId: 'req-gate-1',
+        type: 'application/json; charset=utf-8',
+        code: 'FEATURE_NOT_IN_PLAN',
+      });
+    }
+    for (const body of counted) expect(body).toMatch(/mtpaas_refusals_total\{code="FEATURE_NOT_IN_PLAN"\} 1/);
+    await Promise.all([honoPipeline.close(), fastifyPipeline.close(), expressPipeline.close()]);
+  });
 });

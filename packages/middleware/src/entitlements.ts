@@ -32,11 +32,16 @@ export function mergeEntitlements(...layers: readonly (EntitlementsLayer | undef
     if (layer.limits !== undefined) {
       if (layer.limits.rpm !== undefined) rpm = layer.limits.rpm;
       if (layer.limits.quotas !== undefined) {
-        for (const [meter, quota] of Object.entries(layer.limits.quotas)) quotas[meter] = { ...quota };
+        for (const [meter, quota] of Object.entries(layer.limits.quotas))
+          quotas[meter] = Object.freeze({ ...quota });
       }
     }
   }
-  return Object.freeze({ plan, features: Object.freeze(features), limits: Object.freeze({ rpm, quotas }) });
+  return Object.freeze({
+    plan,
+    features: Object.freeze(features),
+    limits: Object.freeze({ rpm, quotas: Object.freeze(quotas) }),
+  });
 }
 
 /** Options of {@link createEntitlementsResolver}. */

@@ -1,37 +1,48 @@
-import { isMtPaasError, runWithTenant } from '@mt-paas/context';
+import { runWithTenant } from '@mt-paas/context';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
-import type { PipelineRequest, RoutePolicy } from './http-types.js';
-import { metricsDisabledError } from './metrics.js';
 import {
-  createTenantPipeline,
-  type PipelineAdmission,
-  type TenantPipeline,
-  type TenantPipelineOptions,
-} from './pipeline.js';
+  type AdapterPipelineOptions,
+  errorResponseFor,
+  featureGate,
+  type GateCheck,
+  metricsResponse,
+  notFoundResponse,
+  pipelineOf,
+  planGate,
+  roleGate,
+  runGate,
+  splitTarget,
+  startInBackground,
+} from './adapter-kit.js';
+import { DEFAULT_PLAN_ORDER } from './entitlements.js';
+import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
+import type { TenantAdmission } from './pipeline-options.js';
 
 declare global {
   namespace Express {
     interface Request {
-      /** What the mt-paas pipeline admitted (tenant, entitlements, principal). */
-      tenant?: PipelineAdmission;
+      /** What the mt-paas pipeline admitted (`tenantId`, `record`, `entitlements`, `principal`). */
+      tenant?: TenantAdmission;
     }
   }
 }
 
 /** Options of {@link mtPaasExpress}: a pipeline, or the options to build one. */
-export type ExpressTenantOptions = { pipeline: TenantPipeline } | TenantPipelineOptions;
+export type ExpressTenantOptions = AdapterPipelineOptions;
 
 /** The Express middleware, with its pipeline attached. */
 export type ExpressTenantMiddleware = RequestHandler & { pipeline: TenantPipeline };
 
+/** The pipeline that admitted a request, for gates and handlers mounted after the middleware. */
+const PIPELINE = Symbol('mt-paas.pipeline');
+type WithPipeline = Request & { [PIPELINE]?: TenantPipeline };
+
 function toPipelineRequest(request: Request): PipelineRequest {
-  const url = request.originalUrl ?? request.url;
-  const queryIndex = url.indexOf('?');
+  const { path, url } = splitTarget(request.originalUrl ?? request.url);
   return {
     method: request.method,
-    path: queryIndex === -1 ? url : url.slice(0, queryIndex),
+    path,
     url,
     headers: request.headers,
     rawHeaders: request.rawHeaders,
@@ -46,13 +57,7 @@ function toPipelineRequest(request: Request): PipelineRequest {
   };
 }
 
-function sendError(
-  pipeline: TenantPipeline,
-  response: Response,
-  error: unknown,
-  admission?: PipelineAdmission,
-) {
-  const result = pipeline.errorResponse(normalizeFrameworkError(error), admission);
+function send(response: Response, result: ErrorResponse) {
   response.status(result.status).set(result.headers).send(JSON.stringify(result.body));
 }
 
@@ -70,26 +75,50 @@ function routeTemplate(request: Request): string | undefined {
  * app.use(express.json(), mtPaasExpress({ directory, strategies: [{ type: 'header' }] }));
  */
 export function mtPaasExpress(options: ExpressTenantOptions, policy?: RoutePolicy): ExpressTenantMiddleware {
-  const pipeline = 'pipeline' in options ? options.pipeline : createTenantPipeline(options);
-  const started = pipeline.start();
-  started.catch((error) => pipeline.logger.error({ err: error }, 'Tenant event subscription failed'));
-  const middleware = (request: Request, response: Response, next: NextFunction) => {
-    const pipelineRequest = toPipelineRequest(request);
-    let admission: PipelineAdmission | undefined;
-    response.on('finish', () => {
-      pipeline.finish(admission, { status: response.statusCode, route: routeTemplate(request) });
+  const { pipeline } = pipelineOf(options);
+  const started = startInBackground(pipeline);
+  let ready = false;
+  started.then(
+    () => {
+      ready = true;
+    },
+    () => {},
+  );
+  const proceed = (request: Request, response: Response, next: NextFunction, outcome: AdmitOutcome) => {
+    if (!outcome.admitted) return send(response, outcome.response);
+    const { admission } = outcome;
+    request.tenant = admission;
+    response.set(admission.headers);
+    const enter = () => {
+      if (admission.context === undefined) next();
+      else runWithTenant(admission.context, () => next());
+    };
+    if (request.body === undefined) return enter();
+    pipeline.checkBody(admission, request.body).then(enter, (error: unknown) => {
+      send(response, errorResponseFor(pipeline, error, admission));
     });
-    started
-      .then(() => pipeline.admit(pipelineRequest, policy))
-      .then(async (admitted) => {
-        admission = admitted;
-        request.tenant = admitted;
-        response.set(admitted.headers);
-        if (request.body !== undefined) await pipeline.checkBody(admitted, request.body);
-        if (admitted.context === undefined) next();
-        else runWithTenant(admitted.context, () => next());
-      })
-      .catch((error: unknown) => sendError(pipeline, response, error, admission));
+  };
+  const admit = (request: Request, response: Response, next: NextFunction) => {
+    const fail = (error: unknown) => send(response, errorResponseFor(pipeline, error, request.tenant));
+    try {
+      const outcome = pipeline.admitOrRefuse(toPipelineRequest(request), policy);
+      if (outcome instanceof Promise)
+        outcome.then((result) => proceed(request, response, next, result)).catch(fail);
+      else proceed(request, response, next, outcome);
+    } catch (error) {
+      fail(error);
+    }
+  };
+  const middleware = (request: Request, response: Response, next: NextFunction) => {
+    (request as WithPipeline)[PIPELINE] = pipeline;
+    response.on('finish', () => {
+      pipeline.finish(request.tenant, { status: response.statusCode, route: routeTemplate(request) });
+    });
+    if (ready) return admit(request, response, next);
+    started.then(
+      () => admit(request, response, next),
+      (error: unknown) => send(response, errorResponseFor(pipeline, error)),
+    );
   };
   return Object.assign(middleware, { pipeline });
 }
@@ -101,7 +130,7 @@ export function mtPaasExpress(options: ExpressTenantOptions, policy?: RoutePolic
 export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorRequestHandler {
   return (error, request, response, next) => {
     if (response.headersSent) return next(error);
-    sendError(pipeline, response, error, request.tenant);
+    send(response, errorResponseFor(pipeline, error, request.tenant));
   };
 }
 
@@ -111,53 +140,49 @@ export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorRequestHandle
  */
 export function mtPaasNotFound(pipeline: TenantPipeline): RequestHandler {
   return (request, response) => {
-    sendError(pipeline, response, routeNotFoundError(request.method), request.tenant);
+    send(response, notFoundResponse(pipeline, request.method, request.tenant));
   };
 }
 
-function gate(check: (admission: PipelineAdmission) => void): RequestHandler {
+function gate(check: GateCheck): RequestHandler {
   return (request, response, next) => {
+    let refusal: ErrorResponse | undefined;
     try {
-      check(admissionForGate(request.tenant, 'mount mtPaasExpress() before the route (app.use)'));
+      refusal = runGate(
+        check,
+        (request as WithPipeline)[PIPELINE],
+        request.tenant,
+        'mount mtPaasExpress() before the route (app.use)',
+      );
     } catch (error) {
-      if (!isMtPaasError(error)) return next(error);
-      // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
-      response
-        .status(error.httpStatus)
-        .set('content-type', 'application/json; charset=utf-8')
-        .send(JSON.stringify(error.toJSON()));
-      return;
+      return next(error);
     }
-    next();
+    // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
+    if (refusal === undefined) next();
+    else send(response, refusal);
   };
 }
 
 /** Middleware refusing (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): RequestHandler {
-  return gate((admission) => assertFeature(admission.entitlements, feature));
+  return gate(featureGate(feature));
 }
 
 /** Middleware refusing tenants below the plan. */
 export function requirePlan(plan: string, order: readonly string[] = DEFAULT_PLAN_ORDER): RequestHandler {
-  return gate((admission) => assertPlan(admission.entitlements, plan, order));
+  return gate(planGate(plan, order));
 }
 
 /** Middleware refusing users without one of the roles (401 / 403). */
 export function requireRole(...roles: string[]): RequestHandler {
-  return gate((admission) => assertRoles(admission.principal, roles));
+  return gate(roleGate(roles));
 }
 
-/** A `/metrics` route handler for the pipeline's prom-client registry. */
+/** A `/metrics` route handler for the pipeline's prom-client registry (404 when metrics are off). */
 export function metricsHandler(pipeline: TenantPipeline): RequestHandler {
   return (_request, response, next) => {
-    const metrics = pipeline.metrics;
-    if (metrics === undefined) {
-      const error = metricsDisabledError();
-      response.status(error.httpStatus).json(error.toJSON());
-      return;
-    }
-    metrics.render().then(({ contentType, body }) => {
-      response.set('content-type', contentType).send(body);
+    metricsResponse(pipeline).then((result) => {
+      response.status(result.status).set(result.headers).send(result.body);
     }, next);
   };
 }

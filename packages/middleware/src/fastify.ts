@@ -1,4 +1,4 @@
-import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
+import { runWithTenant } from '@mt-paas/context';
 import type {
   FastifyError,
   FastifyPluginAsync,
@@ -7,25 +7,36 @@ import type {
   preHandlerHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
-import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
-import type { PipelineRequest, RoutePolicy } from './http-types.js';
-import { metricsDisabledError } from './metrics.js';
 import {
-  createTenantPipeline,
-  type PipelineAdmission,
-  type TenantPipeline,
-  type TenantPipelineOptions,
-} from './pipeline.js';
+  type AdapterPipelineOptions,
+  errorResponseFor,
+  featureGate,
+  type GateCheck,
+  metricsResponse,
+  notFoundResponse,
+  pipelineOf,
+  planGate,
+  roleGate,
+  runGate,
+  splitTarget,
+} from './adapter-kit.js';
+import { DEFAULT_PLAN_ORDER } from './entitlements.js';
+import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
+import type { TenantAdmission } from './pipeline-options.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** What the mt-paas pipeline admitted (tenant, entitlements, principal); `null` before `onRequest` ran. */
-    tenant: PipelineAdmission | null;
+    /** What the mt-paas pipeline admitted (`tenantId`, `record`, `entitlements`, `principal`); `null` before `onRequest` ran. */
+    tenant: TenantAdmission | null;
   }
   interface FastifyContextConfig {
     /** The route's mt-paas policy (tenant required / optional / host-only, auth, features, plan …). */
     mtPaas?: RoutePolicy;
+  }
+  interface FastifyInstance {
+    /** The mt-paas pipeline (metrics, directory cache, quotas). */
+    mtPaas: TenantPipeline;
   }
 }
 
@@ -39,15 +50,13 @@ export interface FastifyAdapterOptions {
 }
 
 /** Options of the Fastify plugin: a pipeline, or the options to build one. */
-export type FastifyTenantOptions = ({ pipeline: TenantPipeline } | TenantPipelineOptions) &
-  FastifyAdapterOptions;
+export type FastifyTenantOptions = AdapterPipelineOptions & FastifyAdapterOptions;
 
-function toPipelineRequest(request: FastifyRequest): PipelineRequest {
-  const url = request.url;
-  const queryIndex = url.indexOf('?');
+function toPipelineRequest(request: FastifyRequest, template: string | undefined): PipelineRequest {
+  const { path, url } = splitTarget(request.url);
   return {
     method: request.method,
-    path: queryIndex === -1 ? url : url.slice(0, queryIndex),
+    path,
     url,
     headers: request.headers,
     rawHeaders: request.raw.rawHeaders,
@@ -55,80 +64,73 @@ function toPipelineRequest(request: FastifyRequest): PipelineRequest {
     ip: request.ip,
     // Route rules are matched against the route find-my-way selected (after its decoding, case and
     // absolute-form handling), never against the raw URL.
-    ...(request.routeOptions.url === undefined
+    ...(template === undefined
       ? {}
       : {
-          routeTemplate: request.routeOptions.url,
+          routeTemplate: template,
           // A catch-all route is registered as `*`: the template of every path.
-          routePath: request.routeOptions.url.startsWith('/')
-            ? request.routeOptions.url
-            : `/${request.routeOptions.url}`,
+          routePath: template.startsWith('/') ? template : `/${template}`,
         }),
   };
 }
 
-function sendError(
-  pipeline: TenantPipeline,
-  reply: FastifyReply,
-  error: unknown,
-  admission?: PipelineAdmission | null,
-) {
-  const response = pipeline.errorResponse(error, admission ?? undefined);
+function send(reply: FastifyReply, response: ErrorResponse) {
   return reply.code(response.status).headers(response.headers).send(response.body);
 }
 
 const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) => {
-  const pipeline = 'pipeline' in options ? options.pipeline : createTenantPipeline(options);
-  const ownsPipeline = !('pipeline' in options);
+  const { pipeline, owned } = pipelineOf(options);
   await pipeline.start();
   app.decorate('mtPaas', pipeline);
   app.decorateRequest('tenant', null);
 
-  app.addHook('onRequest', async (request, reply) => {
-    const policy = request.routeOptions.config?.mtPaas;
-    try {
-      const admission = await pipeline.admit(toPipelineRequest(request), policy);
-      request.tenant = admission;
-      reply.headers(admission.headers);
-    } catch (error) {
-      return sendError(pipeline, reply, error);
-    }
+  app.addHook('onRequest', (request, reply, done) => {
+    // `routeOptions` is a getter building a new object on every read: read it once.
+    const route = request.routeOptions;
+    const apply = (outcome: AdmitOutcome) => {
+      // Answered here; `done` is not called, so no further hook or handler runs.
+      if (!outcome.admitted) return send(reply, outcome.response);
+      request.tenant = outcome.admission;
+      reply.headers(outcome.admission.headers);
+      done();
+    };
+    const outcome = pipeline.admitOrRefuse(toPipelineRequest(request, route.url), route.config?.mtPaas);
+    if (outcome instanceof Promise) outcome.then(apply).catch(done);
+    else apply(outcome);
   });
 
   // The body is parsed by now: guard it, then run the handler inside the tenant context.
   app.addHook('preHandler', (request, reply, done) => {
     const admission = request.tenant;
     if (admission === null) return done();
-    pipeline.checkBody(admission, request.body).then(
-      () => {
-        if (admission.context === undefined) done();
-        else runWithTenant(admission.context, () => done());
-      },
-      (error) => {
-        sendError(pipeline, reply, error, admission);
-      },
-    );
-  });
-
-  app.addHook('onResponse', async (request, reply) => {
-    pipeline.finish(request.tenant ?? undefined, {
-      status: reply.statusCode,
-      route: request.routeOptions.url,
-      ...(request.tenant === null ? {} : { startedAt: request.tenant.startedAt }),
+    const enter = () => (admission.context === undefined ? done() : runWithTenant(admission.context, done));
+    if (request.body === undefined || request.body === null) return enter();
+    pipeline.checkBody(admission, request.body).then(enter, (error: unknown) => {
+      send(reply, errorResponseFor(pipeline, error, admission));
     });
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    return sendError(pipeline, reply, normalizeFrameworkError(error), request.tenant);
+  app.addHook('onResponse', (request, reply, done) => {
+    const admission = request.tenant;
+    pipeline.finish(admission ?? undefined, {
+      status: reply.statusCode,
+      route: request.routeOptions.url,
+      ...(admission === null ? {} : { startedAt: admission.startedAt }),
+    });
+    done();
   });
+
+  app.setErrorHandler((error, request, reply) =>
+    send(reply, errorResponseFor(pipeline, error, request.tenant)),
+  );
 
   if (options.notFoundHandler !== false) {
     app.setNotFoundHandler((request, reply) =>
-      sendError(pipeline, reply, routeNotFoundError(request.method), request.tenant),
+      send(reply, notFoundResponse(pipeline, request.method, request.tenant)),
     );
   }
 
-  if (ownsPipeline) app.addHook('onClose', async () => pipeline.close());
+  if (owned) app.addHook('onClose', async () => pipeline.close());
 };
 
 /**
@@ -145,20 +147,20 @@ export function mtPaasFrameworkErrors(
   reply: FastifyReply,
 ): void {
   const pipeline = (request.server as { mtPaas?: TenantPipeline }).mtPaas;
-  const failure = normalizeFrameworkError(error);
-  if (pipeline !== undefined) {
-    sendError(pipeline, reply, failure);
+  const response = errorResponseFor(pipeline, error);
+  // Without the plugin a router error that is no client error still gets a 400 in the mt-paas shape.
+  if (pipeline === undefined && response.status >= 500) {
+    reply
+      .code(400)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(
+        JSON.stringify({
+          error: { code: 'INVALID_REQUEST', message: 'The request could not be routed; check its path.' },
+        }),
+      );
     return;
   }
-  const refusal = isMtPaasError(failure)
-    ? failure
-    : new MtPaasError('INVALID_REQUEST', 'The request could not be routed; check its path.', {
-        httpStatus: 400,
-      });
-  reply
-    .code(refusal.httpStatus)
-    .header('content-type', 'application/json; charset=utf-8')
-    .send(JSON.stringify(refusal.toJSON()));
+  reply.code(response.status).headers(response.headers).send(JSON.stringify(response.body));
 }
 
 /**
@@ -172,28 +174,28 @@ export function mtPaasFrameworkErrors(
  */
 export const mtPaasFastify = fp(plugin, { fastify: '5.x', name: '@mt-paas/middleware' });
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The mt-paas pipeline (metrics, directory cache, quotas). */
-    mtPaas: TenantPipeline;
-  }
-}
-
-function gate(check: (admission: PipelineAdmission) => void): preHandlerHookHandler {
+function gate(check: GateCheck): preHandlerHookHandler {
   return function (this: unknown, request, reply, done) {
+    const pipeline = (request.server as { mtPaas?: TenantPipeline }).mtPaas;
+    let refusal: ErrorResponse | undefined;
     try {
-      check(admissionForGate(request.tenant, 'register mtPaasFastify on the app (or a parent scope) first'));
-      done();
+      refusal = runGate(
+        check,
+        pipeline,
+        request.tenant,
+        'register mtPaasFastify on the app (or a parent scope) first',
+      );
     } catch (error) {
-      const pipeline = (request.server as { mtPaas: TenantPipeline }).mtPaas;
-      sendError(pipeline, reply, error, request.tenant);
+      refusal = errorResponseFor(pipeline, error, request.tenant);
     }
+    if (refusal === undefined) done();
+    else send(reply, refusal);
   };
 }
 
 /** A `preHandler` refusing (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): preHandlerHookHandler {
-  return gate((admission) => assertFeature(admission.entitlements, feature));
+  return gate(featureGate(feature));
 }
 
 /** A `preHandler` refusing tenants below the plan. */
@@ -201,21 +203,17 @@ export function requirePlan(
   plan: string,
   order: readonly string[] = DEFAULT_PLAN_ORDER,
 ): preHandlerHookHandler {
-  return gate((admission) => assertPlan(admission.entitlements, plan, order));
+  return gate(planGate(plan, order));
 }
 
 /** A `preHandler` refusing users without one of the roles (401 / 403). */
 export function requireRole(...roles: string[]): preHandlerHookHandler {
-  return gate((admission) => assertRoles(admission.principal, roles));
+  return gate(roleGate(roles));
 }
 
-/** A route handler body for `/metrics` (the pipeline's prom-client registry). */
+/** A route handler body for `/metrics` (the pipeline's prom-client registry; 404 when metrics are off). */
 export async function metricsHandler(request: FastifyRequest, reply: FastifyReply): Promise<string> {
-  const rendered = await request.server.mtPaas.metrics?.render();
-  if (rendered === undefined) {
-    const error = metricsDisabledError();
-    return reply.code(error.httpStatus).send(error.toJSON());
-  }
-  reply.header('content-type', rendered.contentType);
-  return rendered.body;
+  const response = await metricsResponse(request.server.mtPaas);
+  reply.code(response.status).headers(response.headers);
+  return response.body;
 }

@@ -1,23 +1,31 @@
-import { isMtPaasError, MtPaasError, runWithTenant } from '@mt-paas/context';
+import { MtPaasError, runWithTenant } from '@mt-paas/context';
 import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from 'hono';
-import { assertFeature, assertPlan, DEFAULT_PLAN_ORDER } from './entitlements.js';
-import { admissionForGate, assertRoles, normalizeFrameworkError, routeNotFoundError } from './guards.js';
-import type { PipelineRequest, RoutePolicy } from './http-types.js';
-import { metricsDisabledError } from './metrics.js';
 import {
-  createTenantPipeline,
-  type PipelineAdmission,
-  type TenantPipeline,
-  type TenantPipelineOptions,
-} from './pipeline.js';
+  type AdapterPipelineOptions,
+  errorResponseFor,
+  featureGate,
+  type GateCheck,
+  metricsResponse,
+  notFoundResponse,
+  pipelineOf,
+  planGate,
+  roleGate,
+  runGate,
+  splitTarget,
+  startInBackground,
+} from './adapter-kit.js';
+import { DEFAULT_PLAN_ORDER } from './entitlements.js';
+import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
+import type { AdmitOutcome, TenantPipeline } from './pipeline.js';
+import type { TenantAdmission } from './pipeline-options.js';
 
-/** Hono env of apps using the middleware: `c.get('tenant')`. */
+/** Hono env of apps using the middleware: `c.get('tenant')`, and `c.get('mtPaas')` (the pipeline). */
 export interface MtPaasHonoEnv {
-  Variables: { tenant: PipelineAdmission };
+  Variables: { tenant: TenantAdmission; mtPaas: TenantPipeline };
 }
 
 /** Options of {@link mtPaasHono}: a pipeline, or the options to build one. */
-export type HonoTenantOptions = { pipeline: TenantPipeline } | TenantPipelineOptions;
+export type HonoTenantOptions = AdapterPipelineOptions;
 
 /** The Hono middleware, with its pipeline attached. */
 export type HonoTenantMiddleware = MiddlewareHandler<MtPaasHonoEnv> & { pipeline: TenantPipeline };
@@ -27,14 +35,19 @@ function toPipelineRequest(c: Context): PipelineRequest {
   c.req.raw.headers.forEach((value, name) => {
     headers[name] = value;
   });
-  const url = new URL(c.req.url);
+  // `c.req.url` is already a serialised WHATWG URL: its path and query are the text after the origin
+  // (what `new URL(c.req.url)` would give again, without parsing it a second time).
+  const hash = c.req.url.indexOf('#');
+  const full = hash === -1 ? c.req.url : c.req.url.slice(0, hash);
+  const pathStart = full.indexOf('/', full.indexOf('//') + 2);
+  const { path, url } = splitTarget(pathStart === -1 ? '/' : full.slice(pathStart));
   const incoming = (
     c.env as { incoming?: { socket?: { remoteAddress?: string }; rawHeaders?: string[] } } | undefined
   )?.incoming;
   return {
     method: c.req.method,
-    path: url.pathname,
-    url: url.pathname + url.search,
+    path,
+    url,
     // Hono's router runs on `c.req.path` (percent-decoded, strict / non-strict as the app is built).
     routePath: c.req.path,
     headers,
@@ -43,8 +56,7 @@ function toPipelineRequest(c: Context): PipelineRequest {
   };
 }
 
-function errorResponse(pipeline: TenantPipeline, error: unknown, admission?: PipelineAdmission): Response {
-  const result = pipeline.errorResponse(normalizeFrameworkError(error), admission);
+function toResponse(result: ErrorResponse): Response {
   return new Response(JSON.stringify(result.body), { status: result.status, headers: result.headers });
 }
 
@@ -57,11 +69,28 @@ function routeTemplate(c: Context): string | undefined {
   return undefined;
 }
 
-const NO_BODY_METHODS = new Set(['GET', 'HEAD']);
+const JSON_TYPE = /json/i;
+const MULTIPART_TYPE = /^\s*multipart\//i;
 
-/** Multipart bodies stay unread (Hono's form parser needs the stream with its boundary). */
-function isMultipart(c: Context): boolean {
-  return /^\s*multipart\//i.test(c.req.header('content-type') ?? '');
+/**
+ * The body as the app will read it, for the body guard: `undefined` for GET / HEAD, no body, and multipart
+ * (Hono's form parser needs the stream with its boundary). Read as text whatever the content type says
+ * (`c.req.json()` parses any body, and reads it from Hono's body cache after this); JSON types parsed.
+ */
+async function bodyOf(c: Context): Promise<unknown> {
+  const method = c.req.method;
+  if (method === 'GET' || method === 'HEAD' || c.req.raw.body === null) return undefined;
+  const type = c.req.header('content-type') ?? '';
+  if (MULTIPART_TYPE.test(type)) return undefined;
+  const text = await c.req.text();
+  if (!JSON_TYPE.test(type) || text.trim() === '') return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new MtPaasError('INVALID_REQUEST', 'The JSON body could not be parsed; send valid JSON.', {
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -73,82 +102,82 @@ function isMultipart(c: Context): boolean {
  * app.use('*', mtPaasHono({ directory, strategies: [{ type: 'header' }] }));
  */
 export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): HonoTenantMiddleware {
-  const pipeline = 'pipeline' in options ? options.pipeline : createTenantPipeline(options);
-  const started = pipeline.start();
-  started.catch((error) => pipeline.logger.error({ err: error }, 'Tenant event subscription failed'));
+  const { pipeline } = pipelineOf(options);
+  const started = startInBackground(pipeline);
+  let ready = false;
+  started.then(
+    () => {
+      ready = true;
+    },
+    () => {},
+  );
   const middleware: MiddlewareHandler<MtPaasHonoEnv> = async (c, next) => {
-    let admission: PipelineAdmission | undefined;
+    c.set('mtPaas', pipeline);
+    let outcome: AdmitOutcome;
     try {
-      await started;
-      admission = await pipeline.admit(toPipelineRequest(c), policy);
-      if (!NO_BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && !isMultipart(c)) {
-        // Read as text whatever the content type says: `c.req.json()` parses any body, and reads it
-        // from Hono's body cache after this.
-        const text = await c.req.text();
-        let body: unknown = text;
-        if (/json/i.test(c.req.header('content-type') ?? '') && text.trim() !== '') {
-          try {
-            body = JSON.parse(text);
-          } catch (error) {
-            throw new MtPaasError('INVALID_REQUEST', 'The JSON body could not be parsed; send valid JSON.', {
-              cause: error,
-            });
-          }
-        }
-        await pipeline.checkBody(admission, body);
-      }
+      if (!ready) await started;
+      const admitting = pipeline.admitOrRefuse(toPipelineRequest(c), policy);
+      outcome = admitting instanceof Promise ? await admitting : admitting;
     } catch (error) {
-      const response = errorResponse(pipeline, error, admission);
+      outcome = { admitted: false, response: errorResponseFor(pipeline, error) };
+    }
+    if (!outcome.admitted) {
+      pipeline.finish(undefined, { status: outcome.response.status, route: routeTemplate(c) });
+      return toResponse(outcome.response);
+    }
+    const { admission } = outcome;
+    try {
+      const body = await bodyOf(c);
+      if (body !== undefined) await pipeline.checkBody(admission, body);
+    } catch (error) {
+      const response = toResponse(errorResponseFor(pipeline, error, admission));
       pipeline.finish(admission, { status: response.status, route: routeTemplate(c) });
       return response;
     }
-    const admitted = admission;
-    c.set('tenant', admitted);
-    for (const [name, value] of Object.entries(admitted.headers)) c.header(name, value);
-    if (admitted.context === undefined) await next();
-    else await runWithTenant(admitted.context, () => next());
-    for (const [name, value] of Object.entries(admitted.headers)) {
+    c.set('tenant', admission);
+    for (const name in admission.headers) c.header(name, admission.headers[name]);
+    if (admission.context === undefined) await next();
+    else await runWithTenant(admission.context, next);
+    for (const name in admission.headers) {
       if (c.res.headers.has(name)) continue;
       try {
-        c.res.headers.set(name, value);
+        c.res.headers.set(name, admission.headers[name] as string);
       } catch {
         // A handler may return a Response with immutable headers (a proxied fetch); leave it as it is.
       }
     }
-    pipeline.finish(admitted, { status: c.res.status, route: routeTemplate(c) });
+    pipeline.finish(admission, { status: c.res.status, route: routeTemplate(c) });
   };
   return Object.assign(middleware, { pipeline });
 }
 
 /** An `app.onError` handler answering every error with `{ error: { code, message } }`. */
 export function mtPaasErrorHandler(pipeline: TenantPipeline): ErrorHandler<MtPaasHonoEnv> {
-  return (error, c) => errorResponse(pipeline, error, c.get('tenant'));
+  return (error, c) => toResponse(errorResponseFor(pipeline, error, c.get('tenant')));
 }
 
 /** An `app.notFound` handler answering `404 { error: { code: 'ROUTE_NOT_FOUND', message } }`. */
 export function mtPaasNotFound(pipeline: TenantPipeline): NotFoundHandler<MtPaasHonoEnv> {
-  return (c) => errorResponse(pipeline, routeNotFoundError(c.req.method), c.get('tenant'));
+  return (c) => toResponse(notFoundResponse(pipeline, c.req.method, c.get('tenant')));
 }
 
-function gate(check: (admission: PipelineAdmission) => void): MiddlewareHandler<MtPaasHonoEnv> {
+function gate(check: GateCheck): MiddlewareHandler<MtPaasHonoEnv> {
   return async (c, next) => {
-    try {
-      check(admissionForGate(c.get('tenant'), "mount mtPaasHono() before the route (app.use('*', …))"));
-    } catch (error) {
-      if (!isMtPaasError(error)) throw error;
-      // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
-      return new Response(JSON.stringify(error.toJSON()), {
-        status: error.httpStatus,
-        headers: { 'content-type': 'application/json; charset=utf-8' },
-      });
-    }
+    const refusal = runGate(
+      check,
+      c.get('mtPaas'),
+      c.get('tenant'),
+      "mount mtPaasHono() before the route (app.use('*', …))",
+    );
+    // Answered here, so the refusal has the JSON shape even without mtPaasErrorHandler.
+    if (refusal !== undefined) return toResponse(refusal);
     await next();
   };
 }
 
 /** Refuses (403 `FEATURE_NOT_IN_PLAN`) tenants without the feature. */
 export function requireFeature(feature: string): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertFeature(admission.entitlements, feature));
+  return gate(featureGate(feature));
 }
 
 /** Refuses tenants below the plan. */
@@ -156,22 +185,18 @@ export function requirePlan(
   plan: string,
   order: readonly string[] = DEFAULT_PLAN_ORDER,
 ): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertPlan(admission.entitlements, plan, order));
+  return gate(planGate(plan, order));
 }
 
 /** Refuses users without one of the roles (401 / 403). */
 export function requireRole(...roles: string[]): MiddlewareHandler<MtPaasHonoEnv> {
-  return gate((admission) => assertRoles(admission.principal, roles));
+  return gate(roleGate(roles));
 }
 
-/** A `/metrics` handler for the pipeline's prom-client registry. */
+/** A `/metrics` handler for the pipeline's prom-client registry (404 `{ error }` when metrics are off). */
 export function metricsHandler(pipeline: TenantPipeline): (c: Context) => Promise<Response> {
-  return async (c) => {
-    if (pipeline.metrics === undefined) {
-      const error = metricsDisabledError();
-      return c.json(error.toJSON(), 404);
-    }
-    const { contentType, body } = await pipeline.metrics.render();
-    return c.body(body, 200, { 'content-type': contentType });
+  return async () => {
+    const result = await metricsResponse(pipeline);
+    return new Response(result.body, { status: result.status, headers: result.headers });
   };
 }

@@ -95,23 +95,27 @@ export interface RequestPrincipal {
   claims?: Readonly<Record<string, unknown>>;
 }
 
-/** What the pipeline learned about an admitted request. */
+/** What the pipeline learned about an admitted request (read-only; shared objects are frozen). */
 export interface AdmittedRequest {
-  requestId: string;
-  /** The resolved tenant; `undefined` on optional / host-only routes without a tenant. */
-  tenant: Tenant | undefined;
-  tenantId: TenantId | undefined;
-  /** Effective entitlements (plan defaults ⊕ subscription ⊕ overrides). */
-  entitlements: Entitlements | undefined;
-  principal: RequestPrincipal;
+  readonly requestId: string;
+  /** The resolved tenant id; `undefined` on optional / host-only routes without a tenant. */
+  readonly tenantId: TenantId | undefined;
+  /**
+   * The tenant's catalog record, deeply frozen once when it was cached and shared by every request of
+   * that tenant (so it is never copied per request, and no handler can change it for the others).
+   */
+  readonly record: Readonly<Tenant> | undefined;
+  /** Effective entitlements (plan defaults ⊕ subscription ⊕ overrides), frozen. */
+  readonly entitlements: Entitlements | undefined;
+  readonly principal: RequestPrincipal;
   /** The context handlers run in (`runWithTenant`). */
-  context: TenantContext | undefined;
+  readonly context: TenantContext | undefined;
   /** Response headers to set (rate limit, warnings, request id). */
-  headers: Record<string, string>;
-  /** Which strategy found the tenant. */
-  source: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Which strategy found the tenant (`header`, `subdomain`, …, `default`). */
+  readonly source: string | undefined;
   /** The policy in force. */
-  policy: RoutePolicy;
+  readonly policy: RoutePolicy;
 }
 
 /** An HTTP error response ready to send. */

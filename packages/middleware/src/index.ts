@@ -31,9 +31,22 @@ export type { JwtAuthOptions, JwtVerifier, VerifiedToken } from './jwt-auth.js';
 export { bearerToken, createJwtVerifier } from './jwt-auth.js';
 export type { PipelineMetrics, PipelineMetricsOptions } from './metrics.js';
 export { createPipelineMetrics } from './metrics.js';
-export type { PipelineAdmission, RouteRule, TenantPipeline, TenantPipelineOptions } from './pipeline.js';
+export type {
+  AdmitOutcome,
+  DirectoryCacheOptions,
+  FailMode,
+  MaybePromise,
+  PipelineAdmission,
+  QuotaOptions,
+  RateLimitOptions,
+  RouteRule,
+  TenantAdmission,
+  TenantPipeline,
+  TenantPipelineOptions,
+} from './pipeline.js';
 export { createTenantPipeline } from './pipeline.js';
 export type {
+  QuotaCharge,
   QuotaCounterResult,
   QuotaDecision,
   QuotaEvent,

@@ -43,10 +43,15 @@ export interface JwtAuthOptions {
   /** Most longest token accepted, in characters. @default 8192 */
   maxTokenLength?: number;
   /**
-   * Cache verified tokens (keyed by SHA-256 of the token, expiring with the token). `false` or a size.
-   * @default false
+   * Cache verified tokens, so a token seen again skips the signature check: keyed by the SHA-256 of the
+   * whole token (a token differing in any byte is verified afresh), an entry lives until the token's
+   * `exp` or `maxAgeMs`, whichever comes first, and at most `max` entries are kept (least recently used
+   * dropped first). The pipeline still checks the cached token's tenant claim against the resolved
+   * tenant on every request. A token whose key has since left the JWKS stays accepted until its entry ends
+   * (at most `maxAgeMs`). `false` turns it off.
+   * @default { max: 10_000, maxAgeMs: 300_000 }
    */
-  cache?: false | { max: number };
+  cache?: false | { max?: number; maxAgeMs?: number };
 }
 
 /** A verified token. */
@@ -61,6 +66,11 @@ export interface VerifiedToken {
 /** Verifies bearer tokens. */
 export interface JwtVerifier {
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * The cached verification of `token` when there is a live one (same token, not expired), without
+   * waiting; `undefined` otherwise (then call `verify`). Always `undefined` with `cache: false`.
+   */
+  peek(token: string): VerifiedToken | undefined;
 }
 
 const HMAC_ALGORITHMS = new Set(['HS256', 'HS384', 'HS512']);
@@ -136,10 +146,22 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
       }
     };
   }
+  const cacheOptions = options.cache === false ? undefined : (options.cache ?? {});
+  const cacheMax = cacheOptions?.max ?? 10_000;
+  const cacheMaxAgeMs = cacheOptions?.maxAgeMs ?? 300_000;
+  if (
+    cacheOptions !== undefined &&
+    !(Number.isSafeInteger(cacheMax) && cacheMax > 0 && Number.isFinite(cacheMaxAgeMs) && cacheMaxAgeMs > 0)
+  ) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'auth.jwt.cache needs a whole max > 0 and a maxAgeMs > 0, or false to turn the cache off.',
+    );
+  }
   const cache =
-    options.cache === undefined || options.cache === false
+    cacheOptions === undefined
       ? undefined
-      : new LRUCache<string, VerifiedToken>({ max: options.cache.max, ttl: 60_000, ttlAutopurge: false });
+      : new LRUCache<string, VerifiedToken>({ max: cacheMax, ttl: cacheMaxAgeMs, ttlAutopurge: false });
 
   async function verifyUncached(token: string): Promise<VerifiedToken> {
     try {
@@ -156,29 +178,59 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
         : typeof rawRoles === 'string'
           ? rawRoles.split(' ').filter(Boolean)
           : [];
-      return { claims: payload, subject: payload.sub, tenantClaim: payload[tenantClaim], roles };
+      // Frozen: a cached token is shared by every request that presents it.
+      return Object.freeze({
+        claims: deepFreeze(payload),
+        subject: payload.sub,
+        tenantClaim: payload[tenantClaim],
+        roles: Object.freeze(roles) as string[],
+      });
     } catch (error) {
       throw unauthenticated(error);
     }
   }
 
+  function cacheKeyOf(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  /** A live cache entry: the entry's TTL ends at `exp` on the cache's clock; `exp` is checked on the wall clock too. */
+  function cachedEntry(cacheKey: string): VerifiedToken | undefined {
+    const cached = cache?.get(cacheKey);
+    if (cached === undefined) return undefined;
+    if ((cached.claims.exp ?? 0) * 1000 > Date.now()) return cached;
+    cache?.delete(cacheKey);
+    return undefined;
+  }
+
   return {
+    peek(token) {
+      if (cache === undefined || token.length === 0 || token.length > maxLength) return undefined;
+      return cachedEntry(cacheKeyOf(token));
+    },
     async verify(token) {
       if (token.length === 0 || token.length > maxLength) {
         throw new MtPaasError('UNAUTHENTICATED', 'The bearer token is empty or too long; sign in again.');
       }
       if (cache === undefined) return verifyUncached(token);
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
-      const cached = cache.get(cacheKey);
-      // The entry's TTL ends at `exp` on the cache's own clock; check `exp` against the wall clock too.
-      if (cached !== undefined && (cached.claims.exp ?? 0) * 1000 > Date.now()) return cached;
-      if (cached !== undefined) cache.delete(cacheKey);
+      const cacheKey = cacheKeyOf(token);
+      const cached = cachedEntry(cacheKey);
+      if (cached !== undefined) return cached;
       const verified = await verifyUncached(token);
       const expiresInMs = (verified.claims.exp ?? 0) * 1000 - Date.now();
-      if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: expiresInMs });
+      if (expiresInMs > 0) cache.set(cacheKey, verified, { ttl: Math.min(expiresInMs, cacheMaxAgeMs) });
       return verified;
     },
   };
+}
+
+/** Freezes a verified payload all the way down (claims are plain JSON). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function unauthenticated(error: unknown): MtPaasError {

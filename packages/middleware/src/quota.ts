@@ -190,9 +190,34 @@ export interface QuotaMeterOptions {
   now?: () => Date;
 }
 
+/** One quota charge before it reaches the store: what to add to which counter (see {@link QuotaMeter.prepare}). */
+export interface QuotaCharge {
+  readonly tenantId: TenantId;
+  readonly meter: string;
+  readonly quota: QuotaLimit;
+  readonly amount: number;
+  /** The counter of the running period (`tenantKey(prefix, tenantId, 'q', meter, period)`). */
+  readonly key: string;
+  /** Whether the store refuses an amount that would pass the limit (`block` enforcement with a limit). */
+  readonly block: boolean;
+  /** TTL of a new counter (end of period + 1 day); 0 for `never`. */
+  readonly ttlSeconds: number;
+  readonly resetSeconds: number | undefined;
+  readonly periodStart: string;
+}
+
 /** Counts usage against quotas and ships it to the usage ledger. */
 export interface QuotaMeter {
   consume(tenantId: TenantId, meter: string, quota: QuotaLimit, amount?: number): Promise<QuotaDecision>;
+  /**
+   * The first half of `consume`: the counter and arguments of a charge, without touching the store. A
+   * caller that reaches the store its own way (the pipeline's one-round-trip Redis script) runs
+   * `store.add(charge.key, charge.amount, charge.quota.limit, charge.block, charge.ttlSeconds)` and hands
+   * the result to {@link QuotaMeter.settle}.
+   */
+  prepare(tenantId: TenantId, meter: string, quota: QuotaLimit, amount?: number): QuotaCharge;
+  /** The second half of `consume`: soft-limit events, usage for the ledger, and the decision. */
+  settle(charge: QuotaCharge, result: QuotaCounterResult): QuotaDecision;
   /** Current usage in the running period. */
   usage(tenantId: TenantId, meter: string, period: QuotaPeriod): Promise<number>;
   /** Sends pending usage to the sink now. */
@@ -291,58 +316,103 @@ export function createQuotaMeter(options: QuotaMeterOptions): QuotaMeter {
     return flushing;
   }
 
-  return {
-    async consume(tenantId, meter, quota, amount = 1) {
-      assertUsageAmount(meter, amount);
-      const at = now();
-      const period = quotaPeriod(quota.period, at);
-      const key = tenantKey(prefix, tenantId, 'q', meter, period.key);
-      const ttlSeconds = period.end === undefined ? 0 : (period.end.getTime() - at.getTime()) / 1000 + 86_400;
-      const resetSeconds =
+  /** The running period of each kind, kept until it ends (a period is computed once, not per request). */
+  const periods = new Map<
+    QuotaPeriod,
+    { startMs: number; endMs: number | undefined; key: string; startIso: string; end: Date | undefined }
+  >();
+  function periodAt(kind: QuotaPeriod, at: Date) {
+    const atMs = at.getTime();
+    const cached = periods.get(kind);
+    if (cached !== undefined && atMs >= cached.startMs && (cached.endMs === undefined || atMs < cached.endMs))
+      return cached;
+    const period = quotaPeriod(kind, at);
+    const fresh = {
+      startMs: period.start.getTime(),
+      endMs: period.end?.getTime(),
+      key: period.key,
+      startIso: period.start.toISOString(),
+      end: period.end,
+    };
+    periods.set(kind, fresh);
+    return fresh;
+  }
+
+  function prepare(tenantId: TenantId, meter: string, quota: QuotaLimit, amount = 1): QuotaCharge {
+    assertUsageAmount(meter, amount);
+    const at = now();
+    const period = periodAt(quota.period, at);
+    return {
+      tenantId,
+      meter,
+      quota,
+      amount,
+      key: tenantKey(prefix, tenantId, 'q', meter, period.key),
+      block: quota.enforcement === 'block' && quota.limit !== null,
+      ttlSeconds: period.end === undefined ? 0 : (period.end.getTime() - at.getTime()) / 1000 + 86_400,
+      resetSeconds:
         period.end === undefined
           ? undefined
-          : Math.max(1, Math.ceil((period.end.getTime() - at.getTime()) / 1000));
-      const block = quota.enforcement === 'block' && quota.limit !== null;
-      const result = await options.store.add(key, amount, quota.limit, block, ttlSeconds);
-      const periodStart = period.start.toISOString();
-      if (!result.allowed) {
-        return { allowed: false, throttled: false, used: result.after, limit: quota.limit, resetSeconds };
-      }
-      const limit = quota.limit;
-      let overageAmount = 0;
-      if (limit !== null) {
-        overageAmount = Math.max(0, result.after - Math.max(limit, result.before));
-        for (const fraction of [...thresholds, 1]) {
-          const mark = fraction * limit;
-          if (result.before < mark && result.after >= mark) {
-            options.onEvent?.({
-              type: fraction >= 1 ? 'quota.exceeded' : 'quota.threshold',
-              tenantId,
-              meter,
-              percent: Math.round(fraction * 100),
-              used: result.after,
-              limit,
-              enforcement: quota.enforcement,
-              periodStart,
-            });
-          }
+          : Math.max(1, Math.ceil((period.end.getTime() - at.getTime()) / 1000)),
+      periodStart: period.startIso,
+    };
+  }
+
+  function settle(charge: QuotaCharge, result: QuotaCounterResult): QuotaDecision {
+    const { tenantId, meter, quota, amount, resetSeconds, periodStart } = charge;
+    if (!result.allowed) {
+      return { allowed: false, throttled: false, used: result.after, limit: quota.limit, resetSeconds };
+    }
+    const limit = quota.limit;
+    let overageAmount = 0;
+    if (limit !== null) {
+      overageAmount = Math.max(0, result.after - Math.max(limit, result.before));
+      for (const fraction of [...thresholds, 1]) {
+        const mark = fraction * limit;
+        if (result.before < mark && result.after >= mark) {
+          options.onEvent?.({
+            type: fraction >= 1 ? 'quota.exceeded' : 'quota.threshold',
+            tenantId,
+            meter,
+            percent: Math.round(fraction * 100),
+            used: result.after,
+            limit,
+            enforcement: quota.enforcement,
+            periodStart,
+          });
         }
       }
-      if (quota.enforcement === 'overage' && overageAmount > 0) {
-        remember(tenantId, meter, periodStart, amount - overageAmount, false);
-        remember(tenantId, meter, periodStart, overageAmount, true);
-      } else {
-        remember(tenantId, meter, periodStart, amount, false);
-      }
-      const over = limit !== null && result.after > limit;
-      return {
-        allowed: true,
-        throttled: over && quota.enforcement === 'throttle',
-        used: result.after,
-        limit,
-        resetSeconds,
-      };
+    }
+    if (quota.enforcement === 'overage' && overageAmount > 0) {
+      remember(tenantId, meter, periodStart, amount - overageAmount, false);
+      remember(tenantId, meter, periodStart, overageAmount, true);
+    } else {
+      remember(tenantId, meter, periodStart, amount, false);
+    }
+    const over = limit !== null && result.after > limit;
+    return {
+      allowed: true,
+      throttled: over && quota.enforcement === 'throttle',
+      used: result.after,
+      limit,
+      resetSeconds,
+    };
+  }
+
+  return {
+    async consume(tenantId, meter, quota, amount = 1) {
+      const charge = prepare(tenantId, meter, quota, amount);
+      const result = await options.store.add(
+        charge.key,
+        charge.amount,
+        quota.limit,
+        charge.block,
+        charge.ttlSeconds,
+      );
+      return settle(charge, result);
     },
+    prepare,
+    settle,
     async usage(tenantId, meter, period) {
       const current = quotaPeriod(period, now());
       return options.store.get(tenantKey(prefix, tenantId, 'q', meter, current.key));

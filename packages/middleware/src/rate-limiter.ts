@@ -23,7 +23,8 @@ export interface RateLimitStore {
   close?(): Promise<void>;
 }
 
-function decision(
+/** A {@link RateLimitDecision} from a store's raw answer (milliseconds), clamped and rounded. */
+export function rateDecision(
   allowed: boolean,
   limit: number,
   remaining: number,
@@ -84,7 +85,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
       const allowAt = newTat - periodMs;
       if (allowAt > current) {
         const remaining = Math.floor((periodMs - (tat - current)) / interval);
-        return decision(false, limit, remaining, tat - current, allowAt - current);
+        return rateDecision(false, limit, remaining, tat - current, allowAt - current);
       }
       tats.delete(key);
       tats.set(key, newTat);
@@ -93,7 +94,7 @@ export function createMemoryRateLimitStore(options: MemoryRateLimitStoreOptions 
         if (oldest !== undefined) tats.delete(oldest);
       }
       const remaining = Math.floor((periodMs - (newTat - current)) / interval);
-      return decision(true, limit, remaining, newTat - current, 0);
+      return rateDecision(true, limit, remaining, newTat - current, 0);
     },
   };
 }
@@ -152,7 +153,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
     async consume(key, limit, periodMs, cost = 1) {
       assertRateArguments(limit, periodMs, cost);
       const [allowed, remaining, resetMs, retryMs] = await redis.mtpaasGcra(key, limit, periodMs, cost);
-      return decision(allowed === 1, limit, remaining, resetMs, retryMs);
+      return rateDecision(allowed === 1, limit, remaining, resetMs, retryMs);
     },
   };
 }

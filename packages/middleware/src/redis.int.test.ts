@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { describeEventBus } from './__fixtures__/event-bus-suite.js';
 import { describeQuotaStore, describeRateLimitStore } from './__fixtures__/store-suites.js';
-import { makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
+import { entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import { createTenantPipeline } from './pipeline.js';
 import { createQuotaMeter, createRedisQuotaStore, type QuotaEvent } from './quota.js';
 import { createRedisRateLimitStore } from './rate-limiter.js';
@@ -66,6 +66,136 @@ describeWithRedis('Redis stores', () => {
       for (let index = 0; index < 5; index++) await quotaStore.add(quotaKey, 1, 100, true, 3600);
       expect(sent.mock.calls.map(([command]) => command.name)).toEqual(Array(5).fill('evalsha'));
       sent.mockRestore();
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a pipeline whose rate limit and quota share one client decides both in one EVALSHA per request', async () => {
+    const redis = createRedisClient({ url: testRedis().url });
+    const tenants = memoryDirectory([
+      makeTenant('univ_one', {
+        entitlements: entitlements({
+          rpm: 1000,
+          limits: {
+            rpm: 1000,
+            quotas: { api_requests: { limit: 1000, period: 'daily', enforcement: 'block' } },
+          },
+        }),
+      }),
+    ]);
+    const pipeline = createTenantPipeline({
+      directory: tenants,
+      logger: pino({ level: 'silent' }),
+      metrics: false,
+      keyPrefix: prefix,
+      rateLimit: { redis },
+      quota: { redis },
+    });
+    try {
+      await pipeline.start();
+      const request = { method: 'GET', path: '/x', headers: { 'x-tenant-id': 'univ_one' } };
+      await pipeline.admit(request); // caches the tenant, loads the script
+      const sent = vi.spyOn(redis, 'sendCommand');
+      for (let index = 0; index < 5; index++) {
+        const admission = await pipeline.admit(request);
+        expect(admission.headers['ratelimit-limit']).toBe('1000');
+      }
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(Array(5).fill('evalsha'));
+      sent.mockRestore();
+      expect(await pipeline.quotas?.usage('univ_one' as TenantId, 'api_requests', 'daily')).toBe(6);
+    } finally {
+      await pipeline.close();
+      redis.disconnect();
+    }
+  });
+
+  it('one script, still exact: of 60 concurrent requests over two instances, exactly min(rpm, quota) pass, and rate refusals are not metered', async () => {
+    const cases = [
+      { id: 'univ_rate', rpm: 10, quota: 1000, admitted: 10 },
+      { id: 'univ_quota', rpm: 1000, quota: 7, admitted: 7 },
+    ];
+    for (const { id, rpm, quota, admitted } of cases) {
+      const tenants = memoryDirectory([
+        makeTenant(id, {
+          entitlements: entitlements({
+            rpm,
+            limits: {
+              rpm,
+              quotas: { api_requests: { limit: quota, period: 'daily', enforcement: 'block' } },
+            },
+          }),
+        }),
+      ]);
+      const build = (redis: Redis) =>
+        createTenantPipeline({
+          directory: tenants,
+          logger: pino({ level: 'silent' }),
+          metrics: false,
+          keyPrefix: prefix,
+          rateLimit: { redis },
+          quota: { redis },
+        });
+      const pipelines = [build(redisA), build(redisB)];
+      await Promise.all(pipelines.map((pipeline) => pipeline.start()));
+      const request = { method: 'GET', path: '/x', headers: { 'x-tenant-id': id } };
+      const results = await Promise.allSettled(
+        Array.from({ length: 60 }, (_, index) => pipelines[index % 2]!.admit(request)),
+      );
+      const refusedCodes = new Set(
+        results.flatMap((result) =>
+          result.status === 'rejected' ? [(result.reason as { code: string }).code] : [],
+        ),
+      );
+      expect({ id, admitted: results.filter((result) => result.status === 'fulfilled').length }).toEqual({
+        id,
+        admitted,
+      });
+      expect(refusedCodes).toEqual(new Set([rpm < quota ? 'RATE_LIMITED' : 'QUOTA_EXCEEDED']));
+      expect(await pipelines[0]!.quotas?.usage(id as TenantId, 'api_requests', 'daily')).toBe(
+        rpm < quota ? admitted : quota,
+      );
+      await Promise.all(pipelines.map((pipeline) => pipeline.close()));
+    }
+  });
+
+  it('one script, two fail modes: a Redis outage refuses when either limit fails closed, admits when both fail open', async () => {
+    const redis = createRedisClient({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 100 });
+    redis.on('error', () => {});
+    const tenants = memoryDirectory([
+      makeTenant('univ_down', {
+        entitlements: entitlements({
+          rpm: 100,
+          limits: {
+            rpm: 100,
+            quotas: { api_requests: { limit: 100, period: 'daily', enforcement: 'block' } },
+          },
+        }),
+      }),
+    ]);
+    const request = { method: 'GET', path: '/x', headers: { 'x-tenant-id': 'univ_down' } };
+    try {
+      for (const [rate, quota, expected] of [
+        ['open', 'open', 'admitted'],
+        ['open', 'closed', 'SERVICE_UNAVAILABLE'],
+        ['closed', 'open', 'SERVICE_UNAVAILABLE'],
+      ] as const) {
+        const pipeline = createTenantPipeline({
+          directory: tenants,
+          logger: pino({ level: 'silent' }),
+          metrics: false,
+          keyPrefix: prefix,
+          storeStartTimeoutMs: 200,
+          rateLimit: { redis, failMode: rate },
+          quota: { redis, failMode: quota },
+        });
+        const outcome = await pipeline.admit(request).then(
+          () => 'admitted',
+          (error: { code: string }) => error.code,
+        );
+        expect({ rate, quota, outcome }).toEqual({ rate, quota, outcome: expected });
+        await pipeline.close();
+      }
     } finally {
       redis.disconnect();
     }

@@ -1,5 +1,5 @@
 import type { Tenant, TenantDirectory, TenantEventBus, TenantId, Unsubscribe } from '@mt-paas/context';
-import { isTenantId, MtPaasError } from '@mt-paas/context';
+import { createTenantContext, isTenantId, MtPaasError } from '@mt-paas/context';
 import { LRUCache } from 'lru-cache';
 
 /** Options of {@link createCachedDirectory}. */
@@ -19,6 +19,11 @@ export interface CachedDirectoryOptions {
 
 /** A `TenantDirectory` with an LRU+TTL cache in front of it. */
 export interface CachedDirectory extends TenantDirectory {
+  /**
+   * The cached record of a (valid) tenant id, without waiting; `undefined` when it is not cached (then call
+   * `get`). Counted as a hit.
+   */
+  peek(tenantId: TenantId): Tenant | undefined;
   /** Drops one tenant (and every domain mapped to it) from the cache. */
   invalidate(tenantId: TenantId): void;
   /** Drops everything. */
@@ -32,13 +37,22 @@ export interface CachedDirectory extends TenantDirectory {
 }
 
 const MISSING = Symbol('missing');
+
+/**
+ * A deeply frozen copy of a record, made by `createTenantContext` so that the contexts later built from it
+ * share it instead of copying it again.
+ */
+function frozenRecord(tenant: Tenant): Tenant {
+  return createTenantContext({ tenant }).tenant as Tenant;
+}
 type Entry = Tenant | typeof MISSING;
 
 /**
  * Puts an LRU+TTL cache (lru-cache) in front of a directory: found tenants for `ttlMs`, unknown ids
  * and domains for `negativeTtlMs`; concurrent lookups of one id share one call. Tenant events
  * (`tenant.changed`, `.deleted`, `.blocked`, `.unblocked`) drop the entry on every instance.
- * Only ids that pass the grammar are ever looked up.
+ * Only ids that pass the grammar are ever looked up. A found record is deep-copied and frozen once when
+ * it is cached: every `get` of it returns that one read-only object.
  */
 export function createCachedDirectory(options: CachedDirectoryOptions): CachedDirectory {
   const { directory } = options;
@@ -69,7 +83,9 @@ export function createCachedDirectory(options: CachedDirectoryOptions): CachedDi
 
   async function load(tenantId: TenantId): Promise<Entry> {
     const startedAt = generation;
-    const found = await directory.get(tenantId);
+    const loaded = await directory.get(tenantId);
+    // Frozen once here and shared by every request of the tenant (never copied per request).
+    const found = loaded === undefined ? undefined : frozenRecord(loaded);
     // An invalidation that arrived while loading makes this answer stale: do not cache it.
     if (startedAt === generation) {
       if (found === undefined) negative.set(tenantId, true);
@@ -79,6 +95,11 @@ export function createCachedDirectory(options: CachedDirectoryOptions): CachedDi
   }
 
   return {
+    peek(tenantId) {
+      const cached = tenants.get(tenantId);
+      if (cached !== undefined) hits++;
+      return cached;
+    },
     async get(tenantId) {
       if (!isTenantId(tenantId)) {
         throw new MtPaasError('INVALID_TENANT_ID', 'Refusing to look up an invalid tenant id.');
