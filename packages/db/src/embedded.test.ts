@@ -5,8 +5,8 @@ import { courses } from './__fixtures__/app-schema.js';
 import { FIXTURE_MIGRATIONS } from './__fixtures__/environment.js';
 import { fetchLeakedCursor, leaveSessionState, probeSession } from './__fixtures__/session-leaks.js';
 import { type Catalog, createCatalog } from './catalog.js';
-import { createPgliteDriver, type PgliteInstance } from './driver.js';
 import { checkCatalogGate } from './catalog-gate.js';
+import { createPgliteDriver, type PgliteInstance } from './driver.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
 import { createTenantDb, type TenantDb } from './tenant-db.js';
 
