@@ -102,6 +102,8 @@ async function runAll(catalog) {
   );
   const ownerPool = new pg.Pool({ connectionString: benchUrl, max: concurrency });
   const plainPool = new pg.Pool({ connectionString: appUrl, max: concurrency });
+  // The final DROP DATABASE … WITH (FORCE) terminates connections: an idle one must not crash the run.
+  for (const pool of [ownerPool, plainPool]) pool.on('error', () => {});
   const plain = drizzle(ownerPool);
   const perClient = new WeakMap();
   const tenantDbs = [];

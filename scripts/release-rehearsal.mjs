@@ -68,19 +68,9 @@ export const SMOKE = {
  * Packaging defects the rehearsal found in packages/* and that were reported to their owners (this tooling
  * does not edit packages/*). A failure matching an entry is printed as KNOWN and does not fail the run; an
  * entry that matched nothing in a full run fails it as stale, so it is removed as soon as the package is fixed.
+ * @type {{ pkg: string, match: RegExp, note: string }[]}
  */
-export const KNOWN_DEFECTS = [
-  {
-    pkg: '@mt-paas/db',
-    match: /Could not find a declaration file for module 'pg'/,
-    note: "its .d.ts files import pg's types, but @types/pg is not a dependency (nor in its README's install line): with skipLibCheck false a TypeScript vendor gets TS7016, with skipLibCheck true pg.Pool & co. silently become any",
-  },
-  {
-    pkg: '@mt-paas/db',
-    match: /Cannot find module '@electric-sql\/pglite'/,
-    note: "the main entry's .d.ts imports PGlite types from the optional peer @electric-sql/pglite: a vendor on Postgres without pglite gets TS2307 under skipLibCheck false (types could be declared structurally or behind a subpath)",
-  },
-];
+export const KNOWN_DEFECTS = [];
 
 const usedDefects = new Set();
 

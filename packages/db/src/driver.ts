@@ -1,4 +1,3 @@
-import type { PGlite } from '@electric-sql/pglite';
 import { MtPaasError } from '@mt-paas/context';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -18,6 +17,26 @@ export interface SqlSession {
   exec(text: string): Promise<void>;
 }
 
+/**
+ * What this package uses of a PGlite transaction (`@electric-sql/pglite`'s `Transaction` fits it).
+ * Declared here so that the types of `@mt-paas/db` do not need the optional peer `@electric-sql/pglite`.
+ */
+export interface PgliteTransactionLike {
+  query<R>(query: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  exec(query: string): Promise<unknown>;
+}
+
+/**
+ * What this package uses of a PGlite instance: an `@electric-sql/pglite` `PGlite` (0.5.14) fits it.
+ * Declared structurally so that a vendor on Postgres needs no `@electric-sql/pglite` types, even with
+ * `skipLibCheck: false`; pass a real `PGlite` (anything else is not supported).
+ */
+export interface PgliteInstance extends PgliteTransactionLike {
+  transaction<T>(callback: (tx: PgliteTransactionLike) => Promise<T>): Promise<T>;
+  readonly closed: boolean;
+  close(): Promise<void>;
+}
+
 /** A Postgres server (node-postgres pool) or an embedded PGlite database, as the catalog and migrations use it. */
 export interface SqlDriver extends SqlSession {
   readonly kind: 'pg' | 'pglite';
@@ -28,7 +47,7 @@ export interface SqlDriver extends SqlSession {
   /** The node-postgres pool (`kind: 'pg'`). */
   readonly pool?: pg.Pool;
   /** The PGlite instance (`kind: 'pglite'`). */
-  readonly pglite?: PGlite;
+  readonly pglite?: PgliteInstance;
   /** Closes the pool / the PGlite instance when this driver opened it. */
   close(): Promise<void>;
 }
@@ -127,11 +146,11 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
 
 /** A driver over a PGlite instance (one connection; statements are serialised by PGlite). */
 export async function createPgliteDriver(
-  pglite: PGlite,
+  pglite: PgliteInstance,
   options: { owned?: boolean } = {},
 ): Promise<SqlDriver> {
   const { drizzle } = await import('drizzle-orm/pglite');
-  const db = drizzle(pglite) as unknown as PgDatabase<PgQueryResultHKT>;
+  const db = drizzle(pglite as never) as unknown as PgDatabase<PgQueryResultHKT>;
   return {
     kind: 'pglite',
     db,

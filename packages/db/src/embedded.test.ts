@@ -6,6 +6,7 @@ import { FIXTURE_MIGRATIONS } from './__fixtures__/environment.js';
 import { fetchLeakedCursor, leaveSessionState, probeSession } from './__fixtures__/session-leaks.js';
 import { type Catalog, createCatalog } from './catalog.js';
 import { checkCatalogGate } from './catalog-gate.js';
+import { createPgliteDriver, type PgliteInstance } from './driver.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
 import { createTenantDb, type TenantDb } from './tenant-db.js';
 
@@ -158,5 +159,29 @@ describe('embedded PGlite', () => {
         expect(rows.map((row) => row.tenantId)).toEqual(['emb_a']);
       }
     });
+  });
+});
+
+describe('createPgliteDriver', () => {
+  it("takes the vendor's own PGlite through the structural PgliteInstance type (no pglite types in ours)", async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const own = new PGlite();
+    // Compile-time: a real PGlite must fit the structural type the package exports.
+    const instance: PgliteInstance = own;
+    const driver = await createPgliteDriver(instance);
+    try {
+      expect(driver.pglite).toBe(own);
+      expect((await driver.query<{ n: number }>('SELECT 41 + $1::int AS n', [1])).rows).toEqual([{ n: 42 }]);
+      const inTx = await driver.transaction(async (session) => {
+        await session.exec('CREATE TEMP TABLE t (n int); INSERT INTO t VALUES (7)');
+        return (await session.query<{ n: number }>('SELECT n FROM t')).rows;
+      });
+      expect(inTx).toEqual([{ n: 7 }]);
+      await driver.close();
+      // Not opened by the driver: still open.
+      expect(own.closed).toBe(false);
+    } finally {
+      await own.close();
+    }
   });
 });

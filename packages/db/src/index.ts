@@ -14,7 +14,15 @@ export type { CatalogTables } from './catalog-schema.js';
 export { createCatalogTables, DEFAULT_CATALOG_SCHEMA } from './catalog-schema.js';
 export type { PoolGroup, PoolGroupOptions } from './database-pools.js';
 export { createPoolGroup } from './database-pools.js';
-export type { EmbeddedDatabaseOptions, PgDriverOptions, SqlDriver, SqlRows, SqlSession } from './driver.js';
+export type {
+  EmbeddedDatabaseOptions,
+  PgDriverOptions,
+  PgliteInstance,
+  PgliteTransactionLike,
+  SqlDriver,
+  SqlRows,
+  SqlSession,
+} from './driver.js';
 export { createPgDriver, createPgliteDriver, openEmbeddedDatabase } from './driver.js';
 export type { MigrationFile } from './migrator.js';
 export { readMigrationsFolder } from './migrator.js';

@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { PgliteSession, PgliteTransaction } from 'drizzle-orm/pglite';
+import type { PgliteInstance } from './driver.js';
 import { quoteIdentifier, quoteLiteral } from './sql-text.js';
 import { TENANT_SETTING } from './tenant-table.js';
 import {
@@ -94,12 +95,14 @@ function pgliteCondition(scope: Scope): string {
  * is cleared again before COMMIT.
  */
 export async function runOnPglite<T, TSchema extends Record<string, unknown> = Record<string, never>>(
-  pglite: PGlite,
+  instance: PgliteInstance,
   scope: Scope,
   fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
   stats?: UnitStats,
   relational?: RelationalSchema,
 ): Promise<T> {
+  // The driver is only ever created over a real PGlite (its public type is structural).
+  const pglite = instance as unknown as PGlite;
   const condition = pgliteCondition(scope);
   let broken = false;
   try {
@@ -133,12 +136,13 @@ export async function runOnPglite<T, TSchema extends Record<string, unknown> = R
 
 /** A PGlite transaction as the app role with no tenant set, on a cleared session; always rolled back. */
 export async function runUnscopedOnPglite<T, TSchema extends Record<string, unknown> = Record<string, never>>(
-  pglite: PGlite,
+  instance: PgliteInstance,
   role: string,
   fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>,
   relational?: RelationalSchema,
   sessionUser?: string,
 ): Promise<T> {
+  const pglite = instance as unknown as PGlite;
   let value: T | undefined;
   let broken = false;
   try {

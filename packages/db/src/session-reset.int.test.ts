@@ -80,6 +80,29 @@ for (const mode of ['row', 'schema', 'database'] as const) {
       }
     });
 
+    it('a unit whose COMMIT fails after leaving session state leaves nothing to the next unit either', async () => {
+      const { tenantDb } = environment;
+      for (let round = 0; round < 2; round += 1) {
+        let callbackReturned = false;
+        await expect(
+          tenantDb.forTenant(first).run(async (tx) => {
+            await leaveSessionState(tx, first);
+            // Fails only at COMMIT (deferred unique check): the failure path after a failed COMMIT.
+            await tx.execute(
+              sql.raw('CREATE TEMP TABLE mt_deferred (n int UNIQUE DEFERRABLE INITIALLY DEFERRED)'),
+            );
+            await tx.execute(sql.raw('INSERT INTO mt_deferred VALUES (1), (1)'));
+            callbackReturned = true;
+          }),
+        ).rejects.toSatisfy((error) => isMtPaasError(error, 'INTERNAL'));
+        // The callback itself succeeded: the failure came from the COMMIT.
+        expect(callbackReturned).toBe(true);
+        const probe = await tenantDb.forTenant(second).run(probeSession);
+        expect(probe).toEqual(CLEAN(environment.appRole));
+        await expect(tenantDb.forTenant(second).run(fetchLeakedCursor)).rejects.toThrow(/mt_leak/);
+      }
+    });
+
     it("a TEMP table left by one unit does not capture the next unit's writes", async () => {
       const { tenantDb } = environment;
       await tenantDb.forTenant(first).run((tx) => leaveSessionState(tx, first));

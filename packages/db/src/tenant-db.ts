@@ -1,4 +1,3 @@
-import type { PGlite } from '@electric-sql/pglite';
 import {
   MtPaasError,
   parseTenantId,
@@ -12,7 +11,7 @@ import pg from 'pg';
 import { DEFAULT_APP_ROLE, ensureAppRole, refuseBypass, roleFlags } from './app-role.js';
 import type { Catalog } from './catalog.js';
 import { createPoolGroup, type PoolGroup, type PoolGroupOptions } from './database-pools.js';
-import { createPgDriver, type SqlDriver } from './driver.js';
+import { createPgDriver, type PgliteInstance, type SqlDriver } from './driver.js';
 import { trackPool } from './session-reset.js';
 import { assertIdentifier } from './sql-text.js';
 import { mapStorageError } from './storage-errors.js';
@@ -181,7 +180,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       `${mode} mode needs the app role's connection (connectionString or pool): a NOSUPERUSER NOBYPASSRLS role that owns no tenant table.`,
     );
   }
-  const pglite: PGlite | undefined = embedded ? catalog.driver.pglite : undefined;
+  const pglite: PgliteInstance | undefined = embedded ? catalog.driver.pglite : undefined;
   const appRole = assertIdentifier(
     options.appRole ??
       (embedded
