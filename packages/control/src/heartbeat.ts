@@ -80,6 +80,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
   let inFlight: Promise<boolean> | undefined;
   let controller: AbortController | undefined;
   let failures = 0;
+  const stopReason = new MtPaasError('SERVICE_UNAVAILABLE', 'The heartbeat service was stopped.');
 
   const jittered = (ms: number) => ms * (1 - jitter + 2 * jitter * random());
 
@@ -158,7 +159,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
       options.onBeat?.({ ok: true });
       return true;
     } catch (error) {
-      if (!running && beatController.signal.aborted) return false; // stopped: not a market failure
+      if (beatController.signal.reason === stopReason) return false; // stopped: not a market failure
       failures += 1;
       if (failures === 1) {
         logger.warn(
@@ -197,7 +198,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
       running = false;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
-      controller?.abort(new MtPaasError('SERVICE_UNAVAILABLE', 'The heartbeat service was stopped.'));
+      controller?.abort(stopReason);
       await inFlight?.catch(() => {});
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;

@@ -24,7 +24,8 @@ interface Totals {
 /**
  * Heartbeat metrics read from the middleware's own prom-client counters (`<prefix>http_requests_total`
  * and `<prefix>http_request_duration_seconds`), never recomputed: each call returns the rate over the
- * time since the previous call (the first call: since the source was created). `error_rate` is the
+ * time since the previous call (the first call: everything recorded, over the time since the source
+ * was created — create it when the pipeline is created). `error_rate` is the
  * share of `5xx` answers; refusals (4xx) are the tenants' errors, not the service's.
  *
  * @throws MtPaasError `CONFIG_INVALID` when the registry holds no pipeline metrics (metrics: false, or
@@ -60,13 +61,13 @@ export function createRegistryMetricsSource(
     return totals;
   }
 
-  let previous: { at: number; totals: Totals | undefined } = { at: now(), totals: undefined };
-  // The baseline: what the counters held when the source was created.
-  const baseline = read().catch(() => undefined);
+  // Counters start at zero with the process: the first interval runs from the source's creation
+  // (create it with the pipeline) and counts everything recorded so far.
+  let previous: { at: number; totals: Totals } = { at: now(), totals: ZERO };
 
   return async () => {
     const totals = await read();
-    const before = previous.totals ?? (await baseline) ?? ZERO;
+    const before = previous.totals;
     const at = now();
     const minutes = Math.max((at - previous.at) / 60_000, 1 / 60_000);
     previous = { at, totals };
