@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MtPaasError, tryCurrentTenant } from '@mt-paas/context';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
 
-/** ADL verbs (http://adlnet.gov/expapi/verbs/…) a short verb name maps to. */
+/** ADL verbs (http://adlnet.gov/expapi/verbs/…) a short verb name maps to. `voided` is left out: a voiding statement's object must be a StatementRef, not an activity. */
 export const ADL_VERBS: readonly string[] = [
   'answered',
   'asked',
@@ -28,7 +28,6 @@ export const ADL_VERBS: readonly string[] = [
   'shared',
   'suspended',
   'terminated',
-  'voided',
 ];
 
 /** An xAPI 1.0.3 statement as control builds it. */
@@ -181,7 +180,7 @@ export function createActivityLogger(options: ActivityLoggerOptions): ActivityLo
 
   function objectOf(object: string): XapiStatement['object'] {
     if (ABSOLUTE_IRI.test(object)) return { objectType: 'Activity', id: object };
-    if (!OBJECT_NAME.test(object)) {
+    if (!OBJECT_NAME.test(object) || object.includes('..') || object.includes('//')) {
       throw new MtPaasError(
         'INVALID_REQUEST',
         `The activity "${object}" is neither an absolute IRI nor a name of letters, digits and ._~/-; pass e.g. "ai_tutor".`,
