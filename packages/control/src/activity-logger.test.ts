@@ -1,8 +1,7 @@
 import { runWithTenant } from '@mt-paas/context';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import validateStatement from 'xapi-validation';
 import { captureLogger } from './__fixtures__/capture-logger.js';
-import { type LrsStandIn, startLrsStandIn } from './__fixtures__/lrs-server.js';
+import { type LrsStandIn, startLrsStandIn, validateStatement } from './__fixtures__/lrs-server.js';
 import { ADL_VERBS, createActivityLogger } from './activity-logger.js';
 
 const credentials = { username: 'lrs_user', password: 'lrs_secret' };

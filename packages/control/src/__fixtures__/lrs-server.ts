@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import validateStatement from 'xapi-validation';
+import xapiValidation from 'xapi-validation';
+
+type Validate = (statement: unknown) => Array<{ path: unknown; constructor: { name: string } }>;
+/** `xapi-validation` is CommonJS with `exports.default`: Node's ESM import gives the module object. */
+const moduleValue = xapiValidation as unknown as Validate | { default: Validate };
+export const validateStatement: Validate =
+  typeof moduleValue === 'function' ? moduleValue : moduleValue.default;
 
 /** One refusal by the stand-in, with the rule the statement broke. */
 export interface LrsRefusal {
