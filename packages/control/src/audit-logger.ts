@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AuditEvent,
   type AuditSeverity,
@@ -6,7 +7,7 @@ import {
   type TenantId,
 } from '@mt-paas/context';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import type { MarketOutbox } from './market.js';
+import type { AuditAlertPayload, MarketOutbox } from './market.js';
 
 /** The audit types control counts per window instead of writing one row per event. */
 export const DEFAULT_AGGREGATED_AUDIT_TYPES: readonly string[] = [
@@ -88,21 +89,25 @@ interface Window {
   samples: Array<Record<string, unknown>>;
 }
 
-/** The seed 001 §5.3 alert body. */
-export function auditAlertBody(serviceId: string, event: AuditEvent): Record<string, unknown> {
-  const details: Record<string, unknown> = { ...(event.details ?? {}) };
-  if (event.tenantId !== undefined) details.source_tenant = event.tenantId;
-  if (event.targetTenantId !== undefined) details.target_tenant = event.targetTenantId;
-  const endpoint = event.details?.endpoint ?? event.details?.path;
-  if (endpoint !== undefined) details.endpoint = endpoint;
-  if (event.actor?.ip !== undefined) details.ip_address = event.actor.ip;
-  if (event.actor?.userId !== undefined) details.user_id = event.actor.userId;
-  if (event.requestId !== undefined) details.request_id = event.requestId;
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+/**
+ * The seed 001 §5.3 alert body of an audit event, exactly (the same as `@mt-paas/marketplace`'s
+ * `auditAlert()`): `details` carries `source_tenant`, `target_tenant`, `endpoint`, `ip_address`.
+ */
+export function auditAlertBody(serviceId: string, event: AuditEvent): AuditAlertPayload {
   return {
     service_id: serviceId,
     alert_type: event.type,
     severity: event.severity,
-    details,
+    details: {
+      source_tenant: event.tenantId ?? null,
+      target_tenant: event.targetTenantId ?? null,
+      endpoint: text(event.details?.endpoint) ?? text(event.details?.path),
+      ip_address: event.actor?.ip ?? null,
+    },
     timestamp: event.at.toISOString(),
   };
 }
@@ -136,11 +141,14 @@ export function createAuditLogger(options: AuditLoggerOptions): AuditLogger {
   async function write(event: AuditEvent): Promise<void> {
     await options.sink.record(event);
     if (options.outbox !== undefined && forward.has(event.severity)) {
-      await options.outbox.enqueue({
-        type: 'audit.alert',
-        ...(event.tenantId === undefined ? {} : { tenantId: event.tenantId }),
-        payload: auditAlertBody(options.serviceId, event),
-      });
+      await options.outbox.enqueue([
+        {
+          id: `audit:${randomUUID()}`,
+          type: 'audit.alert',
+          ...(event.tenantId === undefined ? {} : { tenantId: event.tenantId }),
+          payload: auditAlertBody(options.serviceId, event),
+        },
+      ]);
     }
   }
 

@@ -26,10 +26,8 @@ export interface ControlMetricsOptions {
   tenantCounts?: () => Promise<ReadonlyArray<{ status: string; plan: string; count: number }>>;
   /** Quota usage of tenants, read at each scrape. */
   quotaUsage?: () => Promise<readonly QuotaUsageSample[]>;
-  /** Outbox backlog (`@mt-paas/marketplace`'s outbox stats), read at each scrape. */
-  outboxStats?: () => Promise<{ pending: number; oldestPendingAt?: Date | null }>;
-  /** @default () => Date.now() */
-  now?: () => number;
+  /** Outbox backlog (`@mt-paas/marketplace`'s `outbox.stats()`), read at each scrape. */
+  outboxStats?: () => Promise<{ pending: number; oldestPendingAgeSeconds: number | null }>;
 }
 
 /** The control plane's operational metrics (seed 003 "Monitoring"), with bounded label cardinality. */
@@ -57,7 +55,6 @@ export interface ControlMetrics {
 export function createControlMetrics(options: ControlMetricsOptions = {}): ControlMetrics {
   const registry = options.registry ?? new Registry();
   const prefix = options.prefix ?? 'mtpaas_';
-  const now = options.now ?? (() => Date.now());
   const allow = new Set(options.tenantLabelAllowList ?? []);
   const plans = new Set(options.planLabels ?? ['free', 'starter', 'professional', 'enterprise']);
   const meters = new Set(options.meterLabels ?? ['api_requests', 'llm_tokens', 'storage_mb', 'users']);
@@ -118,10 +115,12 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
   });
 
   const outboxStats = options.outboxStats;
-  let outboxSnapshot: Promise<{ pending: number; oldestPendingAt?: Date | null }> | undefined;
+  let outboxSnapshot: Promise<{ pending: number; oldestPendingAgeSeconds: number | null }> | undefined;
   /** One outbox query per scrape for both gauges. */
   const readOutbox = () => {
-    outboxSnapshot ??= (outboxStats?.() ?? Promise.resolve({ pending: 0 })).finally(() => {
+    outboxSnapshot ??= (
+      outboxStats?.() ?? Promise.resolve({ pending: 0, oldestPendingAgeSeconds: null })
+    ).finally(() => {
       setTimeout(() => {
         outboxSnapshot = undefined;
       }, 0).unref?.();
@@ -143,8 +142,7 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
     registers: [registry],
     async collect() {
       if (outboxStats === undefined) return;
-      const oldest = (await readOutbox()).oldestPendingAt;
-      this.set(oldest == null ? 0 : Math.max(0, (now() - oldest.getTime()) / 1000));
+      this.set(Math.max(0, (await readOutbox()).oldestPendingAgeSeconds ?? 0));
     },
   });
 

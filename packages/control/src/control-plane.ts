@@ -1,6 +1,5 @@
 import type { TenantEventBus } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
-import { count, inArray } from 'drizzle-orm';
 import {
   type ActivityInput,
   type ActivityLogger,
@@ -11,7 +10,7 @@ import {
 import { type AuditLogger, type AuditLoggerOptions, createAuditLogger } from './audit-logger.js';
 import { type ControlMetrics, type ControlMetricsOptions, createControlMetrics } from './control-metrics.js';
 import { createHeartbeatService, type HeartbeatService, type HeartbeatServiceOptions } from './heartbeat.js';
-import { createKillSwitch, type KillSwitch } from './kill-switch.js';
+import { createKillSwitch, type KillSwitch, quoteSchema } from './kill-switch.js';
 import { type ControlLogger, defaultLogger } from './logger.js';
 import type { MarketOutbox } from './market.js';
 
@@ -20,10 +19,13 @@ export interface ControlPlaneOptions {
   /** `service.id` of the config. */
   serviceId: string;
   /** The central catalog (`createCatalog()` of `@mt-paas/db`): blocks, audit rows, tenant counts. */
-  catalog: Pick<Catalog, 'driver' | 'tables' | 'audit'>;
+  catalog: Pick<Catalog, 'driver' | 'schema' | 'audit'>;
   /** The tenant event bus the pipelines listen on (`createRedisEventBus`): every instance hears blocks. */
   events?: TenantEventBus;
-  /** The catalog outbox of `@mt-paas/marketplace`: status reports and audit alerts for the market. */
+  /**
+   * The catalog outbox of `@mt-paas/marketplace` (`createOutbox({ driver: catalog.driver, schema: catalog.schema })`):
+   * status reports and audit alerts for the market. Its `stats()` feeds the outbox metrics.
+   */
   outbox?: MarketOutbox;
   /**
    * The heartbeat; `false` or omitted = none (no market configured). `activeTenants` defaults to the
@@ -75,15 +77,18 @@ export interface ControlPlane {
  */
 export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
   const logger = options.logger ?? defaultLogger();
-  const { tenants } = options.catalog.tables;
-  const db = options.catalog.driver.db;
+  const driver = options.catalog.driver;
+  const tenants = `${quoteSchema(options.catalog.schema)}.tenants`;
+  const outbox = options.outbox;
 
   const metrics = createControlMetrics({
     tenantCounts: async () =>
-      db
-        .select({ status: tenants.status, plan: tenants.plan, count: count() })
-        .from(tenants)
-        .groupBy(tenants.status, tenants.plan),
+      (
+        await driver.query<{ status: string; plan: string; count: string }>(
+          `SELECT status, plan, count(*) AS count FROM ${tenants} GROUP BY status, plan`,
+        )
+      ).rows.map((row) => ({ status: row.status, plan: row.plan, count: Number(row.count) })),
+    ...(outbox?.stats === undefined ? {} : { outboxStats: () => outbox.stats!() }),
     ...options.metrics,
   });
   const audit = createAuditLogger({
@@ -120,13 +125,10 @@ export function createControlPlane(options: ControlPlaneOptions): ControlPlane {
       : createHeartbeatService({
           activeTenants: async () =>
             (
-              await db
-                .select({ id: tenants.id })
-                .from(tenants)
-                .where(inArray(tenants.status, ['active', 'grace']))
-                .orderBy(tenants.id)
-                .limit(10_000)
-            ).map((row) => row.id),
+              await driver.query<{ id: string }>(
+                `SELECT id FROM ${tenants} WHERE status IN ('active', 'grace') ORDER BY id LIMIT 10000`,
+              )
+            ).rows.map((row) => row.id),
           ...heartbeatOptions,
           serviceId: options.serviceId,
           logger,

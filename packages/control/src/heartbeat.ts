@@ -1,13 +1,23 @@
 import { MtPaasError } from '@mt-paas/context';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import type { HeartbeatBody, HeartbeatMetrics, HeartbeatSender, ServiceHealth } from './market.js';
+import {
+  type HeartbeatBody,
+  type HeartbeatMetrics,
+  type HeartbeatSender,
+  type MarketplaceHeartbeatClient,
+  type ServiceHealth,
+  toHeartbeatSender,
+} from './market.js';
 
 /** Options of {@link createHeartbeatService}. */
 export interface HeartbeatServiceOptions {
   /** `service.id` of the config: the `service_id` of every beat. */
   serviceId: string;
-  /** Sends a beat (the marketplace client, or `createHttpHeartbeatSender`). */
-  sender: HeartbeatSender;
+  /**
+   * Sends a beat: `@mt-paas/marketplace`'s `MarketplaceClient` as is, or a {@link HeartbeatSender}
+   * (`createHttpHeartbeatSender`).
+   */
+  sender: HeartbeatSender | MarketplaceHeartbeatClient;
   /** Period between beats (`marketplace.heartbeat_interval` × 1000). @default 60_000 */
   intervalMs?: number;
   /**
@@ -74,6 +84,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? defaultLogger();
+  const sender = toHeartbeatSender(options.sender);
 
   let running = false;
   let timer: NodeJS.Timeout | undefined;
@@ -151,7 +162,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
       });
       aborted.catch(() => {});
       // A sender that ignores the signal still cannot hold the beat past its timeout.
-      await Promise.race([options.sender.sendHeartbeat(body, { signal: beatController.signal }), aborted]);
+      await Promise.race([sender.sendHeartbeat(body, { signal: beatController.signal }), aborted]);
       if (failures > 0) {
         logger.info({ failedBeats: failures }, 'Marketplace heartbeat recovered');
       }

@@ -146,13 +146,14 @@ describeWith(['postgres', 'redis'], 'kill switch across two instances (Postgres 
       ['univ_a'],
     );
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({
+    // The shape @mt-paas/marketplace's dispatcher turns into POST /services/{id}/tenants/{tenant}/status.
+    expect(reports[0]).toEqual({
       type: 'tenant.status',
       payload: {
-        service_id: 'keli_tutor',
-        tenant_id: 'univ_a',
+        tenantId: 'univ_a',
         status: 'blocked',
         reason: 'subscription_expired',
+        at: expect.any(String),
       },
     });
     const audits = await sql<{ type: string; severity: string; actor: unknown }>(

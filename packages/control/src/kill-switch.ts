@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AuditEvent,
   type AuditSink,
@@ -8,10 +9,9 @@ import {
   type TenantStatus,
 } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
-import { and, eq, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import type { MarketOutbox } from './market.js';
+import type { MarketMessage, MarketOutbox } from './market.js';
 
 /** What a block asks for (the seed's kill-switch body, 001 §5.2, in camelCase). */
 export interface BlockInput {
@@ -47,7 +47,7 @@ export interface BlockResult {
 /** Options of {@link createKillSwitch}. */
 export interface KillSwitchOptions {
   /** The central catalog (`createCatalog()` of `@mt-paas/db`). */
-  catalog: Pick<Catalog, 'driver' | 'tables'>;
+  catalog: Pick<Catalog, 'driver' | 'schema'>;
   /** Tells every instance to drop its cached tenant (`createRedisEventBus` of `@mt-paas/middleware`). */
   events?: TenantEventBus;
   /** Records `tenant_blocked` / `tenant_unblocked` (the audit logger, or `catalog.audit`). */
@@ -99,6 +99,17 @@ export interface KillSwitch {
 /** Metadata key that remembers the status a block interrupted. */
 export const UNBLOCK_STATUS_KEY = 'mt_paas_status_before_block';
 const RESTORABLE: readonly TenantStatus[] = ['active', 'grace', 'suspended'];
+
+/** The catalog schema as a quoted identifier (it was validated by the catalog; checked again here). */
+export function quoteSchema(schema: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The catalog schema "${schema}" is not a plain lower-case identifier; use the catalog's own schema.`,
+    );
+  }
+  return `"${schema}"`;
+}
 
 const dateInput = z.union([z.date(), z.iso.datetime({ offset: true })]).transform((value) => new Date(value));
 const blockInputSchema = z.object({
@@ -161,8 +172,8 @@ function validateBlockInput(input: BlockInput) {
  * message from `blockAt` on, served with a warning before, served again once `until` passed.
  */
 export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
-  const { tenants } = options.catalog.tables;
-  const db = options.catalog.driver.db;
+  const driver = options.catalog.driver;
+  const tenants = `${quoteSchema(options.catalog.schema)}.tenants`;
   const logger = options.logger ?? defaultLogger();
   const now = options.now ?? (() => new Date());
   const origin = options.origin ?? `${process.env.HOSTNAME ?? 'instance'}:${process.pid}`;
@@ -193,22 +204,12 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
     }
   }
 
-  function statusReport(
-    tenantId: TenantId,
-    status: TenantStatus,
-    at: Date,
-    extra: Record<string, unknown>,
-  ): Parameters<MarketOutbox['enqueue']>[0] {
+  function statusReport(tenantId: TenantId, status: TenantStatus, at: Date, reason: string): MarketMessage {
     return {
+      id: `status:${tenantId}:${randomUUID()}`,
       type: 'tenant.status',
       tenantId,
-      payload: {
-        service_id: options.serviceId,
-        tenant_id: tenantId,
-        status,
-        timestamp: at.toISOString(),
-        ...extra,
-      },
+      payload: { tenantId, status, reason, at: at.toISOString() },
     };
   }
 
@@ -230,12 +231,12 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
       );
     }
     const effectiveBlockAt = effectiveAt.getTime() > at.getTime() ? effectiveAt : undefined;
-    await db.transaction(async (tx) => {
-      const [row] = await tx
-        .select({ status: tenants.status, metadata: tenants.metadata })
-        .from(tenants)
-        .where(eq(tenants.id, tenantId))
-        .for('update');
+    await driver.transaction(async (session) => {
+      const { rows } = await session.query<{ status: TenantStatus; before: string | null }>(
+        `SELECT status, metadata ->> $2 AS before FROM ${tenants} WHERE id = $1 FOR UPDATE`,
+        [tenantId, UNBLOCK_STATUS_KEY],
+      );
+      const row = rows[0];
       if (row === undefined) {
         throw new MtPaasError(
           'TENANT_NOT_FOUND',
@@ -249,36 +250,33 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
         throw new MtPaasError(
           'CONFLICT',
           `Tenant "${tenantId}" is ${row.status}; there is nothing to block.`,
-          { details: { tenantId, status: row.status } },
+          {
+            details: { tenantId, status: row.status },
+          },
         );
       }
-      const before =
-        row.status === 'blocked'
-          ? (row.metadata?.[UNBLOCK_STATUS_KEY] as string | undefined)
-          : (row.status as TenantStatus);
-      await tx
-        .update(tenants)
-        .set({
-          status: 'blocked',
-          blockedAt: at,
-          blockedReason: parsed.reason,
-          blockReason: parsed.reason,
-          blockMessage: parsed.message ?? null,
-          blockAt: effectiveBlockAt ?? null,
-          blockUntil: parsed.until ?? null,
-          metadata: sql`${tenants.metadata} || ${JSON.stringify({ [UNBLOCK_STATUS_KEY]: before ?? 'active' })}::jsonb`,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(tenants.id, tenantId));
-      await options.outbox?.enqueue(
-        statusReport(tenantId, 'blocked', at, {
-          reason: parsed.reason,
-          ...(parsed.message === undefined ? {} : { message: parsed.message }),
-          block_at: effectiveAt.toISOString(),
-          ...(parsed.until === undefined ? {} : { until: parsed.until.toISOString() }),
-        }),
-        { executor: tx },
+      // A re-block keeps the status the first block interrupted.
+      const before = row.status === 'blocked' ? (row.before ?? 'active') : row.status;
+      await session.query(
+        `UPDATE ${tenants}
+         SET status = 'blocked', blocked_at = $2, blocked_reason = $3, block_reason = $3, block_message = $4,
+             block_at = $5, block_until = $6, metadata = metadata || jsonb_build_object($7::text, $8::text),
+             updated_at = now()
+         WHERE id = $1`,
+        [
+          tenantId,
+          at,
+          parsed.reason,
+          parsed.message ?? null,
+          effectiveBlockAt ?? null,
+          parsed.until ?? null,
+          UNBLOCK_STATUS_KEY,
+          before,
+        ],
       );
+      await options.outbox?.enqueue([statusReport(tenantId, 'blocked', at, parsed.reason)], {
+        executor: session,
+      });
     });
     const propagated = await publish({
       type: 'tenant.blocked',
@@ -317,40 +315,27 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
     };
   }
 
-  /** Clears the block of `tenantId` if `condition` holds (one statement); returns the restored status. */
+  /** Clears the block of `tenantId` (one conditional UPDATE); returns the restored status, if this call lifted it. */
   async function lift(
     tenantId: TenantId,
     expiredOnly: boolean,
     reason: string,
   ): Promise<TenantStatus | undefined> {
     const at = now();
-    return db.transaction(async (tx) => {
-      const restored = sql`coalesce(case when ${tenants.metadata} ->> ${UNBLOCK_STATUS_KEY} in (${sql.join(
-        RESTORABLE.map((status) => sql`${status}`),
-        sql`, `,
-      )}) then ${tenants.metadata} ->> ${UNBLOCK_STATUS_KEY} end, 'active')`;
-      const rows = await tx
-        .update(tenants)
-        .set({
-          status: restored,
-          blockReason: null,
-          blockMessage: null,
-          blockAt: null,
-          blockUntil: null,
-          metadata: sql`${tenants.metadata} - ${UNBLOCK_STATUS_KEY}`,
-          updatedAt: sql`now()`,
-        })
-        .where(
-          and(
-            eq(tenants.id, tenantId),
-            eq(tenants.status, 'blocked'),
-            expiredOnly ? lte(tenants.blockUntil, sql`now()`) : undefined,
-          ),
-        )
-        .returning({ status: tenants.status });
-      const status = rows[0]?.status as TenantStatus | undefined;
+    const restorable = RESTORABLE.map((status) => `'${status}'`).join(', ');
+    return driver.transaction(async (session) => {
+      const { rows } = await session.query<{ status: TenantStatus }>(
+        `UPDATE ${tenants}
+         SET status = coalesce(CASE WHEN metadata ->> $2 IN (${restorable}) THEN metadata ->> $2 END, 'active'),
+             block_reason = NULL, block_message = NULL, block_at = NULL, block_until = NULL,
+             metadata = metadata - $2, updated_at = now()
+         WHERE id = $1 AND status = 'blocked'${expiredOnly ? ' AND block_until <= now()' : ''}
+         RETURNING status`,
+        [tenantId, UNBLOCK_STATUS_KEY],
+      );
+      const status = rows[0]?.status;
       if (status !== undefined) {
-        await options.outbox?.enqueue(statusReport(tenantId, status, at, { reason }), { executor: tx });
+        await options.outbox?.enqueue([statusReport(tenantId, status, at, reason)], { executor: session });
       }
       return status;
     });
@@ -381,10 +366,9 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
   }
 
   async function liftExpired(): Promise<TenantId[]> {
-    const due = await db
-      .select({ id: tenants.id })
-      .from(tenants)
-      .where(and(eq(tenants.status, 'blocked'), lte(tenants.blockUntil, sql`now()`)));
+    const { rows: due } = await driver.query<{ id: string }>(
+      `SELECT id FROM ${tenants} WHERE status = 'blocked' AND block_until <= now() ORDER BY block_until LIMIT 1000`,
+    );
     const lifted: TenantId[] = [];
     for (const { id } of due) {
       const tenantId = id as TenantId;

@@ -1,4 +1,5 @@
-import { MtPaasError } from '@mt-paas/context';
+import { MtPaasError, type TenantStatus } from '@mt-paas/context';
+import type { SqlSession } from '@mt-paas/db';
 
 /** Health the service reports in its heartbeat (seed 001 §5.1 `status`). */
 export type ServiceHealth = 'healthy' | 'degraded' | 'unhealthy';
@@ -30,24 +31,83 @@ export interface HeartbeatSender {
   sendHeartbeat(body: HeartbeatBody, options: { signal: AbortSignal }): Promise<unknown>;
 }
 
-/** A message for the market that must be delivered at least once (the catalog outbox row's fields). */
-export interface MarketMessage {
-  /** Deduplication id; the outbox generates one when omitted. */
-  eventId?: string;
-  tenantId?: string;
-  /** `tenant.status`, `audit.alert`, … */
-  type: string;
-  payload: Record<string, unknown>;
+/** Sends one beat: the wire-level {@link HeartbeatSender}, or `@mt-paas/marketplace`'s client. */
+export function toHeartbeatSender(sender: HeartbeatSender | MarketplaceHeartbeatClient): HeartbeatSender {
+  if ('sendHeartbeat' in sender) return sender;
+  return {
+    sendHeartbeat: (body) =>
+      sender.heartbeat(
+        {
+          status: body.status,
+          activeTenants: body.active_tenants,
+          metrics: {
+            requestsPerMinute: body.metrics.requests_per_minute,
+            errorRate: body.metrics.error_rate,
+            avgResponseTimeMs: body.metrics.avg_response_time_ms,
+          },
+          timestamp: new Date(body.timestamp),
+        },
+        { retries: 0 },
+      ),
+  };
 }
 
 /**
- * Where control leaves what the market must hear (status reports, audit alerts): the catalog outbox
- * of `@mt-paas/marketplace` (its dispatcher delivers with retries). Structural, so that outbox
- * writer is passed as is. `executor` is the open catalog transaction when the message must commit
- * with a catalog change (control passes its drizzle transaction).
+ * The heartbeat method of `@mt-paas/marketplace`'s `MarketplaceClient` (camelCase; it builds the seed
+ * body itself). Pass that client as the heartbeat `sender` as is: control calls it with `retries: 0`
+ * (a missed beat is not replayed) and bounds it with its own timeout, since it takes no signal.
+ */
+export interface MarketplaceHeartbeatClient {
+  heartbeat(
+    heartbeat: {
+      status: ServiceHealth;
+      activeTenants: readonly string[];
+      metrics?: { requestsPerMinute?: number; errorRate?: number; avgResponseTimeMs?: number };
+      timestamp?: Date;
+    },
+    options?: { retries?: number },
+  ): Promise<void>;
+}
+
+/** A tenant status report for the market (`POST /services/{service_id}/tenants/{tenant_id}/status`). */
+export interface TenantStatusPayload {
+  tenantId: string;
+  status: TenantStatus;
+  reason?: string;
+  /** ISO 8601. */
+  at: string;
+}
+
+/** The seed 001 §5.3 audit alert body (`POST /audit/alerts`), exactly. */
+export interface AuditAlertPayload {
+  service_id: string;
+  alert_type: string;
+  severity: 'low' | 'medium' | 'high' | 'critical';
+  details: {
+    source_tenant: string | null;
+    target_tenant: string | null;
+    endpoint: string | null;
+    ip_address: string | null;
+  };
+  /** ISO 8601. */
+  timestamp: string;
+}
+
+/** A message for the market that must be delivered at least once (a row of the catalog `outbox`). */
+export type MarketMessage =
+  | { id: string; type: 'tenant.status'; tenantId: string; payload: TenantStatusPayload }
+  | { id: string; type: 'audit.alert'; tenantId?: string | undefined; payload: AuditAlertPayload };
+
+/**
+ * Where control leaves what the market must hear (status reports, audit alerts): the catalog outbox of
+ * `@mt-paas/marketplace` (`createOutbox({ driver: catalog.driver, schema: catalog.schema })`), passed as
+ * is; its dispatcher delivers with retries. `executor` is the open catalog transaction (a `SqlSession`
+ * of `catalog.driver.transaction`) when the message must commit with a catalog change.
  */
 export interface MarketOutbox {
-  enqueue(message: MarketMessage, options?: { executor?: unknown }): Promise<unknown>;
+  enqueue(messages: readonly MarketMessage[], options?: { executor?: SqlSession }): Promise<unknown>;
+  /** Backlog, for the outbox metrics (the marketplace outbox has it). */
+  stats?(): Promise<{ pending: number; oldestPendingAgeSeconds: number | null }>;
 }
 
 /** Options of {@link createHttpHeartbeatSender}. */
