@@ -11,6 +11,8 @@ export type { ControlMetrics, ControlMetricsOptions, QuotaUsageSample } from './
 export { createControlMetrics } from './control-metrics.js';
 export type { ControlPlane, ControlPlaneOptions } from './control-plane.js';
 export { createControlPlane } from './control-plane.js';
+export type { ControlConfigInput, ControlDependencies } from './from-config.js';
+export { controlOptionsFromConfig } from './from-config.js';
 export type { HeartbeatService, HeartbeatServiceOptions } from './heartbeat.js';
 export { createHeartbeatService } from './heartbeat.js';
 export type {
@@ -23,14 +25,17 @@ export type {
 export { createKillSwitch, parseBlockRequest, UNBLOCK_STATUS_KEY } from './kill-switch.js';
 export type { ControlLogger } from './logger.js';
 export type {
+  AuditAlertPayload,
   HeartbeatBody,
   HeartbeatMetrics,
   HeartbeatSender,
   HttpHeartbeatSenderOptions,
   MarketMessage,
   MarketOutbox,
+  MarketplaceHeartbeatClient,
   ServiceHealth,
+  TenantStatusPayload,
 } from './market.js';
-export { createHttpHeartbeatSender } from './market.js';
+export { createHttpHeartbeatSender, toHeartbeatSender } from './market.js';
 export type { RegistryMetricsSourceOptions } from './registry-metrics-source.js';
 export { createRegistryMetricsSource } from './registry-metrics-source.js';
