@@ -283,6 +283,24 @@ describeWith(['postgres', 'redis'], 'kill switch across two instances (Postgres 
     expect(await control.unblock('univ_b')).toEqual({ tenantId: 'univ_b', unblocked: false });
   });
 
+  it('concurrent blocks and unblocks of one tenant: the interrupted status survives, one report per change', async () => {
+    await catalog.tenants.upsert({ id: 'univ_c', name: 'univ_c', status: 'grace' });
+    await Promise.all(
+      Array.from({ length: 12 }, (_, index) => control.block('univ_c', { reason: `concurrent_${index}` })),
+    );
+    const unblocks = await Promise.all(Array.from({ length: 6 }, () => control.unblock('univ_c')));
+    expect(unblocks.filter((result) => result.unblocked)).toHaveLength(1);
+    const [row] = await sql<{ status: string }>('select status from $schema.tenants where id = $1', [
+      'univ_c',
+    ]);
+    expect(row?.status).toBe('grace');
+    const reports = await sql<{ status: string }>(
+      "select payload->>'status' as status from $schema.outbox where tenant_id = $1 order by created_at",
+      ['univ_c'],
+    );
+    expect(reports.map((report) => report.status)).toEqual([...Array(12).fill('blocked'), 'grace']);
+  });
+
   it('unblock reaches both instances', async () => {
     await control.unblock('univ_a', { reason: 'renewed', actor: { userId: 'ops' } });
     await expect
