@@ -161,6 +161,21 @@ describe('createActivityLogger against a local LRS that validates every statemen
     expect(() => activity.log({ verb: 'asked', object: 'a', result: { 'bad key': 1 } })).toThrow(
       expect.objectContaining({ code: 'INVALID_REQUEST' }),
     );
+    for (const result of [
+      { success: 'yes' },
+      { completion: 1 },
+      { duration: '90 seconds' },
+      { duration: 'P' },
+      { score: { scaled: 2 } },
+      { score: { raw: 11, min: 0, max: 10 } },
+      { score: { min: 5, max: 5 } },
+      { score: { points: 3 } },
+      { response: 42 },
+    ]) {
+      expect(() => activity.log({ verb: 'scored', object: 'quiz', result })).toThrow(
+        expect.objectContaining({ code: 'INVALID_REQUEST' }),
+      );
+    }
     expect(activity.stats.buffered).toBe(0);
   });
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MtPaasError, tryCurrentTenant } from '@mt-paas/context';
+import { z } from 'zod';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
 
 /** ADL verbs (http://adlnet.gov/expapi/verbs/…) a short verb name maps to. `voided` is left out: a voiding statement's object must be a StatementRef, not an activity. */
@@ -119,6 +120,38 @@ export interface ActivityLogger {
 }
 
 const RESULT_FIELDS = new Set(['success', 'completion', 'response', 'duration', 'score']);
+/** The xAPI 1.0.3 rules for the result's own fields (§2.4.5), checked when the statement is built. */
+const resultFieldsSchema = z.object({
+  success: z.boolean().optional(),
+  completion: z.boolean().optional(),
+  response: z.string().optional(),
+  duration: z
+    .string()
+    .regex(
+      /^P(?!$)(\d+(?:\.\d+)?Y)?(\d+(?:\.\d+)?M)?(\d+(?:\.\d+)?W)?(\d+(?:\.\d+)?D)?(T(?=\d)(\d+(?:\.\d+)?H)?(\d+(?:\.\d+)?M)?(\d+(?:\.\d+)?S)?)?$/,
+      'an ISO 8601 duration such as PT1M30S',
+    )
+    .optional(),
+  score: z
+    .strictObject({
+      scaled: z.number().min(-1).max(1).optional(),
+      raw: z.number().optional(),
+      min: z.number().optional(),
+      max: z.number().optional(),
+    })
+    .refine(
+      (score) => score.min === undefined || score.max === undefined || score.min < score.max,
+      'min must be below max',
+    )
+    .refine(
+      (score) =>
+        score.raw === undefined ||
+        ((score.min === undefined || score.raw >= score.min) &&
+          (score.max === undefined || score.raw <= score.max)),
+      'raw must lie within min … max',
+    )
+    .optional(),
+});
 const ABSOLUTE_IRI = /^[a-z][a-z0-9+.-]*:\/\/[^\s]+$/i;
 const OBJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._~/-]{0,199}$/;
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$/;
@@ -194,6 +227,17 @@ export function createActivityLogger(options: ActivityLoggerOptions): ActivityLo
   }
 
   function resultOf(result: Record<string, unknown>): XapiStatement['result'] {
+    const fields = resultFieldsSchema.safeParse(
+      Object.fromEntries(Object.entries(result).filter(([key]) => RESULT_FIELDS.has(key))),
+    );
+    if (!fields.success) {
+      const issue = fields.error.issues[0];
+      throw new MtPaasError(
+        'INVALID_REQUEST',
+        `The activity result's "${issue?.path.join('.') ?? 'result'}" is not valid xAPI (${issue?.message ?? 'invalid'}); see xAPI 1.0.3 §2.4.5.`,
+        { details: { field: issue?.path.join('.') } },
+      );
+    }
     const out: NonNullable<XapiStatement['result']> = {};
     const extensions: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(result)) {
