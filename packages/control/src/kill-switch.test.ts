@@ -58,6 +58,25 @@ describe('kill switch on the embedded catalog (PGlite) with the in-process event
     await expect(admit('univ_1')).resolves.toMatchObject({ tenantId: 'univ_1' });
   });
 
+  it("takes the marketplace receiver's block data as is (message up to 2000 characters, Date blockAt, grace hours)", async () => {
+    const killSwitch = createKillSwitch({ catalog, events, serviceId: 'svc', logger: captureLogger() });
+    const message = '갱'.repeat(2000);
+    const data = {
+      tenantId: 'univ_1',
+      reason: 'subscription_expired',
+      blockAt: new Date(),
+      gracePeriodHours: 0,
+      message,
+    };
+    await killSwitch.block(data.tenantId, data);
+    await expect(admit('univ_1')).rejects.toMatchObject({ code: 'TENANT_BLOCKED', message });
+    await expect(killSwitch.block('univ_1', { reason: 'x', message: `${message}!` })).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+      details: { field: 'message' },
+    });
+    await killSwitch.unblock('univ_1', { reason: undefined });
+  });
+
   it('the sweep lifts an expired block on its timer and stop() ends it', async () => {
     const actions: string[] = [];
     const killSwitch = createKillSwitch({

@@ -114,7 +114,7 @@ export function quoteSchema(schema: string): string {
 const dateInput = z.union([z.date(), z.iso.datetime({ offset: true })]).transform((value) => new Date(value));
 const blockInputSchema = z.object({
   reason: z.string().trim().min(1).max(200),
-  message: z.string().max(1000).optional(),
+  message: z.string().max(2000).optional(),
   blockAt: dateInput.optional(),
   gracePeriodHours: z
     .number()

@@ -4,6 +4,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { captureLogger } from './__fixtures__/capture-logger.js';
 import { auditAlertBody } from './audit-logger.js';
 import { createHeartbeatService } from './heartbeat.js';
+import type { BlockInput, KillSwitch } from './kill-switch.js';
 import type { MarketOutbox, MarketplaceHeartbeatClient } from './market.js';
 
 /*
@@ -48,6 +49,19 @@ type OutboxMessage =
   | { id: string; type: 'usage.report'; tenantId: string; payload: Record<string, unknown> }
   | { id: string; type: 'audit.alert'; tenantId?: string | undefined; payload: AuditAlert }
   | { id: string; type: 'tenant.status'; tenantId: string; payload: TenantStatusJson };
+/** `TenantBlocked` / `TenantUnblocked`: the data its receiver hands to `onBlocked` / `onUnblocked`. */
+interface TenantBlocked {
+  tenantId: TenantId;
+  reason: string;
+  blockAt: Date | undefined;
+  gracePeriodHours: number;
+  message: string | undefined;
+}
+interface TenantUnblocked {
+  tenantId: TenantId;
+  reason: string | undefined;
+  message: string | undefined;
+}
 interface Outbox {
   enqueue(messages: readonly OutboxMessage[], options?: { executor?: SqlSession }): Promise<number>;
   stats(): Promise<{ pending: number; parked: number; oldestPendingAgeSeconds: number | null }>;
@@ -59,6 +73,9 @@ describe('the marketplace package plugs into control as is', () => {
     expectTypeOf<MarketplaceClientHeartbeat>().toExtend<MarketplaceHeartbeatClient>();
     expectTypeOf<ReturnType<typeof auditAlertBody>>().toExtend<AuditAlert>();
     expectTypeOf<AuditAlert>().toExtend<ReturnType<typeof auditAlertBody>>();
+    // onBlocked: (data) => control.block(data.tenantId, data); onUnblocked: (data) => control.unblock(data.tenantId, data)
+    expectTypeOf<TenantBlocked>().toExtend<BlockInput>();
+    expectTypeOf<TenantUnblocked>().toExtend<NonNullable<Parameters<KillSwitch['unblock']>[1]>>();
   });
 
   it("control's alert body is the marketplace's auditAlert(): the seed's four detail keys, nulls when absent", () => {
