@@ -111,6 +111,31 @@ describe('createControlMetrics', () => {
     expect(series('mtpaas_quota_exceeded_events_total')).toBeLessThanOrEqual(2);
   });
 
+  it('a failing source (catalog down) does not fail the scrape: its gauges keep their last values and the failure is counted', async () => {
+    let down = false;
+    let outboxReads = 0;
+    const metrics = createControlMetrics({
+      tenantCounts: async () => {
+        if (down) throw new Error('catalog down');
+        return [{ status: 'active', plan: 'free', count: 5 }];
+      },
+      outboxStats: async () => {
+        outboxReads += 1;
+        if (down) throw new Error('catalog down');
+        return { pending: 3, oldestPendingAgeSeconds: 12 };
+      },
+    });
+    expect((await metrics.render()).body).toContain('mtpaas_tenants{status="active",plan="free"} 5');
+    expect(outboxReads).toBe(1); // one query for both outbox gauges
+    down = true;
+    await metrics.render();
+    const { body } = await metrics.render(); // the error count of a scrape shows from the next one
+    expect(body).toContain('mtpaas_tenants{status="active",plan="free"} 5');
+    expect(body).toContain('mtpaas_outbox_pending_messages 3');
+    expect(body).toContain('mtpaas_metrics_source_errors_total{source="tenants"} 1\n');
+    expect(body).toContain('mtpaas_metrics_source_errors_total{source="outbox"} 1\n'); // one query for both gauges
+  });
+
   it.skipIf(promtoolSkip !== undefined)(
     `passes promtool check metrics (control and pipeline metrics on one registry)${promtoolSkip === undefined ? '' : ` — skipped: ${promtoolSkip}`}`,
     async () => {

@@ -64,6 +64,22 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
   const meterLabel = (meter: string) => (meters.has(meter) ? meter : '_other');
   const statusLabel = (status: string) => (statuses.has(status) ? (status as TenantStatus) : '_other');
 
+  const sourceErrors = new Counter({
+    name: `${prefix}metrics_source_errors_total`,
+    help: 'Scrapes where a metrics source (catalog, quota store, outbox) failed; its gauges kept their last values',
+    labelNames: ['source'] as const,
+    registers: [registry],
+  });
+  /** A source that fails must not fail the whole scrape (the pipeline's metrics are served beside these). */
+  async function settle<T>(source: string, read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch {
+      sourceErrors.inc({ source });
+      return undefined;
+    }
+  }
+
   const tenantCounts = options.tenantCounts;
   new Gauge({
     name: `${prefix}tenants`,
@@ -72,8 +88,10 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
     registers: [registry],
     async collect() {
       if (tenantCounts === undefined) return;
+      const rows = await settle('tenants', tenantCounts);
+      if (rows === undefined) return; // keep the last values
       this.reset();
-      for (const row of await tenantCounts()) {
+      for (const row of rows) {
         this.inc({ status: statusLabel(row.status), plan: planLabel(row.plan) }, row.count);
       }
     },
@@ -87,9 +105,11 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
     registers: [registry],
     async collect() {
       if (quotaUsage === undefined) return;
+      const samples = await settle('quota usage', quotaUsage);
+      if (samples === undefined) return;
       this.reset();
       const ratios = new Map<string, { tenant: string; meter: string; ratio: number }>();
-      for (const sample of await quotaUsage()) {
+      for (const sample of samples) {
         if (sample.limit === null || !(sample.limit > 0)) continue;
         const labels = { tenant: tenantLabel(sample.tenantId), meter: meterLabel(sample.meter) };
         const key = `${labels.tenant}\u0000${labels.meter}`;
@@ -115,16 +135,20 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
   });
 
   const outboxStats = options.outboxStats;
-  let outboxSnapshot: Promise<{ pending: number; oldestPendingAgeSeconds: number | null }> | undefined;
-  /** One outbox query per scrape for both gauges. */
+  let outboxSnapshot:
+    | Promise<{ pending: number; oldestPendingAgeSeconds: number | null } | undefined>
+    | undefined;
+  /**
+   * One outbox query per scrape for both gauges: prom-client starts every metric's `collect()` in one
+   * synchronous pass, so a snapshot dropped on the next microtask is shared by exactly that scrape.
+   */
   const readOutbox = () => {
-    outboxSnapshot ??= (
-      outboxStats?.() ?? Promise.resolve({ pending: 0, oldestPendingAgeSeconds: null })
-    ).finally(() => {
-      setTimeout(() => {
+    if (outboxSnapshot === undefined) {
+      outboxSnapshot = outboxStats === undefined ? Promise.resolve(undefined) : settle('outbox', outboxStats);
+      queueMicrotask(() => {
         outboxSnapshot = undefined;
-      }, 0).unref?.();
-    });
+      });
+    }
     return outboxSnapshot;
   };
   new Gauge({
@@ -133,7 +157,8 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
     registers: [registry],
     async collect() {
       if (outboxStats === undefined) return;
-      this.set((await readOutbox()).pending);
+      const stats = await readOutbox();
+      if (stats !== undefined) this.set(stats.pending);
     },
   });
   new Gauge({
@@ -142,7 +167,8 @@ export function createControlMetrics(options: ControlMetricsOptions = {}): Contr
     registers: [registry],
     async collect() {
       if (outboxStats === undefined) return;
-      this.set(Math.max(0, (await readOutbox()).oldestPendingAgeSeconds ?? 0));
+      const stats = await readOutbox();
+      if (stats !== undefined) this.set(Math.max(0, stats.oldestPendingAgeSeconds ?? 0));
     },
   });
 
