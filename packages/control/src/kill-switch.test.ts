@@ -104,4 +104,32 @@ describe('kill switch on the embedded catalog (PGlite) with the in-process event
     expect((await catalog.directory.get('univ_3' as never))?.status).toBe('blocked');
     expect(await killSwitch.liftExpired()).toEqual(['univ_3']);
   });
+
+  it('a catalog outage during sweeps is logged once, and once on recovery', async () => {
+    const logger = captureLogger();
+    let down = true;
+    const flaky = {
+      schema: catalog.schema,
+      driver: new Proxy(catalog.driver, {
+        get(target, property, receiver) {
+          if (property === 'query' && down)
+            return async () => Promise.reject(new Error('connection refused'));
+          return Reflect.get(target, property, receiver);
+        },
+      }),
+    };
+    const killSwitch = createKillSwitch({
+      catalog: flaky,
+      serviceId: 'svc',
+      expiryCheckIntervalMs: 20,
+      logger,
+    });
+    killSwitch.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(logger.at('warn')).toHaveLength(1);
+    down = false;
+    await expect.poll(() => logger.at('info').length, { timeout: 2_000 }).toBe(1);
+    await killSwitch.stop();
+    expect(logger.at('warn')).toHaveLength(1);
+  });
 });

@@ -180,6 +180,7 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
   const intervalMs = options.expiryCheckIntervalMs ?? 5_000;
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<unknown> | undefined;
+  let sweepFailing = false;
 
   async function publish(event: Parameters<TenantEventBus['publish']>[0]): Promise<boolean> {
     if (options.events === undefined) return false;
@@ -383,9 +384,21 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
   function scheduleSweep(): void {
     timer = setTimeout(() => {
       sweeping = liftExpired()
-        .catch((error) => {
-          logger.warn({ err: errorMessage(error) }, 'Expired blocks could not be checked; retrying');
-        })
+        .then(
+          () => {
+            if (sweepFailing) logger.info({}, 'Expired blocks are checked again');
+            sweepFailing = false;
+          },
+          (error) => {
+            if (!sweepFailing) {
+              logger.warn(
+                { err: errorMessage(error) },
+                'Expired blocks could not be checked; retrying every interval (logged once until it recovers)',
+              );
+            }
+            sweepFailing = true;
+          },
+        )
         .finally(() => {
           sweeping = undefined;
           if (timer !== undefined) scheduleSweep();
