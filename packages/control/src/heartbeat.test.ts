@@ -305,6 +305,18 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     await Promise.all([heartbeat.stop(), absent.stop(), back.stop()]);
   });
 
+  it('appends /api/v1 to a market URL without it, as the marketplace client does', async () => {
+    const root = market.url.replace(/\/api\/v1$/, '');
+    for (const apiUrl of [root, `${root}/`, market.url, `${market.url}/`]) {
+      const sender = createHttpHeartbeatSender({ apiUrl });
+      const service = createHeartbeatService({ serviceId: 'keli_tutor', sender, logger: captureLogger() });
+      await expect(service.beat()).resolves.toBe(true);
+    }
+    expect(market.beats.map((beat) => beat.path)).toEqual(
+      Array(4).fill('/api/v1/services/keli_tutor/heartbeat'),
+    );
+  });
+
   it('rejects a market URL that is not a URL with CONFIG_INVALID', () => {
     expect(() => createHttpHeartbeatSender({ apiUrl: 'not a url' })).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),

@@ -112,7 +112,7 @@ export interface MarketOutbox {
 
 /** Options of {@link createHttpHeartbeatSender}. */
 export interface HttpHeartbeatSenderOptions {
-  /** Base URL of the market API (`marketplace.api_url`, e.g. `https://market.example/api/v1`). */
+  /** Root of the market API (`marketplace.api_url`, e.g. `https://market.example/api/v1`; `/api/v1` is appended when missing). */
   apiUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>` (`marketplace.api_key`). */
   apiKey?: string;
@@ -128,7 +128,9 @@ export interface HttpHeartbeatSenderOptions {
 export function createHttpHeartbeatSender(options: HttpHeartbeatSenderOptions): HeartbeatSender {
   let base: URL;
   try {
-    base = new URL(options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
+    // The same rule as @mt-paas/marketplace's client: `/api/v1` is appended when the URL does not end with it.
+    const trimmed = options.apiUrl.replace(/\/+$/, '');
+    base = new URL(`${/\/api\/v1$/.test(trimmed) ? trimmed : `${trimmed}/api/v1`}/`);
   } catch (cause) {
     throw new MtPaasError(
       'CONFIG_INVALID',
