@@ -37,5 +37,7 @@ export type {
   TenantStatusPayload,
 } from './market.js';
 export { createHttpHeartbeatSender, toHeartbeatSender } from './market.js';
+export type { QuotaUsageSourceOptions } from './quota-usage-source.js';
+export { createQuotaUsageSource } from './quota-usage-source.js';
 export type { RegistryMetricsSourceOptions } from './registry-metrics-source.js';
 export { createRegistryMetricsSource } from './registry-metrics-source.js';
