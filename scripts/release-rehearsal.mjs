@@ -52,6 +52,7 @@ export const SMOKE = {
   '@mt-paas/db': { scenarios: ['db-row-mode'] },
   '@mt-paas/providers-llm': { scenarios: ['llm-local-provider'] },
   '@mt-paas/marketplace': { scenarios: ['marketplace-webhooks'] },
+  '@mt-paas/provisioning': { scenarios: ['provisioning-lifecycle'] },
   '@mt-paas/config': {
     scenarios: [],
     alone: true,
@@ -224,6 +225,97 @@ if (action === 'create') {
 await client.end();
 `;
 
+const PROVISIONING_USERS_MIGRATION = `CREATE TABLE "users" (
+	"tenant_id" text DEFAULT nullif(current_setting('app.tenant_id', true), '') NOT NULL,
+	"id" uuid DEFAULT gen_random_uuid() NOT NULL,
+	"email" text NOT NULL,
+	"role" text NOT NULL,
+	CONSTRAINT "users_pkey" PRIMARY KEY("tenant_id","id"),
+	CONSTRAINT "users_email_unique" UNIQUE("tenant_id","email")
+);
+--> statement-breakpoint
+ALTER TABLE "users" ENABLE ROW LEVEL SECURITY;--> statement-breakpoint
+CREATE POLICY "users_tenant_isolation" ON "users" AS PERMISSIVE FOR ALL TO public USING ("tenant_id" = nullif(current_setting('app.tenant_id', true), '')) WITH CHECK ("tenant_id" = nullif(current_setting('app.tenant_id', true), ''));
+`;
+
+// The README's first example (schema mode, an afterOnboard hook seeding the admin), then the installed `mt-paas`
+// bin as a vendor's operator runs it: `npx --offline --no -- mt-paas …` (the installed bin or an error, never a
+// package fetched from a registry; without `--` npx takes `--help` for itself), with the Node under test first on
+// PATH so the bin's `#!/usr/bin/env node` shebang starts that Node.
+const PROVISIONING_APP = `import { spawnSync } from 'node:child_process';
+import { delimiter, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
+import { createProvisioner } from '@mt-paas/provisioning';
+import { text, uuid } from 'drizzle-orm/pg-core';
+import pg from 'pg';
+
+const users = tenantTable('users', { id: uuid('id').defaultRandom().primaryKey(), email: text('email').notNull().unique(),
+  role: text('role').notNull() });
+const catalog = await createCatalog({ connectionString: process.env.DATABASE_URL });
+await catalog.migrate();
+await ensureAppRole(catalog.driver, { role: process.env.APP_ROLE!, password: 'rehearsal' });
+const tenantDb = await createTenantDb({
+  mode: 'schema',
+  catalog,
+  connectionString: process.env.APP_DATABASE_URL,
+  migrationsFolder: fileURLToPath(new URL('./drizzle', import.meta.url)),
+});
+const provisioner = createProvisioner({
+  catalog,
+  tenantDbs: { schema: tenantDb },
+  defaultMode: 'schema',
+  hooks: {
+    afterOnboard: ({ scope, input }) =>
+      scope.run((tx) => tx.insert(users).values({ email: input.adminEmail!, role: 'admin' }).onConflictDoNothing()),
+  },
+});
+
+// --- the rehearsal checks each step, the tenant's storage and the recorded jobs ---
+const cliEnv = { ...process.env, PATH: \`\${dirname(process.execPath)}\${delimiter}\${process.env.PATH ?? ''}\` };
+function cli(...args: string[]) {
+  const ran = spawnSync('npx', ['--offline', '--no', '--', 'mt-paas', ...args], { env: cliEnv, encoding: 'utf8', timeout: 60_000 });
+  let json: unknown;
+  try { json = JSON.parse(ran.stdout); } catch { json = undefined; }
+  return { code: ran.status, json, stdout: ran.stdout, stderr: ran.stderr.split('\\n').slice(-5).join('\\n') };
+}
+const listed = (run: ReturnType<typeof cli>) => ({ code: run.code,
+  tenants: ((run.json as { tenants?: { id: string; status: string; placement: { mode: string } }[] })?.tenants ?? [])
+    .map((t) => ({ id: t.id, status: t.status, mode: t.placement.mode })), stderr: run.code === 0 ? '' : run.stderr });
+const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+await admin.connect();
+const schemaOf = async () => (await admin.query(
+  "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 't_hallym' AND table_name = 'users'")).rows[0].n;
+const adminsOf = () => tenantDb.forTenant('hallym').run((tx) => tx.select({ email: users.email, role: users.role }).from(users));
+const brief = (t: { id: string; status: string; placement: { mode: string } }) => ({ id: t.id, status: t.status, mode: t.placement.mode });
+
+const onboarded = brief(await provisioner.onboard({ id: 'hallym', name: 'Hallym University', adminEmail: 'admin@hallym.ac.kr' }));
+const again = brief(await provisioner.onboard({ id: 'hallym', name: 'Hallym University', adminEmail: 'admin@hallym.ac.kr' }));
+const storage = { usersTable: await schemaOf(), admins: await adminsOf() };
+const suspended = brief(await provisioner.suspend('hallym', { reason: 'service_cancelled' }));
+const help = cli('--help');
+const listSuspended = listed(cli('tenant', 'list', '--json'));
+const resumed = brief(await provisioner.resume('hallym'));
+const offboarded = brief(await provisioner.offboard('hallym', { reason: 'user_deleted' }));
+const listDeleted = listed(cli('tenant', 'list', '--json'));
+const listActive = listed(cli('tenant', 'list', '--status', 'active', '--json'));
+const show = cli('tenant', 'show', 'hallym', '--json');
+const missing = cli('tenant', 'show', 'nobody', '--json');
+const jobs = (await provisioner.jobs('hallym')).map((j) => ({ action: j.action, state: j.state, attempts: j.attempts, error: j.error }));
+const cliJobs = ((show.json as { jobs?: { action: string; state: string }[] })?.jobs ?? []).map((j) => ({ action: j.action, state: j.state }));
+const keptAfterOffboard = await schemaOf();
+const binNode = spawnSync('node', ['--version'], { env: cliEnv, encoding: 'utf8' }).stdout.trim();
+await admin.end();
+await tenantDb.close();
+await catalog.close();
+console.log('${RESULT_PREFIX}' + JSON.stringify({ onboarded, again, storage, suspended, resumed, offboarded, keptAfterOffboard,
+  jobs, cli: { help: { code: help.code, usage: help.stdout.includes('Usage: mt-paas'), tenant: /^\\s+tenant\\b/m.test(help.stdout),
+    stderr: help.code === 0 ? '' : help.stderr }, listSuspended, listDeleted, listActive,
+    show: { code: show.code, jobs: cliJobs, stderr: show.code === 0 ? '' : show.stderr },
+    missing: { code: missing.code, error: (missing.json as { error?: { code?: string } })?.error?.code },
+    node: binNode, appNode: process.version } }));
+`;
+
 const LLM_APP = `import { createLocalProvider } from '@mt-paas/providers-llm';
 
 const local = createLocalProvider();
@@ -325,6 +417,65 @@ export const SCENARIOS = {
       ...same('rows seen by the app role outside a tenant scope', r.unscoped, 0),
     ],
   },
+  'provisioning-lifecycle': {
+    packages: ['@mt-paas/provisioning', '@mt-paas/db'],
+    install: ['drizzle-orm', 'pg', '@types/pg'],
+    files: {
+      'app.mts': PROVISIONING_APP,
+      'admin.mjs': DB_ADMIN,
+      'mt-paas.yaml': 'service:\n  id: keli_tutor\nisolation:\n  mode: SCHEMA_PER_TENANT\n',
+      'drizzle/0000_users.sql': PROVISIONING_USERS_MIGRATION,
+      'drizzle/meta/_journal.json': `${JSON.stringify({ version: '7', dialect: 'postgresql', entries: [{ idx: 0, version: '7', when: 1, tag: '0000_users', breakpoints: true }] }, null, 2)}\n`,
+    },
+    postgres: true,
+    expect: (r) => {
+      const hallym = (status) => ({ id: 'hallym', status, mode: 'schema' });
+      const ok = (tenants) => ({ code: 0, tenants, stderr: '' });
+      return [
+        ...same('onboard', r.onboarded, hallym('active')),
+        ...same('onboard again (a no-op)', r.again, hallym('active')),
+        ...same(
+          'tenant storage after onboarding (schema t_hallym, admin seeded once by afterOnboard)',
+          r.storage,
+          {
+            usersTable: 1,
+            admins: [{ email: 'admin@hallym.ac.kr', role: 'admin' }],
+          },
+        ),
+        ...same('suspend', r.suspended, hallym('suspended')),
+        ...same('resume', r.resumed, hallym('active')),
+        ...same('offboard', r.offboarded, hallym('deleted')),
+        ...same('storage kept after offboarding (soft delete)', r.keptAfterOffboard, 1),
+        ...same('recorded provisioning jobs, newest first', r.jobs, [
+          { action: 'offboard', state: 'succeeded', attempts: 1, error: null },
+          { action: 'resume', state: 'succeeded', attempts: 1, error: null },
+          { action: 'suspend', state: 'succeeded', attempts: 1, error: null },
+          { action: 'onboard', state: 'succeeded', attempts: 1, error: null },
+        ]),
+        ...same('npx mt-paas --help', r.cli?.help, { code: 0, usage: true, tenant: true, stderr: '' }),
+        ...same(
+          'npx mt-paas tenant list --json (suspended)',
+          r.cli?.listSuspended,
+          ok([hallym('suspended')]),
+        ),
+        ...same('npx mt-paas tenant list --json (offboarded)', r.cli?.listDeleted, ok([hallym('deleted')])),
+        ...same('npx mt-paas tenant list --status active --json (offboarded)', r.cli?.listActive, ok([])),
+        ...same('npx mt-paas tenant show hallym --json: its jobs', r.cli?.show, {
+          code: 0,
+          jobs: ['offboard', 'resume', 'suspend', 'onboard'].map((action) => ({
+            action,
+            state: 'succeeded',
+          })),
+          stderr: '',
+        }),
+        ...same('npx mt-paas tenant show nobody --json: exit 3, TENANT_NOT_FOUND', r.cli?.missing, {
+          code: 3,
+          error: 'TENANT_NOT_FOUND',
+        }),
+        ...same("the bin's `#!/usr/bin/env node` starts the Node under test", r.cli?.node, r.cli?.appNode),
+      ];
+    },
+  },
   'llm-local-provider': {
     packages: ['@mt-paas/providers-llm'],
     install: [],
@@ -387,11 +538,16 @@ export function manifestProblems(manifest, publishedVersions) {
   return problems;
 }
 
+// The keyword must not be a string's content or a property (`planTransition("import", …)`, `'import' | 'move'`,
+// `x.require(…)`), and a module specifier never holds white space: without both, the text between two string
+// literals that happen to hold the word "import" was read as a specifier.
+const KEYWORD = String.raw`(?<![\w$.'"\x60])`;
+const SPECIFIER = String.raw`['"]([^'"\s]+)['"]`;
 const IMPORT_PATTERNS = [
-  /\b(?:import|export)\s+(?:type\s+)?[^'";]*?\bfrom\s*['"]([^'"]+)['"]/g,
-  /\bimport\s*['"]([^'"]+)['"]/g,
-  /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
-  /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  new RegExp(String.raw`${KEYWORD}\b(?:import|export)\s+(?:type\s+)?[^'";]*?\bfrom\s*${SPECIFIER}`, 'g'),
+  new RegExp(String.raw`${KEYWORD}\bimport\s*${SPECIFIER}`, 'g'),
+  new RegExp(String.raw`${KEYWORD}\bimport\s*\(\s*${SPECIFIER}\s*\)`, 'g'),
+  new RegExp(String.raw`${KEYWORD}\brequire\s*\(\s*${SPECIFIER}\s*\)`, 'g'),
 ];
 
 /** The package names a module's source imports (bare specifiers only, subpaths reduced to the package). */

@@ -72,6 +72,26 @@ describe('importedPackages', () => {
     ].join('\n');
     expect([...importedPackages(source)]).toEqual([]);
   });
+
+  it('does not read the word "import" inside strings, types or property names as an import', () => {
+    // What @mt-paas/provisioning's dist/ holds (its lifecycle has an "import" action): before the fix, the text
+    // between two such string literals was reported as an undeclared package.
+    const source = [
+      'if (action === "import")',
+      '  return "Import restores an archive";',
+      'planTransition("import", tenantId, existing.status);',
+      'const job = await jobLog.start(tenantId, "import", {',
+      '  status: "provisioning" });',
+      "type LifecycleAction = 'move' | 'import';",
+      "/** One row of the lifecycle table: 'from' */",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the scanned source holds a template literal
+      "const text = `import ${name} from 'x'`;",
+      "loader.import('not-a-module'); loader.require('neither');",
+      "export const names = { export: 'x', from: 'y' };",
+      "import { real } from 'real-dep';",
+    ].join('\n');
+    expect([...importedPackages(source)]).toEqual(['real-dep']);
+  });
 });
 
 describe('undeclaredImports', () => {
