@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { placementAppUrl } from '@mt-paas/db';
 import { assertIsolation } from '@mt-paas/db/testing';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
@@ -122,11 +123,25 @@ describeWithPostgres(
           .run(async (tx) => {
             await tx.insert(courses).values({ title: 'On the container db', code: 'c1' });
             const result = await tx.execute(
-              sql`select inet_server_port() as port, current_database() as db, count(*)::int as n from courses`,
+              sql`select inet_server_port() as port, current_database() as db, current_user::text as user,
+                         count(*)::int as n from courses`,
             );
             return (result as unknown as { rows: unknown[] }).rows[0];
           });
-        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', n: 1 });
+        // as the NOSUPERUSER app role created on the tenant server, not as the placement URL's owner
+        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', user: 'app', n: 1 });
+        const [appRole] = await queryOn(
+          cluster.url(),
+          `SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'app'`,
+        );
+        expect(appRole).toEqual({ rolsuper: false, rolbypassrls: false, rolcanlogin: true });
+        // the backend's DATABASE_URL and the control plane's units use the same role and password
+        const appUrl = await provisioner.tenantDbFor('docker').databaseUrlOf('dk_alpha' as never);
+        expect(appUrl).toBe(placementAppUrl(tenant.placement.location!));
+        const envFile = readFileSync(join(deployRoot, 'dk_alpha', '.env'), 'utf8');
+        expect(/^DATABASE_URL=postgresql:\/\/app:([^@]+)@/m.exec(envFile)?.[1]).toBe(
+          new URL(appUrl).password,
+        );
 
         // the deploy folder: three checked files, secrets private, the command printed (no engine)
         const folder = join(deployRoot, 'dk_alpha');
@@ -257,6 +272,13 @@ describeWithPostgres(
 
       it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {
         await queryOn(cluster.url(), 'CREATE ROLE tenant_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS');
+        // What each container's init script does (initdb.sql, as the image's superuser): the app role exists
+        // before the NOSUPERUSER owner (which may not create roles) migrates.
+        await queryOn(
+          cluster.url(),
+          `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app') THEN
+             CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$`,
+        );
         const placement = createDockerPlacement({
           catalog: environment.catalog,
           composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
