@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { MtPaasError } from '@mt-paas/context';
 import type { SqlDriver, SqlSession } from './driver.js';
 import { LEDGER_TABLE } from './migrator.js';
@@ -48,6 +49,98 @@ export async function ensureAppRole(admin: SqlDriver, options: EnsureAppRoleOpti
     await admin.transaction((session) => grantSchema(session, assertIdentifier(schema, 'schema'), role));
   }
   return role;
+}
+
+/**
+ * The role units of work connect as on a tenant's own server (a placement URL, e.g. docker mode's
+ * container database). Docker placement's `database.appUser` defaults to the same name.
+ */
+export const DEFAULT_PLACEMENT_APP_ROLE = 'app';
+
+/**
+ * The app role's password on a placement server, derived from the owner's: HMAC-SHA256 keyed by the
+ * owner password of `ownerUrl` over the role name, base64url (43 characters). Whoever holds the
+ * placement URL (the control plane) can derive it; the app password never has to be stored apart.
+ * `undefined` when the owner URL carries no password (the server then authenticates the app role the
+ * way it authenticates the owner, e.g. `trust` or a client certificate).
+ */
+export function placementAppPassword(
+  ownerUrl: string,
+  role: string = DEFAULT_PLACEMENT_APP_ROLE,
+): string | undefined {
+  let password: string;
+  try {
+    password = decodeURIComponent(new URL(ownerUrl).password);
+  } catch {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'The placement URL is not a valid URL (postgresql://owner:password@host:5432/database).',
+    );
+  }
+  if (password === '') return undefined;
+  return createHmac('sha256', password).update(`mt-paas placement app role:${role}`).digest('base64url');
+}
+
+/**
+ * The URL units of work use for a tenant placed by URL: `ownerUrl` (the placement location: the owner,
+ * which creates, migrates and drops the database) with the app role and its derived password
+ * ({@link placementAppPassword}) as credentials.
+ *
+ * @throws MtPaasError `CONFIG_INVALID` when the placement URL's user is the app role itself (the owner
+ * of the tenant tables could turn their row-level security off).
+ */
+export function placementAppUrl(ownerUrl: string, role: string = DEFAULT_PLACEMENT_APP_ROLE): string {
+  const appRole = assertIdentifier(role, 'placement app role');
+  const password = placementAppPassword(ownerUrl, appRole);
+  const url = new URL(ownerUrl);
+  if (decodeURIComponent(url.username) === appRole) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The placement URL connects as "${appRole}", the role units of work use: the owner of the tenant tables must be another role (it runs migrations and could turn row-level security off). Put the owner in the placement URL, or set database.placementAppRole to another role.`,
+    );
+  }
+  url.username = encodeURIComponent(appRole);
+  url.password = password === undefined ? '' : encodeURIComponent(password);
+  return url.toString();
+}
+
+/**
+ * Creates `role` as `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION` when it does not
+ * exist yet (with `password`, or none), then grants it CONNECT on the current database. An existing role
+ * is left as it is (docker mode's init script created it; the owner there may not be allowed to alter
+ * roles): the first unit of work checks its flags ({@link refuseBypass}). Run as the owner of the
+ * tenant's server.
+ */
+export async function ensureLoginRole(
+  admin: SqlDriver,
+  role: string,
+  password: string | undefined,
+): Promise<void> {
+  const name = assertIdentifier(role, 'placement app role');
+  const credentials = password === undefined ? 'LOGIN' : `LOGIN PASSWORD ${quoteLiteral(password)}`;
+  try {
+    await admin.exec(
+      `DO $mt_paas$ BEGIN
+         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(name)}) THEN
+           BEGIN
+             CREATE ROLE ${quoteIdentifier(name)} ${credentials} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;
+           EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+           END;
+         END IF;
+       END $mt_paas$;`,
+    );
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The owner of the tenant's server may not create the app role "${name}": create it there first (LOGIN NOSUPERUSER NOBYPASSRLS, password from placementAppPassword(); docker mode's initdb.sql does) or give the owner CREATEROLE.`,
+      { cause: error },
+    );
+  }
+  const { rows } = await admin.query<{ database: string }>('SELECT current_database() AS database');
+  await admin.exec(
+    `GRANT CONNECT ON DATABASE ${quoteIdentifier(rows[0]!.database)} TO ${quoteIdentifier(name)}`,
+  );
 }
 
 /** Grants `role` USAGE on `schema` and DML on its tables/sequences (not the migration ledger). */

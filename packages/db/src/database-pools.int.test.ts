@@ -106,15 +106,17 @@ describeWithPostgres('database mode pools', () => {
       id: 'url_1',
       name: 'Placed by URL',
       status: 'active',
-      placement: { mode: 'database', location: withDatabase(environment.appUrl, `${prefix}shard_2`) },
+      // a placement URL names the owner; units connect to that database as the placement app role
+      placement: { mode: 'database', location: withDatabase(database.url, `${prefix}shard_2`) },
     });
     const row = await tenantDb.forTenant('url_1').run(async (tx) => {
       const result = await tx.execute(
-        sql`select current_setting('app.tenant_id', true) as tenant, current_database() as db`,
+        sql`select current_setting('app.tenant_id', true) as tenant, current_database() as db,
+                   current_user::text as user`,
       );
-      return (result as unknown as { rows: Array<{ tenant: string; db: string }> }).rows[0]!;
+      return (result as unknown as { rows: Array<{ tenant: string; db: string; user: string }> }).rows[0]!;
     });
-    expect(row).toEqual({ tenant: 'url_1', db: `${prefix}shard_2` });
+    expect(row).toEqual({ tenant: 'url_1', db: `${prefix}shard_2`, user: environment.appRole });
   });
 
   it('reports a missing tenant database as TENANT_STORAGE_UNAVAILABLE', async () => {

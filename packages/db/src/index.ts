@@ -1,5 +1,11 @@
 export type { EnsureAppRoleOptions, RoleFlags } from './app-role.js';
-export { DEFAULT_APP_ROLE, ensureAppRole } from './app-role.js';
+export {
+  DEFAULT_APP_ROLE,
+  DEFAULT_PLACEMENT_APP_ROLE,
+  ensureAppRole,
+  placementAppPassword,
+  placementAppUrl,
+} from './app-role.js';
 export type {
   Catalog,
   CatalogOptions,

@@ -8,7 +8,15 @@ import {
 } from '@mt-paas/context';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
-import { DEFAULT_APP_ROLE, ensureAppRole, refuseBypass, roleFlags } from './app-role.js';
+import {
+  DEFAULT_APP_ROLE,
+  DEFAULT_PLACEMENT_APP_ROLE,
+  ensureAppRole,
+  placementAppPassword,
+  placementAppUrl,
+  refuseBypass,
+  roleFlags,
+} from './app-role.js';
 import type { Catalog } from './catalog.js';
 import { createPoolGroup, type PoolGroup, type PoolGroupOptions } from './database-pools.js';
 import { createPgDriver, type PgliteInstance, type SqlDriver } from './driver.js';
@@ -39,10 +47,21 @@ export interface DatabaseModeOptions extends PoolGroupOptions {
   /**
    * URL of a tenant's database as the app role: `{database}` is replaced by the database name
    * (the placement location, else `<databasePrefix><tenantId>`), `{tenant}` by the tenant id.
-   * A placement location that is itself a `postgres://` URL is used as is.
+   * A tenant placed by URL is reached through that URL instead, see `placementAppRole`.
    * @default `connectionString` with its database name replaced by `{database}`
    */
   urlTemplate?: string;
+  /**
+   * Tenants placed by URL (a `postgres://` placement location, e.g. docker mode's container database):
+   * the location is the OWNER's URL on the tenant's own server — it creates, migrates and drops the
+   * database. Units of work (and `databaseUrlOf`) connect as this role instead, with
+   * the password `placementAppPassword(location, role)` derives from the owner's. `createTenantStorage`
+   * creates the role there (`LOGIN NOSUPERUSER NOBYPASSRLS`) when it does not exist and grants it the
+   * tenant tables; the first unit refuses it if it is SUPERUSER, BYPASSRLS or a member of such a role.
+   * Must equal docker placement's `database.appUser`.
+   * @default 'app'
+   */
+  placementAppRole?: string;
   /** Same as `urlTemplate`, as the owner (creates databases, runs migrations). @default from `adminConnectionString` */
   adminUrlTemplate?: string;
   /** Prefix of tenant database names. @default 't_' */
@@ -212,6 +231,10 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
 
   const databaseOptions = options.database ?? {};
   const databasePrefix = databaseOptions.databasePrefix ?? 't_';
+  const placementAppRole = assertIdentifier(
+    databaseOptions.placementAppRole ?? DEFAULT_PLACEMENT_APP_ROLE,
+    'database.placementAppRole',
+  );
   const pools =
     mode === 'database'
       ? createPoolGroup({
@@ -313,9 +336,12 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       templateDatabaseName(tenant.id) ?? assertIdentifier(`${databasePrefix}${tenant.id}`, 'tenant database')
     );
   };
-  const databaseUrlFor = (tenant: Pick<Tenant, 'id' | 'placement'>, template: string | undefined): string => {
+  /** The tenant database URL as the app role (units of work) or as the owner (storage, migrations). */
+  const databaseUrlFor = (tenant: Pick<Tenant, 'id' | 'placement'>, as: 'app' | 'owner'): string => {
     const placedUrl = placedUrlOf(tenant);
-    if (placedUrl !== undefined) return placedUrl;
+    if (placedUrl !== undefined)
+      return as === 'owner' ? placedUrl : placementAppUrl(placedUrl, placementAppRole);
+    const template = as === 'owner' ? adminUrlTemplate : urlTemplate;
     if (template === undefined || template === '') {
       throw new MtPaasError(
         'CONFIG_INVALID',
@@ -361,7 +387,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       if (embedded) return runEmbedded({ tenantId, schema, role: appRole, sessionUser: pgliteUser }, fn);
       return runPg(pool!.connect(), { tenantId, schema }, fn);
     }
-    const url = databaseUrlFor(tenant, urlTemplate);
+    const url = databaseUrlFor(tenant, 'app');
     let checked = checkedDatabaseUrls.get(url);
     if (checked === undefined) {
       checked = (async () => {
@@ -405,10 +431,16 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     },
     schemaFor,
     databaseNameFor,
-    adminDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, adminUrlTemplate),
+    adminDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, 'owner'),
     serverAdminUrlFor: (tenant) => {
       const placedUrl = placedUrlOf(tenant);
       return placedUrl === undefined ? undefined : withDatabaseName(placedUrl, 'postgres');
+    },
+    placementAppRoleFor: (tenant) => {
+      const placedUrl = placedUrlOf(tenant);
+      if (placedUrl === undefined) return undefined;
+      placementAppUrl(placedUrl, placementAppRole); // refuses an owner that is the app role
+      return { role: placementAppRole, password: placementAppPassword(placedUrl, placementAppRole) };
     },
     evictDatabasePool: async (tenantId) => {
       await pools?.evict(tenantId);
@@ -455,7 +487,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       return schemaFor(await resolveTenant(tenantId));
     },
     async databaseUrlOf(tenantId) {
-      return databaseUrlFor(await resolveTenant(tenantId), urlTemplate);
+      return databaseUrlFor(await resolveTenant(tenantId), 'app');
     },
     createTenantStorage: (tenantId) => createTenantStorageImpl(storageContext, parseTenantId(tenantId)),
     dropTenantStorage: (tenantId) => dropTenantStorageImpl(storageContext, parseTenantId(tenantId)),

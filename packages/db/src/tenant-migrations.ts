@@ -1,6 +1,6 @@
 import { MtPaasError, type Tenant, type TenantId } from '@mt-paas/context';
 import { and, eq } from 'drizzle-orm';
-import { hardenSchema } from './app-role.js';
+import { ensureLoginRole, hardenSchema } from './app-role.js';
 import type { Catalog } from './catalog.js';
 import { createPgDriver, type SqlDriver, type SqlSession } from './driver.js';
 import { applyMigrations, type MigrationFile, readMigrationsFolder } from './migrator.js';
@@ -57,6 +57,10 @@ export interface TenantStorageContext {
    * server's maintenance database URL: its database is created and dropped there.
    */
   serverAdminUrlFor?(tenant: Pick<Tenant, 'id' | 'placement'>): string | undefined;
+  /** On a placement server: the role units of work connect as there and its (derived) password. */
+  placementAppRoleFor?(
+    tenant: Pick<Tenant, 'id' | 'placement'>,
+  ): { role: string; password: string | undefined } | undefined;
   evictDatabasePool(tenantId: TenantId): Promise<void>;
   forgetTenant(tenantId: TenantId): void;
 }
@@ -156,24 +160,28 @@ async function ensureDatabase(context: TenantStorageContext, admin: SqlDriver, n
 }
 
 async function migrateDatabase(context: TenantStorageContext, tenant: Tenant, migrations: MigrationFile[]) {
+  const placementApp = context.placementAppRoleFor?.(tenant);
   await withServerAdmin(context, tenant, (admin) =>
     ensureDatabase(context, admin, context.databaseNameFor(tenant)),
   );
   const driver = createPgDriver({ connectionString: context.adminDatabaseUrlFor(tenant), max: 1 });
   try {
+    // On the tenant's own server the app connects as the placement app role: created there (unless the
+    // server's init script did) before the migrations grant it the tenant tables.
+    if (placementApp !== undefined) await ensureLoginRole(driver, placementApp.role, placementApp.password);
     const applied = await driver.transaction((session: SqlSession) =>
       applyMigrations(session, {
         migrations,
         ledgerSchema: 'public',
         searchPath: 'public',
         lockKey: `database:${tenant.id}`,
-        // On the tenant's own server (placement URL) the app connects as the URL's role: no grant to the
-        // main app role, which does not exist there.
+        // On the tenant's own server (placement URL) the grants go to the placement app role; the main
+        // app role does not exist there.
         after: (inner) =>
           hardenSchema(
             inner,
             'public',
-            context.serverAdminUrlFor?.(tenant) === undefined ? context.appRole : undefined,
+            placementApp === undefined ? context.appRole : placementApp.role,
             tenant.id,
           ),
       }),

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTenantDb, placementAppUrl } from '@mt-paas/db';
 import { assertIsolation } from '@mt-paas/db/testing';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
@@ -10,7 +11,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { courses } from './__fixtures__/app-schema.js';
-import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
+import {
+  FIXTURE_MIGRATIONS,
+  openEnvironment,
+  type ProvisioningEnvironment,
+} from './__fixtures__/environment.js';
 import {
   type SecondCluster,
   secondClusterSkipReason,
@@ -122,11 +127,25 @@ describeWithPostgres(
           .run(async (tx) => {
             await tx.insert(courses).values({ title: 'On the container db', code: 'c1' });
             const result = await tx.execute(
-              sql`select inet_server_port() as port, current_database() as db, count(*)::int as n from courses`,
+              sql`select inet_server_port() as port, current_database() as db, current_user::text as user,
+                         count(*)::int as n from courses`,
             );
             return (result as unknown as { rows: unknown[] }).rows[0];
           });
-        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', n: 1 });
+        // as the NOSUPERUSER app role created on the tenant server, not as the placement URL's owner
+        expect(seen).toEqual({ port: 5440, db: 't_dk_alpha', user: 'app', n: 1 });
+        const [appRole] = await queryOn(
+          cluster.url(),
+          `SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'app'`,
+        );
+        expect(appRole).toEqual({ rolsuper: false, rolbypassrls: false, rolcanlogin: true });
+        // the backend's DATABASE_URL and the control plane's units use the same role and password
+        const appUrl = await provisioner.tenantDbFor('docker').databaseUrlOf('dk_alpha' as never);
+        expect(appUrl).toBe(placementAppUrl(tenant.placement.location!));
+        const envFile = readFileSync(join(deployRoot, 'dk_alpha', '.env'), 'utf8');
+        expect(/^DATABASE_URL=postgresql:\/\/app:([^@]+)@/m.exec(envFile)?.[1]).toBe(
+          new URL(appUrl).password,
+        );
 
         // the deploy folder: three checked files, secrets private, the command printed (no engine)
         const folder = join(deployRoot, 'dk_alpha');
@@ -255,8 +274,72 @@ describeWithPostgres(
         }
       });
 
+      it('a container database whose app role is a superuser is onboarded but every unit of work is refused', async () => {
+        await queryOn(
+          cluster.url(),
+          `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'su_app') THEN
+             CREATE ROLE su_app LOGIN SUPERUSER; END IF; END $$`,
+        );
+        const placement = createDockerPlacement({
+          catalog: environment.catalog,
+          composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
+          deployRoot,
+          portRangeStart: 32_000,
+          portRangeSize: 10,
+          serviceId: 'keli_tutor',
+          baseDomain: 'keli.example.ac.kr',
+          database: { user: 'postgres', appUser: 'su_app' },
+          docker: fakeDocker(false),
+          log: () => {},
+        });
+        const forwarded: PlacementStrategy = {
+          mode: 'docker',
+          prepare: async (tenant, job) =>
+            (await placement.prepare(tenant, job))?.replace(/:\d+\//, `:${cluster.port}/`),
+          release: (tenant) => placement.release(tenant),
+        };
+        const tenantDb = await createTenantDb({
+          mode: 'database',
+          catalog: environment.catalog,
+          connectionString: environment.appUrl,
+          adminConnectionString: environment.adminUrl,
+          migrationsFolder: FIXTURE_MIGRATIONS,
+          database: { placementAppRole: 'su_app', maxConnections: 2, connectionsPerTenant: 1 },
+        });
+        try {
+          const provisioner = createProvisioner({
+            catalog: environment.catalog,
+            tenantDbs: { database: tenantDb },
+            defaultMode: 'docker',
+            placements: { docker: forwarded },
+          });
+          expect((await provisioner.onboard({ id: 'dk_su', name: 'Superuser app' })).status).toBe('active');
+          const refusal = await tenantDb
+            .forTenant('dk_su')
+            .run((tx) => tx.insert(courses).values({ title: 'x', code: 'x' }))
+            .catch((error: unknown) => error);
+          expect(refusal).toMatchObject({ code: 'CONFIG_INVALID' });
+          expect((refusal as Error).message).toMatch(/"su_app", which is a SUPERUSER/);
+          expect(await queryOn(cluster.url('t_dk_su'), 'SELECT 1 FROM courses')).toEqual([]);
+          await provisioner.offboard('dk_su');
+          await provisioner.purge('dk_su', { force: true });
+          expect(await queryOn(cluster.url(), `SELECT 1 FROM pg_database WHERE datname = 't_dk_su'`)).toEqual(
+            [],
+          );
+        } finally {
+          await tenantDb.close();
+        }
+      });
+
       it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {
         await queryOn(cluster.url(), 'CREATE ROLE tenant_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS');
+        // What each container's init script does (initdb.sql, as the image's superuser): the app role exists
+        // before the NOSUPERUSER owner (which may not create roles) migrates.
+        await queryOn(
+          cluster.url(),
+          `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app') THEN
+             CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$`,
+        );
         const placement = createDockerPlacement({
           catalog: environment.catalog,
           composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),

@@ -4,7 +4,7 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MtPaasError, parseTenantId, type Tenant } from '@mt-paas/context';
-import type { Catalog } from '@mt-paas/db';
+import { type Catalog, DEFAULT_PLACEMENT_APP_ROLE, placementAppPassword } from '@mt-paas/db';
 import pg from 'pg';
 import type { PlacementStrategy } from './isolation-mode.js';
 import { createPortAllocator, type PortAllocator, type PortBlock } from './port-blocks.js';
@@ -54,7 +54,12 @@ export interface DockerPlacementOptions {
     host?: string;
     /** The owner role (the image's `POSTGRES_USER`; the control plane migrates as it). @default 'tenant' */
     user?: string;
-    /** The role the tenant's backend connects as (created NOSUPERUSER NOBYPASSRLS by the init script). @default 'app' */
+    /**
+     * The role the tenant's backend connects as (created NOSUPERUSER NOBYPASSRLS by the init script), with
+     * the password `placementAppPassword()` of `@mt-paas/db` derives from the owner's. The tenant db's
+     * units of work connect as it too: must equal its `database.placementAppRole`.
+     * @default 'app'
+     */
     appUser?: string;
     /** @default `t_<tenant id>` */
     name?: (tenantId: string) => string;
@@ -165,7 +170,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
   const marketNetwork = options.marketNetwork ?? 'servicemarket_service-market-network';
   const dbHost = options.database?.host ?? '127.0.0.1';
   const dbUser = options.database?.user ?? 'tenant';
-  const dbAppUser = options.database?.appUser ?? 'app';
+  const dbAppUser = options.database?.appUser ?? DEFAULT_PLACEMENT_APP_ROLE;
   for (const [what, role] of [
     ['database.user', dbUser],
     ['database.appUser', dbAppUser],
@@ -197,7 +202,10 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
     return directory;
   };
 
-  /** The tenant's secrets, kept across renders: from the placement URL (owner) and the deploy folder's `.env`. */
+  /**
+   * The owner's password, kept across renders (from the placement URL, else the deploy folder's `.env`),
+   * and the app role's, derived from it (the tenant db derives the same one to connect as the app role).
+   */
   const secretsOf = async (
     tenant: Pick<Tenant, 'id' | 'placement'>,
     directory: string,
@@ -213,10 +221,12 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       const password = decodeURIComponent(new URL(location).password);
       if (password !== '') owner = password;
     }
-    return {
-      owner: owner ?? fromEnv('MIGRATION_DATABASE_URL') ?? randomBytes(18).toString('base64url'),
-      app: fromEnv('DATABASE_URL') ?? randomBytes(18).toString('base64url'),
-    };
+    const ownerPassword = owner ?? fromEnv('MIGRATION_DATABASE_URL') ?? randomBytes(18).toString('base64url');
+    const app = placementAppPassword(
+      `postgresql://${encodeURIComponent(dbUser)}:${encodeURIComponent(ownerPassword)}@db/${encodeURIComponent(dbNameOf(tenant.id))}`,
+      dbAppUser,
+    );
+    return { owner: ownerPassword, app: app! };
   };
 
   const composeCommand = (tenantId: string, directory: string, action: string[]) => [

@@ -33,8 +33,13 @@ export async function openModeEnvironment(
     connectionString: role.url,
     adminConnectionString: databaseUrl,
     migrationsFolder: FIXTURE_MIGRATIONS,
-    database: { databasePrefix: `mtp_t_${testBackend().runId}_${label}_` },
     ...overrides,
+    // tenants placed by URL on the (shared) test server: units connect there as this run's app role
+    database: {
+      databasePrefix: `mtp_t_${testBackend().runId}_${label}_`,
+      placementAppRole: role.name,
+      ...overrides.database,
+    },
   });
   if (mode === 'row') await tenantDb.migrateTenants();
   return {

@@ -57,7 +57,9 @@ export interface ProvisioningEnvironment {
 }
 
 export async function openEnvironment(adminUrl: string, label: string): Promise<ProvisioningEnvironment> {
-  const catalog = await createCatalog({ connectionString: adminUrl });
+  // Small pools: CI runs every project's files in parallel on one Postgres (max_connections 100); with the
+  // defaults (catalog 5, app pools 10 + 10, database mode 50, 3 admin drivers of 4) one file could take 80+.
+  const catalog = await createCatalog({ connectionString: adminUrl, maxConnections: 2 });
   await catalog.migrate();
   const role = await createAppRole(adminUrl, { name: `pv_${label}`, privileges: 'none' });
   await ensureAppRole(catalog.driver, { role: role.name, schemas: ['public'] });
@@ -67,11 +69,16 @@ export async function openEnvironment(adminUrl: string, label: string): Promise<
     connectionString: role.url,
     adminConnectionString: adminUrl,
     migrationsFolder: FIXTURE_MIGRATIONS,
+    maxConnections: 3,
   };
   const tenantDbs = {
     row: await createTenantDb({ ...common, mode: 'row' }),
     schema: await createTenantDb({ ...common, mode: 'schema' }),
-    database: await createTenantDb({ ...common, mode: 'database', database: { databasePrefix } }),
+    database: await createTenantDb({
+      ...common,
+      mode: 'database',
+      database: { databasePrefix, maxConnections: 8, connectionsPerTenant: 1 },
+    }),
   };
   const run = async <R extends pg.QueryResultRow>(url: string, text: string, params?: unknown[]) => {
     const client = new pg.Client({ connectionString: url });
