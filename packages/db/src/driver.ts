@@ -93,8 +93,8 @@ export function createPgDriver(options: PgDriverOptions): SqlDriver {
   const db = ambient.routedDb(drizzleNodePg(pool) as unknown as PgDatabase<PgQueryResultHKT>);
   const query = async <R>(text: string, params?: readonly unknown[]): Promise<SqlRows<R>> => {
     const frame = ambient.current();
-    if (frame !== undefined) return frame.session.query<R>(text, params);
     try {
+      if (frame !== undefined) return await frame.session.query<R>(text, params);
       const result = await pool.query(text, params as unknown[] | undefined);
       return { rows: result.rows as R[] };
     } catch (error) {
