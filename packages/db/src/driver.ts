@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { MtPaasError } from '@mt-paas/context';
+import { TransactionRollbackError } from 'drizzle-orm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import pg from 'pg';
@@ -336,11 +337,17 @@ class AmbientTransactions {
     return new Proxy(root, {
       get: (target, property) => {
         const frame = this.current();
-        if (frame === undefined) return Reflect.get(target, property, target);
-        const active = frame.db();
-        if (property === 'transaction') {
+        const active = frame === undefined ? target : frame.db();
+        if (frame !== undefined && property === 'transaction') {
+          // drizzle's nested transaction, as a savepoint of the ambient one; `tx.rollback()` as drizzle's.
           return <T>(fn: (tx: PgDatabase<PgQueryResultHKT>) => Promise<T>) =>
-            this.savepoint(frame, () => fn(this.current()?.db() ?? active));
+            this.savepoint(frame, () => {
+              const tx = Object.create(active) as PgDatabase<PgQueryResultHKT> & { rollback(): never };
+              tx.rollback = () => {
+                throw new TransactionRollbackError();
+              };
+              return fn(tx);
+            });
         }
         const value = Reflect.get(active, property, active);
         return typeof value === 'function' ? value.bind(active) : value;

@@ -1,5 +1,5 @@
 import { isMtPaasError } from '@mt-paas/context';
-import { sql } from 'drizzle-orm';
+import { sql, TransactionRollbackError } from 'drizzle-orm';
 import { expect, it } from 'vitest';
 import type { Catalog } from '../catalog.js';
 
@@ -99,6 +99,15 @@ export function ambientTransactionSuite(getCatalog: () => Catalog): void {
       await expect(
         catalog.tenants.addDomains('amb_outer', ['amb-own.example', 'amb-taken.example']),
       ).rejects.toSatisfy((error) => isMtPaasError(error, 'CONFLICT'));
+      // drizzle's tx.rollback() inside a nested db.transaction rolls back to its savepoint only.
+      await expect(
+        catalog.driver.db.transaction(async (tx) => {
+          await tx.execute(
+            sql.raw(`INSERT INTO "${catalog.schema}".tenants (id, name) VALUES ('amb_inner_rb', 'RB')`),
+          );
+          tx.rollback();
+        }),
+      ).rejects.toBeInstanceOf(TransactionRollbackError);
       await catalog.driver.transaction(async () => {
         await catalog.tenants.upsert({ id: 'amb_inner_ok', name: 'Inner', status: 'active' });
         await catalog.driver.transaction(() => catalog.tenants.update('amb_inner_ok', { name: 'Deep' }));
@@ -107,6 +116,7 @@ export function ambientTransactionSuite(getCatalog: () => Catalog): void {
     expect(await catalog.directory.get('amb_outer' as never)).toMatchObject({ domains: [] });
     expect(await catalog.directory.get('amb_inner_fail' as never)).toBeUndefined();
     expect(await catalog.directory.get('amb_inner_sql' as never)).toBeUndefined();
+    expect(await catalog.directory.get('amb_inner_rb' as never)).toBeUndefined();
     expect(await catalog.directory.get('amb_inner_ok' as never)).toMatchObject({ name: 'Deep' });
     expect(await catalog.directory.resolveDomain('amb-own.example')).toBeUndefined();
   });
