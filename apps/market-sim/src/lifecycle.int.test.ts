@@ -6,14 +6,15 @@ import { call, type RunningProcess, startProcess } from './__fixtures__/processe
 /**
  * The simulator and a service built on @mt-paas/marketplace, both as real processes over HTTP: a
  * tenant's whole life, once for a service speaking the signed events protocol and once for one
- * speaking the seed's legacy routes. The simulator and the services store in Postgres (test-env).
+ * speaking the seed's legacy routes. The simulator stores in Postgres (test-env); the signed service keeps
+ * its catalog in the embedded PGlite database (the `pnpm start` default, where handlers writing through
+ * `catalog.tenants` share the receipt's one connection), the legacy service in Postgres.
  */
 describeWithPostgres('market-sim ⇄ a service built on @mt-paas/marketplace (real processes)', () => {
   const database = useTestDatabase({ label: 'market_sim' });
-  // The services keep their catalogs in Postgres too: on the embedded PGlite catalog a handler that
-  // writes through `catalog.tenants` waits forever for the receipt's transaction (one connection).
+  // One service on each catalog backend: undefined → the embedded PGlite catalog in memory.
   const serviceDatabases = {
-    signed: useTestDatabase({ label: 'svc_signed' }),
+    signed: undefined,
     legacy: useTestDatabase({ label: 'svc_legacy' }),
   };
   let sim: RunningProcess | undefined;
@@ -44,7 +45,9 @@ describeWithPostgres('market-sim ⇄ a service built on @mt-paas/marketplace (re
           API_KEY: apiKey,
           LEGACY_SECRET: legacySecret,
           HEARTBEAT_MS: '300',
-          DATABASE_URL: serviceDatabases[protocol].url,
+          ...(serviceDatabases[protocol] === undefined
+            ? {}
+            : { DATABASE_URL: serviceDatabases[protocol].url }),
         });
         running[protocol] = { process: service, apiKey };
         await call(`${sim!.url}/sim/v1/services`, {

@@ -1,5 +1,6 @@
 import { type Catalog, createCatalog } from '@mt-paas/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogHandlerSuite } from './__fixtures__/catalog-handlers.js';
 import { createOutbox, tenantStatusMessage } from './outbox.js';
 import { createCatalogReceiptStore } from './receipts.js';
 import { createCatalogReplayStore } from './sso.js';
@@ -58,4 +59,6 @@ describe('on the embedded catalog (PGlite)', () => {
     expect(await replay.claim('jti-a', new Date(Date.now() + 60_000))).toBe(true);
     expect(await replay.claim('jti-a', new Date(Date.now() + 60_000))).toBe(false);
   });
+
+  catalogHandlerSuite(() => catalog);
 });

@@ -35,7 +35,8 @@ export interface ReceiptStore {
    * Runs `apply` unless the id was processed before (→ the stored answer) or a newer event with the
    * same tenant and ordering key was applied (→ `staleAnswer`, stored). When `apply` throws nothing
    * is stored: the marketplace's retry is processed. `apply` receives the transaction the receipt
-   * is written in (Postgres), so a handler's own writes commit or roll back with it.
+   * is written in (catalog store), so a handler's own writes commit or roll back with it; calls through
+   * the same catalog driver made from `apply` run in it too (`@mt-paas/db`'s ambient transaction).
    */
   once(
     key: ReceiptKey,

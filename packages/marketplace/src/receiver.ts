@@ -45,7 +45,8 @@ export interface HandlerContext {
   /**
    * The catalog transaction the receipt is written in (with `createCatalogReceiptStore`): write the
    * state change — and `outbox.enqueue(…, { executor: transaction })` — in it, and it commits with the
-   * receipt or not at all. `undefined` with the in-memory store.
+   * receipt or not at all. `undefined` with the in-memory store. Calls through the same catalog
+   * (`catalog.tenants.*`, `catalog.driver.db`) made from the handler run in this transaction too.
    */
   transaction: SqlSession | undefined;
 }
