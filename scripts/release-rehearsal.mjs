@@ -169,7 +169,7 @@ console.log('${RESULT_PREFIX}' + JSON.stringify({ first, again, wrongSecret, tam
 `;
 
 // --- control-kill-switch (@mt-paas/control) ---------------------------------------------------------------
-// The README's first lines on the embedded catalog (PGlite, no server): the marketplace outbox passed as is,
+// A vendor's first kill-switch lines on the embedded catalog (PGlite, no server): the marketplace outbox as is,
 // a block with a message, the catalog row while blocked, the status reports enqueued with it, the unblock,
 // and the control metrics on /metrics.
 const CONTROL_APP = `import { parseTenantId } from '@mt-paas/context';
