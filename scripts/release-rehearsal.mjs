@@ -53,6 +53,8 @@ export const SMOKE = {
   '@mt-paas/providers-llm': { scenarios: ['llm-local-provider'] },
   '@mt-paas/marketplace': { scenarios: ['marketplace-webhooks'] },
   '@mt-paas/provisioning': { scenarios: ['provisioning-lifecycle'] },
+  // control-kill-switch (@mt-paas/control)
+  '@mt-paas/control': { scenarios: ['control-kill-switch'] },
   '@mt-paas/config': {
     scenarios: [],
     alone: true,
@@ -166,6 +168,49 @@ await app.close();
 console.log('${RESULT_PREFIX}' + JSON.stringify({ first, again, wrongSecret, tampered, legacy, legacyWrongKey,
   calls: { afterFirst, afterAgain, afterBad }, handled }));
 `;
+
+// --- control-kill-switch (@mt-paas/control) ---------------------------------------------------------------
+// A vendor's first kill-switch lines on the embedded catalog (PGlite, no server): the marketplace outbox as is,
+// a block with a message, the catalog row while blocked, the status reports enqueued with it, the unblock,
+// and the control metrics on /metrics.
+const CONTROL_APP = `import { parseTenantId } from '@mt-paas/context';
+import { createControlPlane, type ControlLogger } from '@mt-paas/control';
+import { createCatalog } from '@mt-paas/db';
+import { createOutbox } from '@mt-paas/marketplace';
+
+const quiet: ControlLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const catalog = await createCatalog({ dataDir: 'memory' });
+await catalog.migrate();
+await catalog.tenants.upsert({ id: 'univ_8', name: 'Gwangju University', status: 'active' });
+const outbox = createOutbox({ driver: catalog.driver, schema: catalog.schema });
+const control = createControlPlane({ serviceId: 'keli_tutor', catalog, outbox, logger: quiet });
+control.start();
+
+const id = parseTenantId('univ_8');
+const row = async () => {
+  const tenant = await catalog.directory.get(id);
+  return { status: tenant?.status, block: tenant?.block === undefined ? null : { reason: tenant.block.reason, message: tenant.block.message } };
+};
+const block = await control.block('univ_8', { reason: 'policy_violation', message: '이용이 일시 중지되었습니다. 관리자에게 문의하세요.' });
+const whileBlocked = await row();
+const unblock = await control.unblock('univ_8');
+const afterUnblock = await row();
+let unknown: unknown;
+try {
+  await control.block('univ_9', { reason: 'policy_violation' });
+} catch (error) {
+  unknown = { code: (error as { code?: string }).code };
+}
+const reports = (await outbox.claim(10, 30)).map((message) => ({ type: message.type, tenantId: message.tenantId,
+  status: message.type === 'tenant.status' ? message.payload.status : undefined }));
+const metrics = await control.metrics.render();
+await control.stop();
+await catalog.close();
+console.log('${RESULT_PREFIX}' + JSON.stringify({ block: { tenantId: block.tenantId, effectiveNow: block.effectiveAt.getTime() <= Date.now() }, whileBlocked,
+  unblock: { unblocked: unblock.unblocked, status: unblock.status }, afterUnblock, unknown, reports,
+  metrics: { contentType: metrics.contentType, body: metrics.body } }));
+`;
+// --- end control-kill-switch ---
 
 const DB_MIGRATION = `CREATE TABLE "notes" (
 	"tenant_id" text DEFAULT nullif(current_setting('app.tenant_id', true), '') NOT NULL,
@@ -400,6 +445,42 @@ export const SCENARIOS = {
       ];
     },
   },
+  // --- control-kill-switch (@mt-paas/control) ---
+  'control-kill-switch': {
+    packages: ['@mt-paas/control', '@mt-paas/context', '@mt-paas/db', '@mt-paas/marketplace'],
+    install: ['@electric-sql/pglite'],
+    files: { 'app.mts': CONTROL_APP },
+    expect: (r) => {
+      const message = '이용이 일시 중지되었습니다. 관리자에게 문의하세요.';
+      const body = typeof r.metrics?.body === 'string' ? r.metrics.body : '';
+      return [
+        ...same('block()', r.block, { tenantId: 'univ_8', effectiveNow: true }),
+        ...same('the catalog row while blocked', r.whileBlocked, {
+          status: 'blocked',
+          block: { reason: 'policy_violation', message },
+        }),
+        ...same('unblock()', r.unblock, { unblocked: true, status: 'active' }),
+        ...same('the catalog row after unblock', r.afterUnblock, { status: 'active', block: null }),
+        ...same('block() of a tenant the catalog does not have', r.unknown, { code: 'TENANT_NOT_FOUND' }),
+        ...same('status reports in the marketplace outbox', r.reports, [
+          { type: 'tenant.status', tenantId: 'univ_8', status: 'blocked' },
+          { type: 'tenant.status', tenantId: 'univ_8', status: 'active' },
+        ]),
+        ...(String(r.metrics?.contentType).startsWith('text/plain')
+          ? []
+          : [`/metrics content type: ${JSON.stringify(r.metrics?.contentType)}`]),
+        ...[
+          'mtpaas_kill_switch_actions_total{action="block"} 1',
+          'mtpaas_kill_switch_actions_total{action="unblock"} 1',
+          'mtpaas_tenants{status="active",plan="free"} 1',
+          'mtpaas_outbox_pending_messages ',
+        ]
+          .filter((line) => !body.split('\n').some((l) => l.startsWith(line)))
+          .map((line) => `/metrics has no line starting with ${JSON.stringify(line)}`),
+      ];
+    },
+  },
+  // --- end control-kill-switch ---
   'db-row-mode': {
     packages: ['@mt-paas/db'],
     install: ['drizzle-orm', 'pg', '@types/pg'],

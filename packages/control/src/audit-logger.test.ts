@@ -1,12 +1,13 @@
 import type { AuditEvent, TenantId } from '@mt-paas/context';
+import type { OutboxMessage } from '@mt-paas/marketplace';
 import { describe, expect, it } from 'vitest';
 import { captureLogger } from './__fixtures__/capture-logger.js';
 import { createAuditLogger } from './audit-logger.js';
-import type { MarketMessage, MarketOutbox } from './market.js';
+import type { MarketOutbox } from './market.js';
 
 function memorySinks() {
   const rows: AuditEvent[] = [];
-  const messages: MarketMessage[] = [];
+  const messages: OutboxMessage[] = [];
   const sink = {
     async record(event: AuditEvent) {
       rows.push(event);
@@ -15,6 +16,7 @@ function memorySinks() {
   const outbox: MarketOutbox = {
     async enqueue(batch) {
       messages.push(...batch);
+      return batch.length;
     },
   };
   return { rows, messages, sink, outbox };

@@ -6,8 +6,9 @@ import {
   MtPaasError,
   type TenantId,
 } from '@mt-paas/context';
+import { auditAlert } from '@mt-paas/marketplace';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import type { AuditAlertPayload, MarketOutbox } from './market.js';
+import type { MarketOutbox } from './market.js';
 
 /** The audit types control counts per window instead of writing one row per event. */
 export const DEFAULT_AGGREGATED_AUDIT_TYPES: readonly string[] = [
@@ -89,29 +90,6 @@ interface Window {
   samples: Array<Record<string, unknown>>;
 }
 
-function text(value: unknown): string | null {
-  return typeof value === 'string' && value.length > 0 ? value : null;
-}
-
-/**
- * The seed 001 §5.3 alert body of an audit event, exactly (the same as `@mt-paas/marketplace`'s
- * `auditAlert()`): `details` carries `source_tenant`, `target_tenant`, `endpoint`, `ip_address`.
- */
-export function auditAlertBody(serviceId: string, event: AuditEvent): AuditAlertPayload {
-  return {
-    service_id: serviceId,
-    alert_type: event.type,
-    severity: event.severity,
-    details: {
-      source_tenant: event.tenantId ?? null,
-      target_tenant: event.targetTenantId ?? null,
-      endpoint: text(event.details?.endpoint) ?? text(event.details?.path),
-      ip_address: event.actor?.ip ?? null,
-    },
-    timestamp: event.at.toISOString(),
-  };
-}
-
 /**
  * Every package's security events go through here: rows in the catalog `audit_log`, and high / critical
  * events forwarded to the market's audit alert API (seed 001 §5.3) through the outbox (at least once).
@@ -146,7 +124,7 @@ export function createAuditLogger(options: AuditLoggerOptions): AuditLogger {
           id: `audit:${randomUUID()}`,
           type: 'audit.alert',
           ...(event.tenantId === undefined ? {} : { tenantId: event.tenantId }),
-          payload: auditAlertBody(options.serviceId, event),
+          payload: auditAlert(event, options.serviceId),
         },
       ]);
     }

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type Catalog, createCatalog } from '@mt-paas/db';
+import { createMarketplaceClient } from '@mt-paas/marketplace';
 import { mtPaasFastify } from '@mt-paas/middleware/fastify';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -10,7 +11,6 @@ import { captureLogger } from './__fixtures__/capture-logger.js';
 import { catalogOutbox } from './__fixtures__/catalog-outbox.js';
 import { heartbeatBodySchema, type MarketStandIn, startMarketStandIn } from './__fixtures__/market-server.js';
 import { createControlPlane } from './control-plane.js';
-import { createHttpHeartbeatSender } from './market.js';
 import { createRegistryMetricsSource } from './registry-metrics-source.js';
 
 /** The control plane on a real Postgres catalog, wired to a real Fastify pipeline as a vendor would. */
@@ -183,7 +183,7 @@ describeWithPostgres('control plane on the Postgres catalog', () => {
       serviceId: 'keli_tutor',
       catalog,
       heartbeat: {
-        sender: createHttpHeartbeatSender({ apiUrl: market.url, apiKey: 'k' }),
+        sender: createMarketplaceClient({ apiUrl: market.url, apiKey: 'k', serviceId: 'keli_tutor' }),
         intervalMs: 60_000,
         metrics: createRegistryMetricsSource({ registry }),
       },

@@ -47,7 +47,7 @@ describe('createControlPlane lifecycle', () => {
       serviceId: 'keli_tutor',
       catalog,
       heartbeat: {
-        sender: { sendHeartbeat: async (body) => void beats.push(body) },
+        sender: { heartbeat: async (body) => void beats.push(body) },
         intervalMs: 1_000,
         jitter: 0,
       },

@@ -1,5 +1,6 @@
 import { parseConfig } from '@mt-paas/config';
 import type { AuditEvent, TenantId } from '@mt-paas/context';
+import { createMarketplaceClient } from '@mt-paas/marketplace';
 import { createPipelineMetrics } from '@mt-paas/middleware';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { captureLogger } from './__fixtures__/capture-logger.js';
@@ -73,6 +74,13 @@ describe('controlOptionsFromConfig', () => {
     await expect(service.beat()).resolves.toBe(true);
     expect(market.beats[0]?.headers.authorization).toBe('Bearer mk_1');
     expect(market.beats[0]?.path).toBe('/api/v1/services/keli_tutor/heartbeat');
+  });
+
+  it('a marketplace client passed as heartbeatSender is used as is (one client for the service)', () => {
+    const config = parseConfig(yaml('marketplace:\n  api_url: "https://market.example/api/v1"\n'));
+    const client = createMarketplaceClient({ apiUrl: market.url, serviceId: 'keli_tutor' });
+    const options = controlOptionsFromConfig(config, { catalog, heartbeatSender: client });
+    expect(options.heartbeat !== false && options.heartbeat?.sender).toBe(client);
   });
 
   it('no marketplace: no heartbeat; activity log from logging.activity_log, refused without service.public_url', () => {

@@ -1,14 +1,10 @@
 import { MtPaasError, type TenantEventBus } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
+import { createMarketplaceClient } from '@mt-paas/marketplace';
 import type { Registry } from 'prom-client';
 import type { ControlPlaneOptions } from './control-plane.js';
 import type { ControlLogger } from './logger.js';
-import {
-  createHttpHeartbeatSender,
-  type HeartbeatSender,
-  type MarketOutbox,
-  type MarketplaceHeartbeatClient,
-} from './market.js';
+import type { HeartbeatSender, MarketOutbox } from './market.js';
 import { createRegistryMetricsSource } from './registry-metrics-source.js';
 
 /** The parts of a parsed `mt-paas.yaml` (`@mt-paas/config`'s `MtPaasConfig`) control reads. */
@@ -37,8 +33,11 @@ export interface ControlDependencies {
   catalog: ControlPlaneOptions['catalog'] & Pick<Catalog, 'schema'>;
   events?: TenantEventBus;
   outbox?: MarketOutbox;
-  /** `@mt-paas/marketplace`'s client; without it beats go out through `createHttpHeartbeatSender`. */
-  heartbeatSender?: HeartbeatSender | MarketplaceHeartbeatClient;
+  /**
+   * `@mt-paas/marketplace`'s client (`createMarketplaceClient(clientOptionsFromConfig(config))`), to share
+   * one with the rest of the service; without it control creates one from `marketplace.api_url` / `api_key`.
+   */
+  heartbeatSender?: HeartbeatSender;
   /** The pipeline's registry (`pipeline.metrics.registry`): heartbeat metrics and one `/metrics`. */
   registry?: Registry;
   /** Tenants with their own metric label. */
@@ -80,8 +79,10 @@ export function controlOptionsFromConfig(
     options.heartbeat = {
       sender:
         dependencies.heartbeatSender ??
-        createHttpHeartbeatSender({
+        createMarketplaceClient({
           apiUrl: market.apiUrl!,
+          serviceId: config.service.id,
+          timeoutMs: market.timeoutSeconds * 1000,
           ...(market.apiKey === undefined ? {} : { apiKey: market.apiKey }),
         }),
       intervalMs,

@@ -1,18 +1,28 @@
+import { type CallOptions, createMarketplaceClient, type Heartbeat } from '@mt-paas/marketplace';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { captureLogger } from './__fixtures__/capture-logger.js';
 import { heartbeatBodySchema, type MarketStandIn, startMarketStandIn } from './__fixtures__/market-server.js';
 import { createHeartbeatService } from './heartbeat.js';
-import { createHttpHeartbeatSender, type HeartbeatBody, type HeartbeatSender } from './market.js';
+import type { HeartbeatSender } from './market.js';
 
-function recordingSender(behaviour: (body: HeartbeatBody, signal: AbortSignal) => Promise<unknown>) {
-  const calls: Array<{ body: HeartbeatBody; at: number }> = [];
+function recordingSender(behaviour: (body: Heartbeat) => Promise<void>) {
+  const calls: Array<{ body: Heartbeat; options: CallOptions | undefined; at: number }> = [];
   const sender: HeartbeatSender = {
-    sendHeartbeat(body, { signal }) {
-      calls.push({ body, at: Date.now() });
-      return behaviour(body, signal);
+    heartbeat(body, options) {
+      calls.push({ body, options, at: Date.now() });
+      return behaviour(body);
     },
   };
   return { sender, calls };
+}
+
+function client(apiUrl: string, apiKey?: string) {
+  return createMarketplaceClient({
+    apiUrl,
+    serviceId: 'keli_tutor',
+    timeoutMs: 2_000,
+    ...(apiKey === undefined ? {} : { apiKey }),
+  });
 }
 
 describe('heartbeat with fake timers', () => {
@@ -24,7 +34,7 @@ describe('heartbeat with fake timers', () => {
   });
 
   it('beats every interval within ±jitter, the first one within the first 2 × jitter of an interval', async () => {
-    const { sender, calls } = recordingSender(async () => ({ ok: true }));
+    const { sender, calls } = recordingSender(async () => {});
     let seed = 0;
     // A fixed sequence spanning 0 … 1 so both ends of the jitter are exercised.
     const sequence = [0.5, 0, 1, 0.25, 0.999, 0.75, 0.1, 0.9];
@@ -57,7 +67,7 @@ describe('heartbeat with fake timers', () => {
       createHeartbeatService({
         serviceId: 'svc',
         sender: {
-          async sendHeartbeat() {
+          async heartbeat() {
             firstBeats.push(Date.now());
           },
         },
@@ -102,9 +112,9 @@ describe('heartbeat with fake timers', () => {
     expect(calls.length).toBeLessThanOrEqual(5); // 20 s / (4 s + 1 s)
   });
 
-  it('abandons a beat the market does not answer within the timeout, even when the sender ignores the signal', async () => {
+  it('abandons a beat the market does not answer within the timeout, though the client takes no signal', async () => {
     const logger = captureLogger();
-    const { sender } = recordingSender(() => new Promise(() => {})); // never settles, ignores the signal
+    const { sender } = recordingSender(() => new Promise(() => {})); // never settles
     const heartbeat = createHeartbeatService({
       serviceId: 'svc',
       sender,
@@ -162,23 +172,15 @@ describe('heartbeat with fake timers', () => {
     expect(logger.at('warn')).toHaveLength(2);
   });
 
-  it('stop() leaves no timer behind, also with a beat in flight, and start() again resumes', async () => {
-    let signalSeen: AbortSignal | undefined;
-    const { sender, calls } = recordingSender(
-      (_body, signal) =>
-        new Promise((_, reject) => {
-          signalSeen = signal;
-          signal.addEventListener('abort', () => reject(signal.reason));
-        }),
-    );
+  it('stop() leaves no timer behind, also with a beat in flight that never settles', async () => {
+    const { sender, calls } = recordingSender(() => new Promise(() => {}));
     const logger = captureLogger();
     const heartbeat = createHeartbeatService({ serviceId: 'svc', sender, intervalMs: 1_000, logger });
     heartbeat.start();
     heartbeat.start(); // idempotent
     await vi.advanceTimersByTimeAsync(300);
     expect(calls).toHaveLength(1);
-    await heartbeat.stop();
-    expect(signalSeen?.aborted).toBe(true);
+    await heartbeat.stop(); // resolves: the hanging beat is abandoned
     expect(vi.getTimerCount()).toBe(0);
     // Being stopped is not a market outage.
     expect(logger.at('warn')).toHaveLength(0);
@@ -199,16 +201,17 @@ describe('heartbeat with fake timers', () => {
     });
     await expect(heartbeat.beat()).resolves.toBe(true);
     expect(calls[0]?.body).toEqual({
-      service_id: 'keli_tutor',
       status: 'degraded',
-      active_tenants: ['hallym', 'korea'],
-      metrics: { requests_per_minute: 0, error_rate: 0, avg_response_time_ms: 0 },
-      timestamp: '2026-01-03T12:00:00.000Z',
+      activeTenants: ['hallym', 'korea'],
+      metrics: { requestsPerMinute: 0, errorRate: 0, avgResponseTimeMs: 0 },
+      timestamp: new Date('2026-01-03T12:00:00.000Z'),
     });
+    // A missed beat is not replayed: the client's own retries are off.
+    expect(calls[0]?.options).toEqual({ retries: 0 });
   });
 
   it('refuses an interval below 100 ms and a jitter outside 0 … 0.5 with CONFIG_INVALID', () => {
-    const sender: HeartbeatSender = { sendHeartbeat: async () => {} };
+    const sender: HeartbeatSender = { heartbeat: async () => {} };
     for (const intervalMs of [0, 50, Number.NaN, -1]) {
       expect(() => createHeartbeatService({ serviceId: 's', sender, intervalMs })).toThrow(
         expect.objectContaining({ code: 'CONFIG_INVALID' }),
@@ -235,10 +238,10 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     let requests = 0;
     const heartbeat = createHeartbeatService({
       serviceId: 'keli_tutor',
-      sender: createHttpHeartbeatSender({ apiUrl: market.url, apiKey: 'mk_test_key' }),
+      sender: client(market.url, 'mk_test_key'),
       intervalMs: 150,
       jitter: 0.2,
-      metrics: () => ({ requests_per_minute: ++requests, error_rate: 0.01, avg_response_time_ms: 250 }),
+      metrics: () => ({ requestsPerMinute: ++requests, errorRate: 0.01, avgResponseTimeMs: 250 }),
       activeTenants: () => ['hallym', 'korea', 'snu'],
       logger: captureLogger(),
     });
@@ -250,7 +253,7 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     const beat = market.beats[0]!;
     expect(beat.path).toBe('/api/v1/services/keli_tutor/heartbeat');
     expect(beat.headers.authorization).toBe('Bearer mk_test_key');
-    expect(beat.headers['content-type']).toBe('application/json');
+    expect(beat.headers['content-type']).toMatch(/^application\/json/);
     expect(heartbeatBodySchema.parse(beat.body)).toMatchObject({
       service_id: 'keli_tutor',
       status: 'healthy',
@@ -266,7 +269,7 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     const logger = captureLogger();
     const heartbeat = createHeartbeatService({
       serviceId: 'keli_tutor',
-      sender: createHttpHeartbeatSender({ apiUrl: market.url }),
+      sender: client(market.url),
       intervalMs: 100,
       jitter: 0,
       timeoutMs: 200,
@@ -278,13 +281,13 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     market.mode = 'hang';
     await expect(heartbeat.beat()).resolves.toBe(false);
     expect(logger.at('warn')).toHaveLength(1);
-    expect(logger.at('warn')[0]?.object.err).toMatch(/HTTP 503/);
+    expect(logger.at('warn')[0]?.object.err).toMatch(/answered 503/);
 
     const gone = market.url;
     await market.close();
     const absent = createHeartbeatService({
       serviceId: 'keli_tutor',
-      sender: createHttpHeartbeatSender({ apiUrl: gone }),
+      sender: client(gone),
       intervalMs: 100,
       timeoutMs: 200,
       logger,
@@ -294,7 +297,7 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     market = await startMarketStandIn();
     const back = createHeartbeatService({
       serviceId: 'keli_tutor',
-      sender: createHttpHeartbeatSender({ apiUrl: market.url }),
+      sender: client(market.url),
       intervalMs: 100,
       jitter: 0,
       timeoutMs: 500,
@@ -305,21 +308,15 @@ describe('heartbeat against a local market (real HTTP, real short interval)', ()
     await Promise.all([heartbeat.stop(), absent.stop(), back.stop()]);
   });
 
-  it('appends /api/v1 to a market URL without it, as the marketplace client does', async () => {
-    const root = market.url.replace(/\/api\/v1$/, '');
-    for (const apiUrl of [root, `${root}/`, market.url, `${market.url}/`]) {
-      const sender = createHttpHeartbeatSender({ apiUrl });
-      const service = createHeartbeatService({ serviceId: 'keli_tutor', sender, logger: captureLogger() });
-      await expect(service.beat()).resolves.toBe(true);
+  it('refuses a marketplace client created for another service with CONFIG_INVALID', () => {
+    for (const serviceId of ['other', 'keli_tutor ', 'KELI_TUTOR']) {
+      expect(() =>
+        createHeartbeatService({
+          serviceId,
+          sender: client(market.url),
+          logger: captureLogger(),
+        }),
+      ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     }
-    expect(market.beats.map((beat) => beat.path)).toEqual(
-      Array(4).fill('/api/v1/services/keli_tutor/heartbeat'),
-    );
-  });
-
-  it('rejects a market URL that is not a URL with CONFIG_INVALID', () => {
-    expect(() => createHttpHeartbeatSender({ apiUrl: 'not a url' })).toThrow(
-      expect.objectContaining({ code: 'CONFIG_INVALID' }),
-    );
   });
 });

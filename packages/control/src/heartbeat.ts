@@ -1,23 +1,17 @@
 import { MtPaasError } from '@mt-paas/context';
+import type { Heartbeat } from '@mt-paas/marketplace';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import {
-  type HeartbeatBody,
-  type HeartbeatMetrics,
-  type HeartbeatSender,
-  type MarketplaceHeartbeatClient,
-  type ServiceHealth,
-  toHeartbeatSender,
-} from './market.js';
+import type { HeartbeatMetrics, HeartbeatSender, ServiceHealth } from './market.js';
 
 /** Options of {@link createHeartbeatService}. */
 export interface HeartbeatServiceOptions {
-  /** `service.id` of the config: the `service_id` of every beat. */
+  /** `service.id` of the config (for logs; the client's own `serviceId` is the `service_id` of every beat). */
   serviceId: string;
   /**
-   * Sends a beat: `@mt-paas/marketplace`'s `MarketplaceClient` as is, or a {@link HeartbeatSender}
-   * (`createHttpHeartbeatSender`).
+   * Sends a beat: `@mt-paas/marketplace`'s `createMarketplaceClient(...)`, as is. Called with
+   * `{ retries: 0 }`; the beat's timeout bounds it.
    */
-  sender: HeartbeatSender | MarketplaceHeartbeatClient;
+  sender: HeartbeatSender;
   /** Period between beats (`marketplace.heartbeat_interval` × 1000). @default 60_000 */
   intervalMs?: number;
   /**
@@ -52,13 +46,13 @@ export interface HeartbeatService {
   stop(): Promise<void>;
   /** Sends one beat now (joins the one in flight, if any). Resolves `true` when the market accepted it. */
   beat(): Promise<boolean>;
-  /** The body the next beat would send. */
-  buildBody(): Promise<HeartbeatBody>;
+  /** The heartbeat the next beat would send (`@mt-paas/marketplace`'s `Heartbeat`). */
+  buildBody(): Promise<Required<Heartbeat>>;
   /** Consecutive failed beats (0 when the last one succeeded). */
   readonly consecutiveFailures: number;
 }
 
-const ZERO_METRICS: HeartbeatMetrics = { requests_per_minute: 0, error_rate: 0, avg_response_time_ms: 0 };
+const ZERO_METRICS: HeartbeatMetrics = { requestsPerMinute: 0, errorRate: 0, avgResponseTimeMs: 0 };
 
 /**
  * The seed's heartbeat (001 §5.1): every `intervalMs` (jittered) one `POST …/heartbeat` straight to the
@@ -84,7 +78,14 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => new Date());
   const logger = options.logger ?? defaultLogger();
-  const sender = toHeartbeatSender(options.sender);
+  const sender = options.sender;
+  const clientServiceId = (sender as { serviceId?: unknown }).serviceId;
+  if (typeof clientServiceId === 'string' && clientServiceId !== options.serviceId) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `The heartbeat client is for service "${clientServiceId}" but this control plane is "${options.serviceId}"; create the marketplace client with serviceId: config.service.id.`,
+    );
+  }
 
   let running = false;
   let timer: NodeJS.Timeout | undefined;
@@ -109,7 +110,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
     timer.unref?.();
   }
 
-  async function buildBody(): Promise<HeartbeatBody> {
+  async function buildBody(): Promise<Required<Heartbeat>> {
     let degraded = false;
     let metrics = ZERO_METRICS;
     let tenants: readonly string[] = [];
@@ -132,13 +133,7 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
       status = 'degraded';
     }
     if (degraded && status === 'healthy') status = 'degraded';
-    return {
-      service_id: options.serviceId,
-      status,
-      active_tenants: [...tenants],
-      metrics,
-      timestamp: now().toISOString(),
-    };
+    return { status, activeTenants: [...tenants], metrics, timestamp: now() };
   }
 
   async function sendOnce(): Promise<boolean> {
@@ -161,8 +156,8 @@ export function createHeartbeatService(options: HeartbeatServiceOptions): Heartb
         });
       });
       aborted.catch(() => {});
-      // A sender that ignores the signal still cannot hold the beat past its timeout.
-      await Promise.race([sender.sendHeartbeat(body, { signal: beatController.signal }), aborted]);
+      // The client takes no signal: the race abandons a beat past its timeout (or at stop()).
+      await Promise.race([sender.heartbeat(body, { retries: 0 }), aborted]);
       if (failures > 0) {
         logger.info({ failedBeats: failures }, 'Marketplace heartbeat recovered');
       }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   type AuditEvent,
   type AuditSink,
@@ -9,9 +8,10 @@ import {
   type TenantStatus,
 } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
+import { type OutboxMessage, tenantStatusMessage } from '@mt-paas/marketplace';
 import { z } from 'zod';
 import { type ControlLogger, defaultLogger, errorMessage } from './logger.js';
-import type { MarketMessage, MarketOutbox } from './market.js';
+import type { MarketOutbox } from './market.js';
 
 /** What a block asks for (the seed's kill-switch body, 001 §5.2, in camelCase). */
 export interface BlockInput {
@@ -205,13 +205,8 @@ export function createKillSwitch(options: KillSwitchOptions): KillSwitch {
     }
   }
 
-  function statusReport(tenantId: TenantId, status: TenantStatus, at: Date, reason: string): MarketMessage {
-    return {
-      id: `status:${tenantId}:${randomUUID()}`,
-      type: 'tenant.status',
-      tenantId,
-      payload: { tenantId, status, reason, at: at.toISOString() },
-    };
+  function statusReport(tenantId: TenantId, status: TenantStatus, at: Date, reason: string): OutboxMessage {
+    return tenantStatusMessage({ tenantId, status, at, reason });
   }
 
   async function block(

@@ -1,4 +1,5 @@
 import { createCatalog } from '@mt-paas/db';
+import { createMarketplaceClient, createOutbox } from '@mt-paas/marketplace';
 import { createRedisClient, createRedisEventBus } from '@mt-paas/middleware';
 import { metricsHandler, mtPaasFastify } from '@mt-paas/middleware/fastify';
 import { describeWith, testRedis, useTestDatabase } from '@mt-paas/test-env';
@@ -9,7 +10,7 @@ import { expect, it } from 'vitest';
 import { captureLogger } from './__fixtures__/capture-logger.js';
 import { startLrsStandIn } from './__fixtures__/lrs-server.js';
 import { startMarketStandIn } from './__fixtures__/market-server.js';
-import { createControlPlane, createHttpHeartbeatSender, createRegistryMetricsSource } from './index.js';
+import { createControlPlane, createRegistryMetricsSource } from './index.js';
 
 /** The README example, run against local servers (market and LRS stand-ins, Postgres, Redis). */
 describeWith(['postgres', 'redis'], 'README example', () => {
@@ -24,13 +25,16 @@ describeWith(['postgres', 'redis'], 'README example', () => {
     const redis = createRedisClient({ url: testRedis().url });
     const events = createRedisEventBus({ redis, channel: `${testRedis().prefix}readme-events` });
     const registry = new Registry();
+    const client = createMarketplaceClient({ apiUrl: market.url, apiKey: 'mk', serviceId: 'keli_tutor' });
+    const outbox = createOutbox({ driver: catalog.driver, schema: catalog.schema });
 
     const control = createControlPlane({
       serviceId: 'keli_tutor',
       catalog,
       events,
+      outbox,
       heartbeat: {
-        sender: createHttpHeartbeatSender({ apiUrl: market.url, apiKey: 'mk' }),
+        sender: client,
         intervalMs: 60_000,
         metrics: createRegistryMetricsSource({ registry }),
       },
@@ -65,6 +69,7 @@ describeWith(['postgres', 'redis'], 'README example', () => {
     expect(await control.heartbeat!.beat()).toBe(true);
     expect(market.beats.at(-1)?.body).toMatchObject({ service_id: 'keli_tutor', active_tenants: ['hallym'] });
     expect(market.beats.at(-1)?.body.metrics.requests_per_minute).toBeGreaterThan(0);
+    expect(market.beats.at(-1)?.headers.authorization).toBe('Bearer mk');
 
     await control.block('hallym', {
       reason: 'subscription_expired',
@@ -75,6 +80,13 @@ describeWith(['postgres', 'redis'], 'README example', () => {
     expect(warned.statusCode).toBe(200);
     expect(warned.headers['x-tenant-warning']).toMatch(/^Access for this tenant will be blocked at /);
     await control.unblock('hallym');
+    const reports = await catalog.driver.query<{ type: string; payload: { status: string } }>(
+      `SELECT type, payload FROM "${catalog.schema}".outbox WHERE tenant_id = 'hallym' ORDER BY created_at, event_id`,
+    );
+    expect(reports.rows.map((row) => [row.type, row.payload.status])).toEqual([
+      ['tenant.status', 'blocked'],
+      ['tenant.status', 'active'],
+    ]);
 
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toContain('mtpaas_http_requests_total{');

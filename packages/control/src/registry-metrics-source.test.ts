@@ -21,23 +21,23 @@ describe('createRegistryMetricsSource (the middleware counters, not recomputed)'
     for (let index = 0; index < 20; index++) metrics.observe(sample(403, 0.001)); // refusals are not errors
     clock += 2 * 60_000;
     expect(await source()).toEqual({
-      requests_per_minute: 60,
-      error_rate: round(10 / 120),
-      avg_response_time_ms: round(((90 * 0.2 + 10 * 0.7 + 20 * 0.001) / 120) * 1000, 1),
+      requestsPerMinute: 60,
+      errorRate: round(10 / 120),
+      avgResponseTimeMs: round(((90 * 0.2 + 10 * 0.7 + 20 * 0.001) / 120) * 1000, 1),
     });
     // The next interval only counts what happened since.
     for (let index = 0; index < 30; index++) metrics.observe(sample(200, 0.1));
     clock += 60_000;
-    expect(await source()).toEqual({ requests_per_minute: 30, error_rate: 0, avg_response_time_ms: 100 });
+    expect(await source()).toEqual({ requestsPerMinute: 30, errorRate: 0, avgResponseTimeMs: 100 });
     clock += 60_000;
-    expect(await source()).toEqual({ requests_per_minute: 0, error_rate: 0, avg_response_time_ms: 0 });
+    expect(await source()).toEqual({ requestsPerMinute: 0, errorRate: 0, avgResponseTimeMs: 0 });
   });
 
   it('reads a custom prefix and refuses a registry without pipeline metrics with CONFIG_INVALID', async () => {
     const metrics = createPipelineMetrics({ prefix: 'tutor_' });
     metrics.observe(sample(500, 1));
     const source = createRegistryMetricsSource({ registry: metrics.registry, prefix: 'tutor_' });
-    expect((await source()).error_rate).toBe(1);
+    expect((await source()).errorRate).toBe(1);
     const empty = createRegistryMetricsSource({ registry: new Registry() });
     await expect(empty()).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
     const wrongPrefix = createRegistryMetricsSource({ registry: metrics.registry });

@@ -25,7 +25,7 @@ interface Totals {
  * Heartbeat metrics read from the middleware's own prom-client counters (`<prefix>http_requests_total`
  * and `<prefix>http_request_duration_seconds`), never recomputed: each call returns the rate over the
  * time since the previous call (the first call: everything recorded, over the time since the source
- * was created — create it when the pipeline is created). `error_rate` is the
+ * was created — create it when the pipeline is created). `errorRate` (the seed's `error_rate`) is the
  * share of `5xx` answers; refusals (4xx) are the tenants' errors, not the service's.
  *
  * @throws MtPaasError `CONFIG_INVALID` when the registry holds no pipeline metrics (metrics: false, or
@@ -79,9 +79,9 @@ export function createRegistryMetricsSource(
     const count = totals.durationCount - from.durationCount;
     const sum = totals.durationSum - from.durationSum;
     return {
-      requests_per_minute: round(requests / minutes, 2),
-      error_rate: requests === 0 ? 0 : round(errors / requests, 4),
-      avg_response_time_ms: count === 0 ? 0 : round((sum / count) * 1000, 1),
+      requestsPerMinute: round(requests / minutes, 2),
+      errorRate: requests === 0 ? 0 : round(errors / requests, 4),
+      avgResponseTimeMs: count === 0 ? 0 : round((sum / count) * 1000, 1),
     };
   };
 }
