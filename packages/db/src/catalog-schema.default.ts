@@ -12,4 +12,5 @@ export const {
   webhookReceipts,
   provisioningJobs,
   tenantMigrations,
+  portBlocks,
 } = mtPaas;

@@ -221,6 +221,25 @@ export function createCatalogTables(schemaName: string = DEFAULT_CATALOG_SCHEMA)
     (t) => [primaryKey({ name: 'tenant_migrations_pkey', columns: [t.tenantId, t.version] })],
   );
 
+  /**
+   * Host-port blocks of `docker`-mode tenants (`@mt-paas/provisioning`'s port allocator): the block index is the
+   * primary key and the tenant id is unique, so the database itself refuses a block given twice.
+   */
+  const portBlocks = schema.table(
+    'port_blocks',
+    {
+      block: integer('block').primaryKey(),
+      tenantId: text('tenant_id')
+        .notNull()
+        .unique('port_blocks_tenant_id_unique')
+        .references(() => tenants.id, { onDelete: 'cascade' }),
+      firstPort: integer('first_port').notNull(),
+      lastPort: integer('last_port').notNull(),
+      allocatedAt: timestamptz('allocated_at').notNull().defaultNow(),
+    },
+    (t) => [check('port_blocks_block_check', sql`${t.block} >= 0`)],
+  );
+
   return {
     tenants,
     tenantDomains,
@@ -231,6 +250,7 @@ export function createCatalogTables(schemaName: string = DEFAULT_CATALOG_SCHEMA)
     webhookReceipts,
     provisioningJobs,
     tenantMigrations,
+    portBlocks,
   };
 }
 

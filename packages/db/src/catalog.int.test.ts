@@ -2,7 +2,8 @@ import { isMtPaasError, parseTenantId } from '@mt-paas/context';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Catalog, createCatalog, migrateCatalog } from './catalog.js';
+import { CATALOG_MIGRATIONS_FOLDER, type Catalog, createCatalog, migrateCatalog } from './catalog.js';
+import { applyMigrations, readMigrationsFolder } from './migrator.js';
 
 describeWithPostgres('catalog on Postgres', () => {
   const database = useTestDatabase({ label: 'catalog' });
@@ -14,6 +15,7 @@ describeWithPostgres('catalog on Postgres', () => {
       '0000_init',
       '0001_append_only_audit',
       '0002_webhook_receipt_ordering',
+      '0003_port_blocks',
     ]);
   });
   afterAll(async () => {
@@ -33,6 +35,7 @@ describeWithPostgres('catalog on Postgres', () => {
       'audit_log',
       'entitlements',
       'outbox',
+      'port_blocks',
       'provisioning_jobs',
       'tenant_domains',
       'tenant_migrations',
@@ -157,6 +160,75 @@ describeWithPostgres('catalog on Postgres', () => {
       );
     } finally {
       await client.end();
+    }
+  });
+
+  it('port_blocks: one block per tenant, one tenant per block, block >= 0, gone with its tenant', async () => {
+    await catalog.tenants.upsert({ id: 'pb_a', name: 'A', placement: { mode: 'docker' } });
+    await catalog.tenants.upsert({ id: 'pb_b', name: 'B', placement: { mode: 'docker' } });
+    const insert = (block: number, tenantId: string) =>
+      catalog.driver.query(
+        'INSERT INTO mt_paas_test.port_blocks (block, tenant_id, first_port, last_port) VALUES ($1, $2, 0, 0)',
+        [block, tenantId],
+      );
+    await insert(0, 'pb_a');
+    await expect(insert(0, 'pb_b')).rejects.toThrow(/port_blocks_pkey/);
+    await expect(insert(1, 'pb_a')).rejects.toThrow(/port_blocks_tenant_id_unique/);
+    await expect(insert(-1, 'pb_b')).rejects.toThrow(/port_blocks_block_check/);
+    await expect(insert(2, 'pb_nobody')).rejects.toThrow(/port_blocks_tenant_id_tenants_id_fk/);
+    await catalog.tenants.remove('pb_a');
+    const { rows } = await catalog.driver.query('SELECT block FROM mt_paas_test.port_blocks');
+    expect(rows).toEqual([]);
+  });
+
+  it('0003 adopts a port_blocks table created by an older @mt-paas/provisioning at runtime', async () => {
+    const legacy = await createCatalog({ connectionString: database.url, schema: 'mt_paas_legacy' });
+    try {
+      // the catalog as it was before 0003, plus the table the port allocator used to create itself
+      await legacy.driver.transaction((session) =>
+        applyMigrations(session, {
+          migrations: readMigrationsFolder(CATALOG_MIGRATIONS_FOLDER).slice(0, 3),
+          ledgerSchema: 'mt_paas_legacy',
+          lockKey: 'catalog:mt_paas_legacy',
+          rewrite: (statement) => statement.replaceAll('"mt_paas"', '"mt_paas_legacy"'),
+        }),
+      );
+      await legacy.driver.exec(
+        `CREATE TABLE IF NOT EXISTS "mt_paas_legacy"."port_blocks" (
+           block integer PRIMARY KEY CHECK (block >= 0),
+           tenant_id text NOT NULL UNIQUE REFERENCES "mt_paas_legacy"."tenants"(id) ON DELETE CASCADE,
+           first_port integer NOT NULL,
+           last_port integer NOT NULL,
+           allocated_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      await legacy.tenants.upsert({ id: 'old_a', name: 'Old', placement: { mode: 'docker' } });
+      await legacy.driver.exec(
+        `INSERT INTO "mt_paas_legacy"."port_blocks" (block, tenant_id, first_port, last_port) VALUES (3, 'old_a', 10500, 10599)`,
+      );
+
+      expect(await legacy.migrate()).toEqual(['0003_port_blocks']);
+      const kept = await legacy.driver.query(
+        'SELECT block, tenant_id, first_port, last_port FROM "mt_paas_legacy"."port_blocks"',
+      );
+      expect(kept.rows).toEqual([{ block: 3, tenant_id: 'old_a', first_port: 10500, last_port: 10599 }]);
+      const constraints = await legacy.driver.query<{ conname: string }>(
+        `SELECT conname FROM pg_constraint WHERE conrelid = '"mt_paas_legacy"."port_blocks"'::regclass ORDER BY 1`,
+      );
+      expect(constraints.rows.map((row) => row.conname)).toEqual([
+        'port_blocks_block_check',
+        'port_blocks_pkey',
+        'port_blocks_tenant_id_tenants_id_fk',
+        'port_blocks_tenant_id_unique',
+      ]);
+      // the fresh catalog ends up with exactly the same constraints
+      const fresh = await catalog.driver.query<{ conname: string }>(
+        `SELECT conname FROM pg_constraint WHERE conrelid = '"mt_paas_test"."port_blocks"'::regclass ORDER BY 1`,
+      );
+      expect(fresh.rows).toEqual(constraints.rows);
+      await legacy.tenants.remove('old_a');
+      expect((await legacy.driver.query('SELECT 1 FROM "mt_paas_legacy"."port_blocks"')).rows).toEqual([]);
+    } finally {
+      await legacy.close();
     }
   });
 

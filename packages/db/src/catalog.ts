@@ -100,7 +100,7 @@ export interface TenantWriter {
   ): Promise<void>;
   /** Unmaps host names from the tenant. */
   removeDomains(tenantId: string, domains: readonly string[]): Promise<void>;
-  /** Deletes the tenant row and everything that references it (domains, entitlements). Storage is not touched. */
+  /** Deletes the tenant row and everything that references it (domains, entitlements, port block). Storage is not touched. */
   remove(tenantId: string): Promise<void>;
 }
 

@@ -2,7 +2,7 @@ import { isMtPaasError } from '@mt-paas/context';
 import { type Catalog, createCatalog } from '@mt-paas/db';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createPortAllocator } from './port-blocks.js';
+import { createPortAllocator, type PortBlock } from './port-blocks.js';
 
 describeWithPostgres('port blocks in the catalog', () => {
   const database = useTestDatabase({ label: 'ports' });
@@ -50,6 +50,70 @@ describeWithPostgres('port blocks in the catalog', () => {
     const waiting = ids.find((id) => !granted.some((block) => block.tenantId === id))!;
     expect((await second.allocate(waiting)).index).toBe(holder.index);
     expect((await first.list()).length).toBe(20);
+  });
+
+  it('inside a caller transaction that rolls back: no block is left, and later allocations work', async () => {
+    await catalog.tenants.upsert({ id: 'pb_tx', name: 'pb_tx', placement: { mode: 'docker' } });
+    // A fresh allocator whose very first call is made inside the caller's transaction.
+    const fresh = createPortAllocator(catalog, { start: 40_000, size: 10, blocks: 5 });
+    const rollback = new Error('caller rolls back');
+    let seen: PortBlock | undefined;
+    await expect(
+      catalog.driver.transaction(async () => {
+        seen = await fresh.allocate('pb_tx');
+        // joined the caller's transaction: visible there, with the same block on a repeat call
+        expect(await fresh.get('pb_tx')).toEqual(seen);
+        expect(await fresh.allocate('pb_tx')).toEqual(seen);
+        throw rollback;
+      }),
+    ).rejects.toBe(rollback);
+    expect(seen).toMatchObject({ tenantId: 'pb_tx', index: 0, first: 40_000, last: 40_009 });
+    expect(await fresh.get('pb_tx')).toBeUndefined();
+    const { rows } = await catalog.driver.query(
+      `SELECT 1 FROM mt_paas.port_blocks WHERE tenant_id = 'pb_tx'`,
+    );
+    expect(rows).toEqual([]);
+    // later allocations (same allocator, another instance) work and get the block back
+    const later = await fresh.allocate('pb_tx');
+    expect(later).toEqual(seen);
+    expect(await createPortAllocator(other, { start: 40_000, size: 10, blocks: 5 }).get('pb_tx')).toEqual(
+      later,
+    );
+    // and one that commits with the caller's transaction stays
+    await catalog.tenants.upsert({ id: 'pb_tx2', name: 'pb_tx2', placement: { mode: 'docker' } });
+    const committed = await catalog.driver.transaction(() => fresh.allocate('pb_tx2'));
+    expect(await fresh.get('pb_tx2')).toEqual(committed);
+    expect(committed.index).toBe(1);
+    // purging the tenant frees its block (ON DELETE CASCADE)
+    await catalog.tenants.remove('pb_tx2');
+    expect(await fresh.get('pb_tx2')).toBeUndefined();
+  });
+
+  it('on a catalog that was not migrated, every call is a CONFIG_INVALID that says to migrate', async () => {
+    const bare = await createCatalog({ connectionString: database.url, schema: 'mt_paas_unmigrated' });
+    try {
+      const allocator = createPortAllocator(bare);
+      const calls = [
+        () => allocator.allocate('pb_0'),
+        () => allocator.get('pb_0'),
+        () => allocator.release('pb_0'),
+        () => allocator.list(),
+      ];
+      for (const call of calls) {
+        await expect(call()).rejects.toSatisfy(
+          (error) =>
+            isMtPaasError(error, 'CONFIG_INVALID') &&
+            /mt_paas_unmigrated.*port_blocks.*migrate the catalog/.test((error as Error).message),
+        );
+      }
+      // it creates nothing on its own
+      const { rows } = await catalog.driver.query(
+        `SELECT to_regclass('"mt_paas_unmigrated"."port_blocks"') AS t`,
+      );
+      expect(rows).toEqual([{ t: null }]);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('refuses a range that does not fit below port 65536', () => {

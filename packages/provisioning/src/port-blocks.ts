@@ -20,7 +20,7 @@ export interface PortAllocatorOptions {
   blocks?: number;
 }
 
-/** Hands out port blocks, persisted in the catalog (`<catalog schema>.port_blocks`). */
+/** Hands out port blocks, persisted in the catalog (`<catalog schema>.port_blocks`, catalog migration `0003_port_blocks`). */
 export interface PortAllocator {
   /** The tenant's block: its existing one, else the lowest free one. Never the same block to two tenants. */
   allocate(tenantId: string): Promise<PortBlock>;
@@ -33,9 +33,14 @@ export interface PortAllocator {
 }
 
 /**
- * Port blocks in the catalog. The table has the block index as primary key and the tenant id as a
- * unique key, so the database itself refuses a block given twice; allocation also takes a
- * transaction-scoped advisory lock so that concurrent callers queue instead of failing.
+ * Port blocks in the catalog's `port_blocks` table. The table belongs to the catalog's own migrations
+ * (`@mt-paas/db`, `0003_port_blocks`): run `catalog.migrate()` first, else every call fails with
+ * `CONFIG_INVALID`. The allocator runs no DDL, so it can be called inside a caller's catalog transaction
+ * (it joins it) and a rollback takes the block back with it.
+ *
+ * The block index is the primary key and the tenant id is a unique key, so the database itself refuses a
+ * block given twice; allocation also takes a transaction-scoped advisory lock so that concurrent callers
+ * queue instead of failing.
  */
 export function createPortAllocator(catalog: Catalog, options: PortAllocatorOptions = {}): PortAllocator {
   const start = options.start ?? 10_200;
@@ -55,26 +60,19 @@ export function createPortAllocator(catalog: Catalog, options: PortAllocatorOpti
     );
   }
   const table = `"${catalog.schema}"."port_blocks"`;
-  const tenantsTable = `"${catalog.schema}"."tenants"`;
-  let ready: Promise<void> | undefined;
-  const ensureTable = () => {
-    ready ??= catalog.driver
-      .transaction(async (session) => {
-        await session.query(`SELECT pg_advisory_xact_lock(hashtext('mt_paas.port_blocks.ddl'))`);
-        await session.exec(
-          `CREATE TABLE IF NOT EXISTS ${table} (
-             block integer PRIMARY KEY CHECK (block >= 0),
-             tenant_id text NOT NULL UNIQUE REFERENCES ${tenantsTable}(id) ON DELETE CASCADE,
-             first_port integer NOT NULL,
-             last_port integer NOT NULL,
-             allocated_at timestamptz NOT NULL DEFAULT now())`,
+  const guard = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === '42P01') {
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          `The catalog has no table ${table}: migrate the catalog first (catalog.migrate() or \`mt-paas migrate\`); @mt-paas/db's catalog migration 0003_port_blocks creates it.`,
+          { details: { table }, cause: error },
         );
-      })
-      .catch((error) => {
-        ready = undefined;
-        throw error;
-      });
-    return ready;
+      }
+      throw error;
+    }
   };
   const toBlock = (row: {
     tenant_id: string;
@@ -88,67 +86,69 @@ export function createPortAllocator(catalog: Catalog, options: PortAllocatorOpti
     last: row.last_port,
   });
   const get = async (tenantId: string) => {
-    await ensureTable();
-    const { rows } = await catalog.driver.query<{
-      tenant_id: string;
-      block: number;
-      first_port: number;
-      last_port: number;
-    }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+    const { rows } = await guard(() =>
+      catalog.driver.query<{
+        tenant_id: string;
+        block: number;
+        first_port: number;
+        last_port: number;
+      }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} WHERE tenant_id = $1`, [tenantId]),
+    );
     return rows[0] === undefined ? undefined : toBlock(rows[0]);
   };
   return {
     get,
     async allocate(tenantId) {
-      await ensureTable();
-      return catalog.driver.transaction(async (session) => {
-        await session.query(`SELECT pg_advisory_xact_lock(hashtext('mt_paas.port_blocks'))`);
-        const existing = await session.query<{
-          tenant_id: string;
-          block: number;
-          first_port: number;
-          last_port: number;
-        }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} WHERE tenant_id = $1`, [tenantId]);
-        if (existing.rows[0] !== undefined) return toBlock(existing.rows[0]);
-        const free = await session.query<{ block: number }>(
-          `SELECT g AS block FROM generate_series(0, $1::int - 1) g
+      return guard(() =>
+        catalog.driver.transaction(async (session) => {
+          await session.query(`SELECT pg_advisory_xact_lock(hashtext('mt_paas.port_blocks'))`);
+          const existing = await session.query<{
+            tenant_id: string;
+            block: number;
+            first_port: number;
+            last_port: number;
+          }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+          if (existing.rows[0] !== undefined) return toBlock(existing.rows[0]);
+          const free = await session.query<{ block: number }>(
+            `SELECT g AS block FROM generate_series(0, $1::int - 1) g
             WHERE NOT EXISTS (SELECT 1 FROM ${table} b WHERE b.block = g) ORDER BY g LIMIT 1`,
-          [blocks],
-        );
-        const index = free.rows[0]?.block;
-        if (index === undefined) {
-          throw new MtPaasError(
-            'SERVICE_UNAVAILABLE',
-            `No free port block left: all ${blocks} blocks of ${size} ports from ${start} are taken. Purge offboarded tenants or widen isolation.docker.port_range_*.`,
-            { details: { start, size, blocks } },
+            [blocks],
           );
-        }
-        const first = start + index * size;
-        const inserted = await session.query<{
-          tenant_id: string;
-          block: number;
-          first_port: number;
-          last_port: number;
-        }>(
-          `INSERT INTO ${table} (block, tenant_id, first_port, last_port) VALUES ($1, $2, $3, $4)
+          const index = free.rows[0]?.block;
+          if (index === undefined) {
+            throw new MtPaasError(
+              'SERVICE_UNAVAILABLE',
+              `No free port block left: all ${blocks} blocks of ${size} ports from ${start} are taken. Purge offboarded tenants or widen isolation.docker.port_range_*.`,
+              { details: { start, size, blocks } },
+            );
+          }
+          const first = start + index * size;
+          const inserted = await session.query<{
+            tenant_id: string;
+            block: number;
+            first_port: number;
+            last_port: number;
+          }>(
+            `INSERT INTO ${table} (block, tenant_id, first_port, last_port) VALUES ($1, $2, $3, $4)
            RETURNING tenant_id, block, first_port, last_port`,
-          [index, tenantId, first, first + size - 1],
-        );
-        return toBlock(inserted.rows[0]!);
-      });
+            [index, tenantId, first, first + size - 1],
+          );
+          return toBlock(inserted.rows[0]!);
+        }),
+      );
     },
     async release(tenantId) {
-      await ensureTable();
-      await catalog.driver.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId]);
+      await guard(() => catalog.driver.query(`DELETE FROM ${table} WHERE tenant_id = $1`, [tenantId]));
     },
     async list() {
-      await ensureTable();
-      const { rows } = await catalog.driver.query<{
-        tenant_id: string;
-        block: number;
-        first_port: number;
-        last_port: number;
-      }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} ORDER BY block`);
+      const { rows } = await guard(() =>
+        catalog.driver.query<{
+          tenant_id: string;
+          block: number;
+          first_port: number;
+          last_port: number;
+        }>(`SELECT tenant_id, block, first_port, last_port FROM ${table} ORDER BY block`),
+      );
       return rows.map(toBlock);
     },
   };
