@@ -55,6 +55,8 @@ describeWithPostgres('port blocks in the catalog', () => {
   it('inside a caller transaction that rolls back: no block is left, and later allocations work', async () => {
     await catalog.tenants.upsert({ id: 'pb_tx', name: 'pb_tx', placement: { mode: 'docker' } });
     // A fresh allocator whose very first call is made inside the caller's transaction.
+    const cleaner = createPortAllocator(other);
+    for (const block of await cleaner.list()) await cleaner.release(block.tenantId); // blocks of the test above
     const fresh = createPortAllocator(catalog, { start: 40_000, size: 10, blocks: 5 });
     const rollback = new Error('caller rolls back');
     let seen: PortBlock | undefined;
