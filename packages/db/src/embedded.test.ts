@@ -27,6 +27,19 @@ describe('embedded PGlite', () => {
     expect(await catalog.migrate()).toEqual([]);
   });
 
+  it('has the port_blocks table of the catalog migrations (one block per tenant, gone with its tenant)', async () => {
+    await catalog.tenants.upsert({ id: 'pb_embedded', name: 'PB', placement: { mode: 'docker' } });
+    const insert = (block: number) =>
+      catalog.driver.query(
+        'INSERT INTO mt_paas.port_blocks (block, tenant_id, first_port, last_port) VALUES ($1, $2, 10200, 10299)',
+        [block, 'pb_embedded'],
+      );
+    await insert(0);
+    await expect(insert(1)).rejects.toThrow(/port_blocks_tenant_id_unique/);
+    await catalog.tenants.remove('pb_embedded');
+    expect((await catalog.driver.query('SELECT block FROM mt_paas.port_blocks')).rows).toEqual([]);
+  });
+
   it('refuses database mode with CONFIG_INVALID', async () => {
     await expect(createTenantDb({ mode: 'database', catalog })).rejects.toSatisfy(
       (error) => isMtPaasError(error, 'CONFIG_INVALID') && /one database only/.test((error as Error).message),
