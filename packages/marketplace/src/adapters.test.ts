@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import { send } from '@mt-paas/test-env/http-client';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { send } from './__fixtures__/http-client.js';
 import { marketplaceExpress } from './express.js';
 import { createMarketplaceReceiver } from './receiver.js';
 

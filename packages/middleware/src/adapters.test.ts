@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
+import { send } from '@mt-paas/test-env/http-client';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { send } from './__fixtures__/http-client.js';
 import { entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import * as forExpress from './express.js';
 import * as forFastify from './fastify.js';

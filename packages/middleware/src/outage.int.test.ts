@@ -1,9 +1,9 @@
 import { createCatalog } from '@mt-paas/db';
 import { describeWith, testRedis } from '@mt-paas/test-env';
+import { send } from '@mt-paas/test-env/http-client';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADAPTERS } from './__fixtures__/apps.js';
-import { send } from './__fixtures__/http-client.js';
 import { entitlements, makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
 import { createTenantPipeline, type TenantPipeline } from './pipeline.js';
 import { createRedisClient } from './redis-client.js';

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { send, type TestResponse } from '@mt-paas/test-env/http-client';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -7,7 +8,6 @@ import { createMarketplaceReceiver, type HandlerContext, type MarketplaceHandler
 import { createMarketplaceSso } from '../sso.js';
 import { generateWebhookSecret, signWebhook } from '../standard-webhooks.js';
 import type { BootApp, BootedApp } from './apps.js';
-import { send, type TestResponse } from './http-client.js';
 
 /** What the suite needs from the test file. */
 export interface ConformanceEnvironment {

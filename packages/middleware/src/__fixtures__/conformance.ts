@@ -7,13 +7,13 @@ import type {
   UsageRecord,
   UsageSink,
 } from '@mt-paas/context';
+import { send, sendRaw, sendRawLines, type TestResponse } from '@mt-paas/test-env/http-client';
 import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantPipeline, type TenantPipeline } from '../pipeline.js';
 import type { BootApp, BootedApp } from './apps.js';
-import { send, sendRaw, sendRawLines, type TestResponse } from './http-client.js';
 import { asLatin1Bytes, pathSpellings } from './path-spellings.js';
 import { type CountingDirectory, countingDirectory, entitlements, makeTenant } from './tenants.js';
 

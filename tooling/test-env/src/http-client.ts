@@ -1,3 +1,7 @@
+/**
+ * Raw HTTP client for adapter conformance suites (middleware, marketplace): full control over headers and
+ * body bytes through node:http, and hand-written requests over a plain socket.
+ */
 import http from 'node:http';
 import net from 'node:net';
 
@@ -9,8 +13,7 @@ export interface TestResponse {
   // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies loosely
   json: any;
 }
-
-/** Sends one request with full control over headers (Host, odd bytes) through node:http. */
+/** Sends one request with full control over headers and body bytes through node:http. */
 export function send(
   baseUrl: string,
   options: {
@@ -18,13 +21,18 @@ export function send(
     path: string;
     headers?: Record<string, string>;
     body?: unknown;
-    rawBody?: string;
+    /** Sent byte for byte. */
+    rawBody?: string | Buffer;
+    /** Send without Content-Length (chunked transfer encoding). */
+    chunked?: boolean;
   },
 ): Promise<TestResponse> {
   const url = new URL(baseUrl);
   const payload =
     options.rawBody !== undefined
-      ? Buffer.from(options.rawBody)
+      ? Buffer.isBuffer(options.rawBody)
+        ? options.rawBody
+        : Buffer.from(options.rawBody)
       : options.body === undefined
         ? undefined
         : Buffer.from(JSON.stringify(options.body));
@@ -38,7 +46,10 @@ export function send(
         headers: {
           ...(payload === undefined
             ? {}
-            : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+            : {
+                'content-type': 'application/json',
+                ...(options.chunked === true ? {} : { 'content-length': String(payload.length) }),
+              }),
           ...options.headers,
         },
         agent: false,
