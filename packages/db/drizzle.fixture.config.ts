@@ -4,5 +4,5 @@ import { defineConfig } from 'drizzle-kit';
 export default defineConfig({
   dialect: 'postgresql',
   schema: './src/__fixtures__/app-schema.ts',
-  out: './src/__fixtures__/migrations',
+  out: '../../tooling/test-env/fixtures/app-migrations',
 });

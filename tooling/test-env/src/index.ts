@@ -1,4 +1,5 @@
 export { requireAmqp, type TestAmqp, type TestAmqpOptions, testAmqp } from './amqp.js';
+export { APP_FIXTURE_MIGRATIONS, appFixtureMigrationsWith } from './app-fixture.js';
 export { type AppRole, type CreateAppRoleOptions, createAppRole } from './app-role.js';
 export {
   type BackendProbes,

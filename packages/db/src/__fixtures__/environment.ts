@@ -1,11 +1,10 @@
-import { fileURLToPath } from 'node:url';
-import { createAppRole, testBackend } from '@mt-paas/test-env';
+import { APP_FIXTURE_MIGRATIONS, createAppRole, testBackend } from '@mt-paas/test-env';
 import { ensureAppRole } from '../app-role.js';
 import { type Catalog, createCatalog } from '../catalog.js';
 import { createTenantDb, type TenantDb, type TenantDbOptions } from '../tenant-db.js';
 
-/** The fixture app's drizzle-kit migrations. */
-export const FIXTURE_MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+/** The fixture app's drizzle-kit migrations (of ./app-schema.ts; kept in tooling/test-env, shared with provisioning). */
+export const FIXTURE_MIGRATIONS = APP_FIXTURE_MIGRATIONS;
 
 /** A migrated catalog, a fresh app role and a tenant db in one mode, on a test database. */
 export interface ModeEnvironment {

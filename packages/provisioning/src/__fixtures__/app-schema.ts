@@ -1,4 +1,4 @@
-/** The fixture app's tenant tables (the SQL in ./migrations), declared once with tenantTable(). */
+/** The fixture app's tenant tables (SQL: the shared @mt-paas/test-env app migrations + ./migrations), declared with tenantTable(). */
 import { tenantTable } from '@mt-paas/db';
 import { foreignKey, integer, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 

@@ -1,11 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import type { TenantEvent, TenantEventBus } from '@mt-paas/context';
 import { type Catalog, createCatalog, createTenantDb, ensureAppRole, type TenantDb } from '@mt-paas/db';
-import { createAppRole, testBackend } from '@mt-paas/test-env';
+import { appFixtureMigrationsWith, createAppRole, testBackend } from '@mt-paas/test-env';
 import pg from 'pg';
 
-/** The fixture app's drizzle-kit migrations (courses, enrollments, users). */
-export const FIXTURE_MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
+/** The fixture app's drizzle-kit migrations: the shared courses/enrollments ones, then ./migrations (users). */
+export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(
+  fileURLToPath(new URL('./migrations', import.meta.url)),
+);
 
 /** A TenantEventBus that records what was published (and delivers to subscribers in-process). */
 export interface RecordingBus extends TenantEventBus {
