@@ -2,20 +2,14 @@ import type { AddressInfo } from 'node:net';
 import { send } from '@mt-paas/test-env/http-client';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
+import { noopHandlers } from './__fixtures__/handlers.js';
 import { marketplaceExpress } from './express.js';
 import { createMarketplaceReceiver } from './receiver.js';
 
 const receiver = createMarketplaceReceiver({
   serviceId: 'keli_tutor',
   legacySecret: 'webhook_secret_12345',
-  handlers: {
-    onProvisionRequested: () => {},
-    onSubscriptionUpdated: () => {},
-    onServiceCancelled: () => {},
-    onUserDeleted: () => {},
-    onBlocked: () => {},
-    onUnblocked: () => {},
-  },
+  handlers: noopHandlers(),
 });
 
 describe('express adapter misuse', () => {

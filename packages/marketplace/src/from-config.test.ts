@@ -1,5 +1,6 @@
 import { parseConfig } from '@mt-paas/config';
 import { describe, expect, it } from 'vitest';
+import { noopHandlers } from './__fixtures__/handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './from-config.js';
 import { createMarketplaceReceiver } from './receiver.js';
 
@@ -51,14 +52,7 @@ describe('options from mt-paas.yaml', () => {
     expect(() =>
       createMarketplaceReceiver({
         ...receiverOptionsFromConfig(config),
-        handlers: {
-          onProvisionRequested: () => {},
-          onSubscriptionUpdated: () => {},
-          onServiceCancelled: () => {},
-          onUserDeleted: () => {},
-          onBlocked: () => {},
-          onUnblocked: () => {},
-        },
+        handlers: noopHandlers(),
       }),
     ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });

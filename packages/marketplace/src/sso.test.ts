@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noopHandlers } from './__fixtures__/handlers.js';
 import { createMarketplaceReceiver } from './receiver.js';
 import { createMarketplaceSso, createMemoryReplayStore, type MarketplaceSso } from './sso.js';
 
@@ -192,13 +193,7 @@ describe('marketplace SSO', () => {
       const receiver = createMarketplaceReceiver({
         serviceId: AUDIENCE,
         sso: createMarketplaceSso({ jwks: jwksUrl, issuer: ISSUER, audience: AUDIENCE }),
-        handlers: {
-          onProvisionRequested: () => {},
-          onSubscriptionUpdated: () => {},
-          onServiceCancelled: () => {},
-          onUserDeleted: () => {},
-          onBlocked: () => {},
-          onUnblocked: () => {},
+        handlers: noopHandlers({
           onSsoLogin(login) {
             sessions.push(`${login.tenantId}/${login.user.id}`);
             return {
@@ -206,7 +201,7 @@ describe('marketplace SSO', () => {
               headers: { 'set-cookie': ['session=abc; HttpOnly'] },
             };
           },
-        },
+        }),
       });
       const token = await loginToken();
       const request = {
