@@ -14,11 +14,20 @@ export interface SecondCluster {
 
 export const CLUSTER_NAME = 'mtp_tenant_test';
 
-/** Why the second cluster cannot be made here, or undefined when it can. */
+/**
+ * Why the second cluster cannot be made here, or undefined when it can. With `MT_PAAS_REQUIRE_SERVICES=1`
+ * (CI) a missing server is an error, never a silent skip.
+ */
 export function secondClusterSkipReason(): string | undefined {
-  return existsSync('/usr/bin/pg_createcluster') && existsSync('/usr/lib/postgresql/15/bin/postgres')
-    ? undefined
-    : 'pg_createcluster / PostgreSQL 15 server binaries are not installed';
+  if (existsSync('/usr/bin/pg_createcluster') && existsSync('/usr/lib/postgresql/15/bin/postgres'))
+    return undefined;
+  const reason = 'pg_createcluster / PostgreSQL 15 server binaries are not installed';
+  if (process.env.MT_PAAS_REQUIRE_SERVICES === '1') {
+    throw new Error(
+      `${reason} (apt-get install postgresql-15), and MT_PAAS_REQUIRE_SERVICES=1 forbids skipping`,
+    );
+  }
+  return reason;
 }
 
 const run = (command: string, args: string[]) =>
