@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { MtPaasError, type Tenant } from '@mt-paas/context';
-import type { TenantDb } from '@mt-paas/db';
+import { MtPaasError } from '@mt-paas/context';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 
@@ -12,10 +11,12 @@ export interface TenantTableInfo {
   columns: string[];
 }
 
-/** Where a tenant's tables are and how to reach them as the app role. */
+/** Where a tenant's tables are and how to reach them as the app role (`IsolationModeStore.connect`). */
 export interface StorageTarget {
   mode: 'row' | 'schema' | 'database' | 'docker';
+  /** URL of the app role on the tenant's database. */
   url: string;
+  /** Schema of the tenant's tables there. */
   schema: string;
 }
 
@@ -28,27 +29,6 @@ export function quoteName(name: string): string {
     throw new MtPaasError('INVALID_REQUEST', `"${name}" is not a plain lower-case SQL identifier; refused.`);
   }
   return `"${name}"`;
-}
-
-/** The app-role URL and schema of a tenant's storage in a mode. */
-export async function storageTarget(
-  tenant: Pick<Tenant, 'id' | 'placement'>,
-  mode: StorageTarget['mode'],
-  tenantDb: TenantDb,
-  appConnectionString: string | undefined,
-  appSchema: string,
-): Promise<StorageTarget> {
-  if (mode === 'database' || mode === 'docker') {
-    return { mode, url: await tenantDb.databaseUrlOf(tenant.id), schema: 'public' };
-  }
-  if (appConnectionString === undefined) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      'Export, import and move need archive.appConnectionString (the app role URL) for row and schema modes.',
-    );
-  }
-  const schema = mode === 'schema' ? await tenantDb.schemaOf(tenant.id) : appSchema;
-  return { mode, url: appConnectionString, schema };
 }
 
 /**
