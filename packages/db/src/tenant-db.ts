@@ -534,10 +534,10 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     connect: (tenant) => driver.connect(tenant),
     async createStorage(tenant, createOptions) {
       await createOptions?.onStep?.('storage');
-      return { tenant, applied: await tenantDb.createTenantStorage(tenant.id) };
+      return { tenant, applied: await createStorageWith(modeContext, driver, tenant) };
     },
     async dropStorage(tenant) {
-      await tenantDb.dropTenantStorage(tenant.id);
+      await dropStorageWith(modeContext, driver, tenant);
       return {};
     },
     migrate: (migrateOptions) => tenantDb.migrateTenants(migrateOptions),

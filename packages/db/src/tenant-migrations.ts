@@ -217,13 +217,14 @@ export async function migrateEachTenant(
   return result;
 }
 
-/** `createTenantStorage` of a tenant db: the mode creates the storage and applies the migrations. */
+/** `createTenantStorage` of a tenant db (of the catalog's record, or of the tenant given): the mode creates the storage and applies the migrations. */
 export async function createStorageWith(
   context: TenantStorageContext,
   driver: ModeDriver,
-  tenantId: TenantId,
+  tenantOrId: TenantId | Tenant,
 ): Promise<string[]> {
-  const tenant = await context.resolveTenant(tenantId);
+  const tenant = typeof tenantOrId === 'string' ? await context.resolveTenant(tenantOrId) : tenantOrId;
+  const tenantId = tenant.id;
   const migrations = loadMigrations(context);
   try {
     return await driver.createStorage(tenant, migrations);
@@ -238,9 +239,10 @@ export async function createStorageWith(
 export async function dropStorageWith(
   context: TenantStorageContext,
   driver: ModeDriver,
-  tenantId: TenantId,
+  tenantOrId: TenantId | Tenant,
 ): Promise<void> {
-  const tenant = await context.resolveTenant(tenantId);
+  const tenant = typeof tenantOrId === 'string' ? await context.resolveTenant(tenantOrId) : tenantOrId;
+  const tenantId = tenant.id;
   try {
     await driver.dropStorage(tenant);
     const table = context.catalog.tables.tenantMigrations;
