@@ -318,6 +318,9 @@ export async function moveTenantStorage(
       await step('copy');
       const tables = await fromStore.exportTables(tenant, staging, { lockTables: fromMode !== 'row' });
       targetCreated = true; // from here on a failure drops whatever part of the target exists
+      // A copy left by a move that crashed before its switch (the tenant never was in the target mode,
+      // so whatever is there is that copy) goes first.
+      await toStore.dropStorage(relocated);
       await toStore.createStorage(relocated);
       await step('load');
       await toStore.importTables(relocated, staging, tables);
