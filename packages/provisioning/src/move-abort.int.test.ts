@@ -151,34 +151,34 @@ describeWithPostgres('a move window and an aborted move', () => {
   it.each([
     ['schema', 'database'],
     ['database', 'row'],
-  ] as const)('a move of %s → %s that crashed before its switch (paused, a partial copy left) completes when run again', async (
-    from,
-    to,
-  ) => {
-    const id = `ma_crash_${from.slice(0, 3)}_${to.slice(0, 3)}`;
-    await provisioner.onboard({ id, name: 'Crashed move', mode: from });
-    await seedTenantData(provisioner.tenantDbFor(from), id);
-    const expected = await readTenantData(provisioner.tenantDbFor(from).forTenant(id));
-    // what the killed process left: the pause, and the target storage with part of a copy in it
-    const tenants = environment.catalog.tables.tenants;
-    await environment.catalog.driver.db
-      .update(tenants)
-      .set({
-        metadata: sql`${tenants.metadata} || ${JSON.stringify({ [WRITE_FREEZE_KEY]: { reason: 'move' } })}::jsonb`,
-      })
-      .where(eq(tenants.id, id));
-    const tenant = await provisioner.get(id);
-    await provisioner.storeFor(to).createStorage({ ...tenant, placement: { mode: to } });
-    const leftover = `INSERT INTO courses (tenant_id, title, code) VALUES ('${id}', 'half', 'half')`;
-    if (to === 'database') await environment.queryDatabase(`${environment.databasePrefix}${id}`, leftover);
-    else await environment.query(leftover.replace('INTO courses', 'INTO public.courses'));
+  ] as const)(
+    'a move of %s → %s that crashed before its switch (paused, a partial copy left) completes when run again',
+    async (from, to) => {
+      const id = `ma_crash_${from.slice(0, 3)}_${to.slice(0, 3)}`;
+      await provisioner.onboard({ id, name: 'Crashed move', mode: from });
+      await seedTenantData(provisioner.tenantDbFor(from), id);
+      const expected = await readTenantData(provisioner.tenantDbFor(from).forTenant(id));
+      // what the killed process left: the pause, and the target storage with part of a copy in it
+      const tenants = environment.catalog.tables.tenants;
+      await environment.catalog.driver.db
+        .update(tenants)
+        .set({
+          metadata: sql`${tenants.metadata} || ${JSON.stringify({ [WRITE_FREEZE_KEY]: { reason: 'move' } })}::jsonb`,
+        })
+        .where(eq(tenants.id, id));
+      const tenant = await provisioner.get(id);
+      await provisioner.storeFor(to).createStorage({ ...tenant, placement: { mode: to } });
+      const leftover = `INSERT INTO courses (tenant_id, title, code) VALUES ('${id}', 'half', 'half')`;
+      if (to === 'database') await environment.queryDatabase(`${environment.databasePrefix}${id}`, leftover);
+      else await environment.query(leftover.replace('INTO courses', 'INTO public.courses'));
 
-    const moved = await provisioner.moveTenant(id, to);
-    expect(moved.placement).toEqual({ mode: to });
-    expect(moved.metadata?.[WRITE_FREEZE_KEY]).toBeUndefined();
-    expect(await readTenantData(provisioner.tenantDbFor(to).forTenant(id))).toEqual(expected);
-    expect(await storageLeft(from, id)).toBe(0);
-  });
+      const moved = await provisioner.moveTenant(id, to);
+      expect(moved.placement).toEqual({ mode: to });
+      expect(moved.metadata?.[WRITE_FREEZE_KEY]).toBeUndefined();
+      expect(await readTenantData(provisioner.tenantDbFor(to).forTenant(id))).toEqual(expected);
+      expect(await storageLeft(from, id)).toBe(0);
+    },
+  );
 
   it('refuses writes through the plain tenant db API while a move runs (this and another instance), reads go on, and loses no acknowledged write', async () => {
     const id = 'ma_window';
