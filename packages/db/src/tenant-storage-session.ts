@@ -109,11 +109,14 @@ export async function listTenantTables(client: pg.Client, schema: string): Promi
   return ordered;
 }
 
-/** Streams one table's rows (deterministic order) into `file`; returns rows and sha256. */
+/**
+ * Streams one table's rows (deterministic order) into `file` — or, without a file, only counts and
+ * hashes them; returns rows and the sha256 of the COPY text.
+ */
 export async function copyTableOut(
   client: pg.Client,
   table: TenantTableInfo,
-  file: string,
+  file?: string,
 ): Promise<{ rows: number; sha256: string }> {
   const columns = table.columns.map(quoteName).join(', ');
   const stream = client.query(
@@ -121,30 +124,25 @@ export async function copyTableOut(
   );
   const hash = createHash('sha256');
   let rows = 0;
-  stream.on('data', (chunk: Buffer) => {
+  const count = (chunk: Buffer) => {
     hash.update(chunk);
     for (const byte of chunk) if (byte === 10) rows += 1;
-  });
-  await pipeline(stream, createWriteStream(file, { mode: 0o600 }));
+  };
+  if (file === undefined) {
+    for await (const chunk of stream as AsyncIterable<Buffer>) count(chunk);
+  } else {
+    stream.on('data', count);
+    await pipeline(stream, createWriteStream(file, { mode: 0o600 }));
+  }
   return { rows, sha256: hash.digest('hex') };
 }
 
 /** The rows and sha256 of one table as {@link copyTableOut} would write them, without a file. */
-export async function digestTable(
+export function digestTable(
   client: pg.Client,
   table: TenantTableInfo,
 ): Promise<{ rows: number; sha256: string }> {
-  const columns = table.columns.map(quoteName).join(', ');
-  const stream = client.query(
-    copyTo(`COPY (SELECT ${columns} FROM ${quoteName(table.name)} AS r ORDER BY r::text) TO STDOUT`),
-  );
-  const hash = createHash('sha256');
-  let rows = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    for (const byte of chunk) if (byte === 10) rows += 1;
-  }
-  return { rows, sha256: hash.digest('hex') };
+  return copyTableOut(client, table);
 }
 
 /**

@@ -10,18 +10,10 @@ import {
   openEnvironment,
   type ProvisioningEnvironment,
 } from './__fixtures__/environment.js';
+import { MOVE_PAIRS, storageLeft as storageLeftIn } from './__fixtures__/moves.js';
 import { readTenantData, seedTenantData } from './__fixtures__/tenant-data.js';
 import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
 import { type MoveStep, WRITE_FREEZE_KEY } from './tenant-transfer.js';
-
-const PAIRS: Array<[StorageMode, StorageMode]> = [
-  ['row', 'schema'],
-  ['row', 'database'],
-  ['schema', 'row'],
-  ['schema', 'database'],
-  ['database', 'row'],
-  ['database', 'schema'],
-];
 
 /**
  * The move window at the db level (every unit of the tenant db refuses writes, not only a router's) and
@@ -50,19 +42,7 @@ describeWithPostgres('a move window and an aborted move', () => {
   });
 
   /** How much of a tenant's storage exists in a mode (schema / database: 1 or 0; row: its course rows). */
-  const storageLeft = async (mode: StorageMode, id: string) => {
-    if (mode === 'schema') {
-      return (await environment.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [`t_${id}`])).length;
-    }
-    if (mode === 'database') {
-      return (
-        await environment.query('SELECT 1 FROM pg_database WHERE datname = $1', [
-          `${environment.databasePrefix}${id}`,
-        ])
-      ).length;
-    }
-    return (await environment.query('SELECT 1 FROM public.courses WHERE tenant_id = $1', [id])).length;
-  };
+  const storageLeft = (mode: StorageMode, id: string) => storageLeftIn(environment, mode, id);
 
   /** A write that slips past the pause: straight into the source storage as the owner (no tenant db). */
   const writeBehindThePause = async (mode: StorageMode, id: string) => {
@@ -78,7 +58,7 @@ describeWithPostgres('a move window and an aborted move', () => {
     ['verify', 'the verification (a write slipped past the pause)'],
   ] as const;
 
-  describe.each(PAIRS)('%s → %s', (from, to) => {
+  describe.each(MOVE_PAIRS)('%s → %s', (from, to) => {
     it.each(failures)(
       'a failure at %s — %s — leaves the tenant on its old placement; a rerun moves it',
       async (failAt) => {
