@@ -93,6 +93,17 @@ describeWithPostgres(
         });
       };
 
+      /** A `database` tenant db of the test database whose placement-URL tenants use `database` options. */
+      const databaseTenantDb = (database: DatabaseModeOptions) =>
+        createTenantDb({
+          mode: 'database',
+          catalog: environment.catalog,
+          connectionString: environment.appUrl,
+          adminConnectionString: environment.adminUrl,
+          migrationsFolder: FIXTURE_MIGRATIONS,
+          database: { maxConnections: 4, connectionsPerTenant: 1, ...database },
+        });
+
       beforeAll(async () => {
         cluster = startSecondCluster(5440);
         environment = await openEnvironment(database.url, 'dk');
@@ -304,13 +315,10 @@ describeWithPostgres(
             (await placement.prepare(tenant, job))?.replace(/:\d+\//, `:${cluster.port}/`),
           release: (tenant) => placement.release(tenant),
         };
-        const tenantDb = await createTenantDb({
-          mode: 'database',
-          catalog: environment.catalog,
-          connectionString: environment.appUrl,
-          adminConnectionString: environment.adminUrl,
-          migrationsFolder: FIXTURE_MIGRATIONS,
-          database: { placementAppRole: 'su_app', maxConnections: 2, connectionsPerTenant: 1 },
+        const tenantDb = await databaseTenantDb({
+          placementAppRole: 'su_app',
+          maxConnections: 2,
+          connectionsPerTenant: 1,
         });
         try {
           const provisioner = createProvisioner({
@@ -356,18 +364,11 @@ describeWithPostgres(
              CREATE ROLE app_ct LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${appPassword}'; END IF; END $$;
            COMMENT ON ROLE app_ct IS '${placementPasswordFingerprint(appPassword)}'`,
         );
-        const tenantDb = await createTenantDb({
-          mode: 'database',
-          catalog: environment.catalog,
-          connectionString: environment.appUrl,
-          adminConnectionString: environment.adminUrl,
-          migrationsFolder: FIXTURE_MIGRATIONS,
-          database: {
-            placementAppRole: 'app_ct',
-            placementSecret,
-            maxConnections: 4,
-            connectionsPerTenant: 1,
-          },
+        const tenantDb = await databaseTenantDb({
+          placementAppRole: 'app_ct',
+          placementSecret,
+          maxConnections: 4,
+          connectionsPerTenant: 1,
         });
         const placement = createDockerPlacement({
           catalog: environment.catalog,
@@ -428,14 +429,7 @@ describeWithPostgres(
           });
         const opened: Array<{ close(): Promise<void> }> = [];
         const tenantDbWith = async (database: DatabaseModeOptions) => {
-          const tenantDb = await createTenantDb({
-            mode: 'database',
-            catalog: environment.catalog,
-            connectionString: environment.appUrl,
-            adminConnectionString: environment.adminUrl,
-            migrationsFolder: FIXTURE_MIGRATIONS,
-            database: { maxConnections: 4, connectionsPerTenant: 1, ...database },
-          });
+          const tenantDb = await databaseTenantDb(database);
           opened.push(tenantDb);
           return tenantDb;
         };
