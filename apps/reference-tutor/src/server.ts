@@ -75,7 +75,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
   const baseEnv: Record<string, string | undefined> = { ...process.env, ...options.env };
   const dataDir = baseEnv.TUTOR_DATA_DIR?.trim() || '.data/reference-tutor';
   const { secret, generated } = await jwtSecret(baseEnv, dataDir);
-  const env = { ...baseEnv, JWT_SECRET: secret };
+  const env: Record<string, string | undefined> = { ...baseEnv, JWT_SECRET: secret };
   const embedded = !env.DATABASE_URL?.trim();
 
   const mt = await createServiceFramework({

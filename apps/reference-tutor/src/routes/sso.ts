@@ -16,8 +16,8 @@ import { issueSession, Session } from './auth.js';
 import { ErrorBody } from './common.js';
 
 const marketSsoSchema = z.object({
-  issuer: z.url().optional(),
-  jwks_url: z.url().optional(),
+  issuer: z.url().nullish(),
+  jwks_url: z.url().nullish(),
 });
 
 /** The path seed 001 names (`auth.marketplace_sso.callback_url`) and the tutor's API path. */
@@ -35,7 +35,7 @@ export async function ssoRoutes(root: FastifyInstance, tutor: Tutor) {
   if (!parsed.success) {
     throw new MtPaasError('CONFIG_INVALID', `custom.market_sso: ${parsed.error.issues[0]?.message}; set MARKET_SSO_ISSUER to the market's URL.`);
   }
-  const { issuer } = parsed.data;
+  const issuer = parsed.data.issuer ?? undefined;
   const sso: MarketplaceSso | undefined =
     issuer === undefined || !mt.config.auth.marketplaceSso.enabled
       ? undefined
