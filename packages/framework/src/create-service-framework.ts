@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { ConfigEnv, MtPaasConfig } from '@mt-paas/config';
 import {
   MtPaasError,
@@ -14,7 +13,7 @@ import {
   createControlPlane,
   type XapiStatement,
 } from '@mt-paas/control';
-import { type Catalog, createCatalog, createTenantDb, type TenantDb, type TenantScope } from '@mt-paas/db';
+import type { Catalog, TenantDb, TenantScope } from '@mt-paas/db';
 import {
   clientOptionsFromConfig,
   createCatalogReceiptStore,
@@ -51,6 +50,7 @@ import { createAfterCommit } from './after-commit.js';
 import { type FrameworkConfigSource, loadFrameworkConfig } from './load-framework-config.js';
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
 import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { openStorage, type StorageOptions } from './storage.js';
 import { createTokenIssuer, type TokenIssuer } from './tokens.js';
 
 /** What the app's `afterOnboard` hook receives: the new tenant, its admin, and a unit-of-work runner. */
@@ -72,18 +72,11 @@ export interface FrameworkHooks extends Omit<ProvisioningHooks, 'afterOnboard'> 
 }
 
 /** Options of {@link createServiceFramework} besides where the config comes from. */
-export interface ServiceFrameworkExtras {
+export interface ServiceFrameworkExtras extends StorageOptions {
   /** Environment for `${VAR}` in the config and the variables read here. @default process.env */
   env?: ConfigEnv;
-  /** The app's drizzle-kit output folder of its tenant tables (applied in the configured mode). */
-  migrationsFolder?: string;
   /** Lifecycle hooks (seed the admin user at onboarding). */
   hooks?: FrameworkHooks;
-  /**
-   * Embedded database directory when no Postgres URL is configured: a path, or `'memory'`.
-   * @default `<database.data_dir>/pglite` (`.data/pglite`)
-   */
-  dataDir?: string;
   /** The URL a new tenant is reached at, answered to the marketplace. @default `<service.public_url>/?tenant=<id>` */
   accessUrl?: (tenantId: TenantId) => string;
   /** pino logger. @default pino at `logging.level` */
@@ -183,40 +176,11 @@ async function build(
   closers: Array<() => Promise<unknown>>,
   close: () => Promise<void>,
 ): Promise<ServiceFramework> {
-  const centralUrl = config.database.central.url ?? nonEmpty(env.DATABASE_URL);
-  const catalog = await createCatalog(
-    centralUrl === undefined
-      ? { dataDir: options.dataDir ?? join(config.database.dataDir, 'pglite') }
-      : { connectionString: centralUrl, maxConnections: config.database.central.poolSize },
-  );
-  closers.push(() => catalog.close());
-  await catalog.migrate();
-
-  const mode = config.isolation.mode;
-  if (mode !== 'row') {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      `isolation.mode "${mode}" is not wired yet in this build; use row.`,
-    );
-  }
-  const tenantDb = await createTenantDb({
-    mode,
-    catalog,
-    ...(options.migrationsFolder === undefined ? {} : { migrationsFolder: options.migrationsFolder }),
-  });
-  closers.push(() => tenantDb.close());
-  if (options.migrationsFolder !== undefined) {
-    const migrated = await tenantDb.migrateTenants();
-    if (migrated.failed.length > 0) {
-      throw new MtPaasError(
-        'CONFIG_INVALID',
-        `The app's tenant migrations failed for ${migrated.failed.length} target(s); fix the migrations in ${options.migrationsFolder}.`,
-        { details: { failed: migrated.failed } },
-      );
-    }
-  }
+  const { catalog, tenantDb, mode, placements } = await openStorage(config, options, env, closers);
 
   const redisUrl = config.redis.url ?? nonEmpty(env.REDIS_URL);
+  // `redis.key_prefix` ("mt-paas:") prefixes every key and the event channel.
+  const keyPrefix = config.redis.keyPrefix.replace(/:+$/, '') || 'mtpaas';
   let redis: Redis | undefined;
   let events: TenantEventBus;
   if (redisUrl === undefined) {
@@ -224,7 +188,7 @@ async function build(
   } else {
     redis = createRedisClient({ url: redisUrl });
     const subscriber = createRedisClient({ url: redisUrl });
-    events = createRedisEventBus({ redis: subscriber });
+    events = createRedisEventBus({ redis: subscriber, channel: `${keyPrefix}:tenant-events` });
     closers.push(async () => {
       redis?.disconnect();
       subscriber.disconnect();
@@ -252,15 +216,21 @@ async function build(
 
   const usageSink =
     marketplaceClient === undefined ? catalog.usage : createOutboxUsageSink({ outbox, next: catalog.usage });
+  const fromConfig = pipelineOptionsFromConfig(config);
   const pipeline = createTenantPipeline({
-    ...pipelineOptionsFromConfig(config),
+    ...fromConfig,
     directory: catalog.directory,
     events,
     usageSink,
     auditSink: control.audit,
     logger,
     metrics: { registry },
-    ...(redis === undefined ? {} : { rateLimit: { redis }, quota: { redis } }),
+    keyPrefix,
+    rateLimit: { ...fromConfig.rateLimit, ...(redis === undefined ? {} : { redis }) },
+    quota: {
+      flushIntervalMs: config.logging.usageReport.intervalMinutes * 60_000,
+      ...(redis === undefined ? {} : { redis }),
+    },
     ...options.pipeline,
   });
   await pipeline.start();
@@ -269,8 +239,9 @@ async function build(
   const hooks = options.hooks ?? {};
   const provisioner = createProvisioner({
     catalog,
-    tenantDbs: { [mode]: tenantDb },
+    tenantDbs: { [tenantDb.mode]: tenantDb },
     defaultMode: mode,
+    placements,
     events,
     audit: control.audit,
     hooks: {
