@@ -41,6 +41,8 @@ export interface TutorOptions {
   env?: Record<string, string | undefined>;
   /** Start the framework's timers (heartbeat, outbox dispatcher, kill-switch sweep). @default true */
   startTimers?: boolean;
+  /** The app role the framework creates on Postgres (without APP_DATABASE_URL). @default 'mt_paas_app' */
+  appRole?: string;
 }
 
 export interface RunningTutor {
@@ -84,6 +86,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     migrationsFolder: MIGRATIONS_FOLDER,
     ...(embedded ? { dataDir: dataDir === 'memory' ? 'memory' : join(dataDir, 'pglite') } : {}),
     ...(options.startTimers === false ? { start: false } : {}),
+    ...(options.appRole === undefined ? {} : { appRole: options.appRole }),
     accessUrl: (tenantId) => `${publicUrl}/?tenant=${encodeURIComponent(tenantId)}`,
     hooks: {
       // The market's admin email becomes the tenant's admin; the password is set later (README: "First login").
