@@ -4,7 +4,7 @@
  * embedded, matched, and answered from the matching chunks.
  */
 import { MtPaasError } from '@mt-paas/context';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, count, eq, inArray } from 'drizzle-orm';
 import { chunkText, type RagSettings } from './chunker.js';
 import type { TenantAi, Tx } from './tutor.js';
 import { documentChunks, documents } from './schema.js';
@@ -88,17 +88,21 @@ async function upsertVectors(
 }
 
 /**
- * Rebuilds the vector store from the stored chunks when it has none of them (an in-memory store after
- * a restart, a new store configured): the chunk table is the source of truth.
+ * Rebuilds the tenant's vectors from the stored chunks when the store holds fewer than there are chunks
+ * (an in-memory store after a restart, or on another instance; a new store configured): the chunk table
+ * is the source of truth. Upserts are idempotent, so a concurrent rebuild is harmless.
  */
 export async function ensureIndexed(run: RunUnit, ai: TenantAi): Promise<number> {
-  if ((await ai.vectorStore.count()) > 0) return 0;
+  const [stored, indexed] = await Promise.all([
+    run((tx) => tx.select({ value: count() }).from(documentChunks)),
+    ai.vectorStore.count(),
+  ]);
+  if (indexed >= (stored[0]?.value ?? 0)) return 0;
   const rows = await run((tx) =>
     tx
       .select({ id: documentChunks.id, documentId: documentChunks.documentId, courseId: documentChunks.courseId, chunkIndex: documentChunks.chunkIndex, content: documentChunks.content })
       .from(documentChunks),
   );
-  if (rows.length === 0) return 0;
   const embeddings = await embedAll(ai, rows.map((row) => row.content));
   for (let start = 0; start < rows.length; start += 500) {
     await ai.vectorStore.upsert(

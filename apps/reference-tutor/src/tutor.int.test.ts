@@ -80,7 +80,10 @@ describeWith(['postgres', 'redis'], 'reference tutor on Postgres + Redis', () =>
       expect(answer.done.answer).toContain('9 am');
       expect(answer.done.sources[0]).toMatchObject({ documentId: upload.body.id, title: 'Library guide', chunk: 0 });
 
-      // the second instance serves the same tenant from the same storage
+      // the second instance serves the same tenant from the same storage; its (in-memory) vector store
+      // is rebuilt from the stored chunks, so it cites the same document
+      const fromB = await b.chat('hallym', hallym, { question: 'When does the library open?' });
+      expect(fromB.done.sources[0]).toMatchObject({ documentId: upload.body.id, chunk: 0 });
       expect((await b.call('GET', '/api/courses', { tenant: 'hallym', token: hallym })).body.map((c: { id: string }) => c.id)).toEqual([course.body.id]);
 
       // the other tenant: no courses, no documents, no answer from hallym's document, its own users only
