@@ -1,21 +1,13 @@
 import type { ConfigEnv, MtPaasConfig } from '@mt-paas/config';
-import {
-  MtPaasError,
-  parseTenantId,
-  type Tenant,
-  type TenantEventBus,
-  type TenantId,
-} from '@mt-paas/context';
+import { parseTenantId, type Tenant, type TenantEventBus, type TenantId } from '@mt-paas/context';
 import {
   type ActivityInput,
   type ControlPlane,
-  controlOptionsFromConfig,
   createControlPlane,
   type XapiStatement,
 } from '@mt-paas/control';
 import type { Catalog, TenantDb, TenantScope } from '@mt-paas/db';
 import {
-  clientOptionsFromConfig,
   createCatalogReceiptStore,
   createMarketplaceClient,
   createMarketplaceReceiver,
@@ -26,14 +18,12 @@ import {
   type MarketplaceReceiver,
   type Outbox,
   type OutboxDispatcher,
-  receiverOptionsFromConfig,
 } from '@mt-paas/marketplace';
 import {
   createInProcessEventBus,
   createRedisClient,
   createRedisEventBus,
   createTenantPipeline,
-  pipelineOptionsFromConfig,
   type TenantPipeline,
   type TenantPipelineOptions,
 } from '@mt-paas/middleware';
@@ -47,8 +37,11 @@ import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createAfterCommit } from './after-commit.js';
+import { controlOptionsFromConfig } from './control-options-from-config.js';
 import { type FrameworkConfigSource, loadFrameworkConfig } from './load-framework-config.js';
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
+import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
+import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { createTenantProviders, type FrameworkProviders } from './providers.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { createTokenIssuer, type TokenIssuer } from './tokens.js';
