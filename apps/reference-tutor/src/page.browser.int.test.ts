@@ -15,18 +15,29 @@ describeWithChromium('reference tutor page in chromium', () => {
   let port: string;
 
   beforeAll(async () => {
-    tutor = await startTutor({ port: 0, env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', TUTOR_BASE_DOMAIN: 'localhost' }, startTimers: false });
+    tutor = await startTutor({
+      port: 0,
+      env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', TUTOR_BASE_DOMAIN: 'localhost' },
+      startTimers: false,
+    });
     port = new URL(tutor.url).port;
     client = tutorClient(tutor.url);
     await client.createTenant('hallym', '한림대학교', 'admin@hallym.ac.kr');
     await client.createTenant('gwangju', 'Gwangju University', 'admin@gwangju.ac.kr');
     const { token } = await client.adminSession('hallym', 'admin@hallym.ac.kr', 'browser password 1');
     await client.adminSession('gwangju', 'admin@gwangju.ac.kr', 'browser password 2');
-    const course = await client.call('POST', '/api/courses', { tenant: 'hallym', token, body: { title: 'Orientation' } });
+    const course = await client.call('POST', '/api/courses', {
+      tenant: 'hallym',
+      token,
+      body: { title: 'Orientation' },
+    });
     await client.call('POST', `/api/courses/${course.body.id}/documents`, {
       tenant: 'hallym',
       token,
-      body: { title: 'Library guide', content: 'The Hallym library opens at 9 am and closes at 10 pm. Books are lent for two weeks.' },
+      body: {
+        title: 'Library guide',
+        content: 'The Hallym library opens at 9 am and closes at 10 pm. Books are lent for two weeks.',
+      },
     });
     browser = await launchChromium();
   }, 120_000);
@@ -48,7 +59,9 @@ describeWithChromium('reference tutor page in chromium', () => {
     const { page, context } = await open(`${tutor.url}/?tenant=hallym`);
     expect(await page.textContent('#tenant-name')).toBe('한림대학교');
     expect(await page.title()).toContain('한림대학교');
-    const brand = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--brand'));
+    const brand = await page.evaluate(() =>
+      getComputedStyle(document.documentElement).getPropertyValue('--brand'),
+    );
     expect(brand).toMatch(/hsl/);
     await page.fill('#email', 'admin@hallym.ac.kr');
     await page.fill('#password', 'browser password 1');
@@ -77,7 +90,10 @@ describeWithChromium('reference tutor page in chromium', () => {
   });
 
   it('finds the tenant from the subdomain and logs in from a marketplace SSO fragment', async () => {
-    const session = await client.call('POST', '/api/auth/login', { tenant: 'gwangju', body: { email: 'admin@gwangju.ac.kr', password: 'browser password 2' } });
+    const session = await client.call('POST', '/api/auth/login', {
+      tenant: 'gwangju',
+      body: { email: 'admin@gwangju.ac.kr', password: 'browser password 2' },
+    });
     const { page, context } = await open(`http://gwangju.localhost:${port}/#token=${session.body.token}`);
     expect(await page.textContent('#tenant-name')).toBe('Gwangju University');
     await page.waitForSelector('#chat:not([hidden])');

@@ -27,12 +27,25 @@ describe('reference tutor on embedded defaults', () => {
   });
 
   it('answers health with and without a tenant, and docs, metrics and the page', async () => {
-    expect((await client.call('GET', '/api/health')).body).toMatchObject({ status: 'healthy', service: 'keli_tutor', isolation: 'row' });
+    expect((await client.call('GET', '/api/health')).body).toMatchObject({
+      status: 'healthy',
+      service: 'keli_tutor',
+      isolation: 'row',
+    });
     expect((await client.call('GET', '/api/health', { tenant: 'hallym' })).body.tenant_id).toBe('hallym');
-    expect((await client.call('GET', '/api/health', { tenant: 'nobody_here' })).body.error.code).toBe('TENANT_NOT_FOUND');
+    expect((await client.call('GET', '/api/health', { tenant: 'nobody_here' })).body.error.code).toBe(
+      'TENANT_NOT_FOUND',
+    );
     const docs = await client.call('GET', '/docs/json');
     expect(docs.status).toBe(200);
-    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/api/chat', '/api/courses/{id}/documents', '/api/auth/login', '/api/superadmin/usage']));
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/chat',
+        '/api/courses/{id}/documents',
+        '/api/auth/login',
+        '/api/superadmin/usage',
+      ]),
+    );
     expect((await client.call('GET', '/metrics')).body).toContain('mtpaas_http_requests_total');
     const page = await client.call('GET', '/?tenant=hallym');
     expect(page.headers.get('content-type')).toContain('text/html');
@@ -40,38 +53,79 @@ describe('reference tutor on embedded defaults', () => {
 
   it('seeds the admin from the market, refuses wrong passwords, and gives a token with the tenant claim', async () => {
     const users = await client.call('GET', '/api/users', { tenant: 'hallym', token: sessions.hallym });
-    expect(users.body).toMatchObject({ tenant_id: 'hallym', count: 1, users: [{ email: 'admin@hallym.ac.kr', role: 'admin', hasPassword: true }] });
-    const wrong = await client.call('POST', '/api/auth/login', { tenant: 'hallym', body: { email: 'admin@hallym.ac.kr', password: 'not the password' } });
+    expect(users.body).toMatchObject({
+      tenant_id: 'hallym',
+      count: 1,
+      users: [{ email: 'admin@hallym.ac.kr', role: 'admin', hasPassword: true }],
+    });
+    const wrong = await client.call('POST', '/api/auth/login', {
+      tenant: 'hallym',
+      body: { email: 'admin@hallym.ac.kr', password: 'not the password' },
+    });
     expect(wrong.status).toBe(401);
-    const unknown = await client.call('POST', '/api/auth/login', { tenant: 'hallym', body: { email: 'nobody@hallym.ac.kr', password: 'whatever it is' } });
+    const unknown = await client.call('POST', '/api/auth/login', {
+      tenant: 'hallym',
+      body: { email: 'nobody@hallym.ac.kr', password: 'whatever it is' },
+    });
     expect(unknown.status).toBe(401);
     expect(unknown.body.error.message).toBe(wrong.body.error.message);
-    const login = await client.call('POST', '/api/auth/login', { tenant: 'hallym', body: { email: 'ADMIN@hallym.ac.kr', password: 'a long test password' } });
+    const login = await client.call('POST', '/api/auth/login', {
+      tenant: 'hallym',
+      body: { email: 'ADMIN@hallym.ac.kr', password: 'a long test password' },
+    });
     expect(login.status).toBe(200);
     const claims = JSON.parse(Buffer.from(login.body.token.split('.')[1], 'base64url').toString());
     expect(claims).toMatchObject({ tenant_id: 'hallym', roles: ['admin'], sub: login.body.user.id });
   });
 
   it('uses a password link once', async () => {
-    const link = await client.call('POST', '/api/superadmin/tenants/hallym/password-reset', { headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY }, body: { email: 'admin@hallym.ac.kr' } });
-    const first = await client.call('POST', '/api/auth/password', { tenant: 'hallym', body: { resetToken: link.body.resetToken, password: 'another long password' } });
+    const link = await client.call('POST', '/api/superadmin/tenants/hallym/password-reset', {
+      headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
+      body: { email: 'admin@hallym.ac.kr' },
+    });
+    const first = await client.call('POST', '/api/auth/password', {
+      tenant: 'hallym',
+      body: { resetToken: link.body.resetToken, password: 'another long password' },
+    });
     expect(first.status).toBe(200);
-    const again = await client.call('POST', '/api/auth/password', { tenant: 'hallym', body: { resetToken: link.body.resetToken, password: 'a third long password' } });
+    const again = await client.call('POST', '/api/auth/password', {
+      tenant: 'hallym',
+      body: { resetToken: link.body.resetToken, password: 'a third long password' },
+    });
     expect(again.status).toBe(401);
     // the link of one tenant is nothing in another
-    const other = await client.call('POST', '/api/superadmin/tenants/hallym/password-reset', { headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY }, body: { email: 'admin@hallym.ac.kr' } });
-    const crossed = await client.call('POST', '/api/auth/password', { tenant: 'gwangju', body: { resetToken: other.body.resetToken, password: 'cross tenant password' } });
+    const other = await client.call('POST', '/api/superadmin/tenants/hallym/password-reset', {
+      headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
+      body: { email: 'admin@hallym.ac.kr' },
+    });
+    const crossed = await client.call('POST', '/api/auth/password', {
+      tenant: 'gwangju',
+      body: { resetToken: other.body.resetToken, password: 'cross tenant password' },
+    });
     expect(crossed.status).toBe(401);
     // restore the password the other tests use
-    await client.call('POST', '/api/auth/password', { tenant: 'hallym', body: { resetToken: other.body.resetToken, password: 'a long test password' } });
+    await client.call('POST', '/api/auth/password', {
+      tenant: 'hallym',
+      body: { resetToken: other.body.resetToken, password: 'a long test password' },
+    });
   });
 
   it('creates a course, uploads a document and answers from it with the source cited (SSE)', async () => {
     for (const [tenant, text] of [
-      ['hallym', '# Library\n\nThe Hallym library opens at 9 am and closes at 10 pm. The reading room never closes.'],
-      ['gwangju', '# Cafeteria\n\nThe Gwangju cafeteria serves bibimbap every Tuesday. Breakfast starts at 7 am.'],
+      [
+        'hallym',
+        '# Library\n\nThe Hallym library opens at 9 am and closes at 10 pm. The reading room never closes.',
+      ],
+      [
+        'gwangju',
+        '# Cafeteria\n\nThe Gwangju cafeteria serves bibimbap every Tuesday. Breakfast starts at 7 am.',
+      ],
     ] as const) {
-      const course = await client.call('POST', '/api/courses', { tenant, token: sessions[tenant], body: { title: `${tenant} orientation` } });
+      const course = await client.call('POST', '/api/courses', {
+        tenant,
+        token: sessions[tenant],
+        body: { title: `${tenant} orientation` },
+      });
       expect(course.status).toBe(201);
       courseIds[tenant] = course.body.id;
       const upload = await client.call('POST', `/api/courses/${course.body.id}/documents?title=Guide`, {
@@ -89,22 +143,53 @@ describe('reference tutor on embedded defaults', () => {
     expect(answer.events.filter((event) => event.event === 'token').length).toBeGreaterThan(0);
     expect(answer.done.answer).toContain('9 am');
     expect(answer.done.sources[0]).toMatchObject({ title: 'Guide', chunk: 0 });
-    const documents = await client.call('GET', `/api/courses/${courseIds.hallym}/documents`, { tenant: 'hallym', token: sessions.hallym });
+    const documents = await client.call('GET', `/api/courses/${courseIds.hallym}/documents`, {
+      tenant: 'hallym',
+      token: sessions.hallym,
+    });
     expect(answer.done.sources[0].documentId).toBe(documents.body[0].id);
-    const tokens = answer.events.filter((event) => event.event === 'token').map((event) => event.data.text).join('');
+    const tokens = answer.events
+      .filter((event) => event.event === 'token')
+      .map((event) => event.data.text)
+      .join('');
     expect(tokens).toBe(answer.done.answer);
   });
 
   it('never shows one tenant the other tenant’s courses, documents, answers or users', async () => {
     const courses = await client.call('GET', '/api/courses', { tenant: 'gwangju', token: sessions.gwangju });
     expect(courses.body.map((course: { id: string }) => course.id)).toEqual([courseIds.gwangju]);
-    expect((await client.call('GET', `/api/courses/${courseIds.hallym}`, { tenant: 'gwangju', token: sessions.gwangju })).status).toBe(404);
-    expect((await client.call('GET', `/api/courses/${courseIds.hallym}/documents`, { tenant: 'gwangju', token: sessions.gwangju })).status).toBe(404);
-    expect((await client.call('DELETE', `/api/courses/${courseIds.hallym}`, { tenant: 'gwangju', token: sessions.gwangju })).status).toBe(404);
-    const answer = await client.chat('gwangju', sessions.gwangju!, { question: 'When does the library open?' });
+    expect(
+      (
+        await client.call('GET', `/api/courses/${courseIds.hallym}`, {
+          tenant: 'gwangju',
+          token: sessions.gwangju,
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await client.call('GET', `/api/courses/${courseIds.hallym}/documents`, {
+          tenant: 'gwangju',
+          token: sessions.gwangju,
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await client.call('DELETE', `/api/courses/${courseIds.hallym}`, {
+          tenant: 'gwangju',
+          token: sessions.gwangju,
+        })
+      ).status,
+    ).toBe(404);
+    const answer = await client.chat('gwangju', sessions.gwangju!, {
+      question: 'When does the library open?',
+    });
     expect(JSON.stringify(answer.done)).not.toContain('Hallym');
     for (const source of answer.done.sources) expect(source.title).toBe('Guide');
-    expect(answer.done.sources.every((source: { documentId: string }) => source.documentId !== undefined)).toBe(true);
+    expect(
+      answer.done.sources.every((source: { documentId: string }) => source.documentId !== undefined),
+    ).toBe(true);
     const users = await client.call('GET', '/api/users', { tenant: 'gwangju', token: sessions.gwangju });
     expect(users.body.users.map((user: { email: string }) => user.email)).toEqual(['admin@gwangju.ac.kr']);
   });
@@ -121,43 +206,89 @@ describe('reference tutor on embedded defaults', () => {
   });
 
   it('validates bodies with a message naming the field', async () => {
-    const bad = await client.call('POST', '/api/courses', { tenant: 'hallym', token: sessions.hallym, body: { title: '' } });
+    const bad = await client.call('POST', '/api/courses', {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { title: '' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'INVALID_REQUEST' });
     expect(bad.body.error.message).toContain('title');
-    const empty = await client.call('POST', `/api/courses/${courseIds.hallym}/documents`, { tenant: 'hallym', token: sessions.hallym, body: { title: 'x', content: '   ' } });
+    const empty = await client.call('POST', `/api/courses/${courseIds.hallym}/documents`, {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { title: 'x', content: '   ' },
+    });
     expect(empty.status).toBe(400);
   });
 
   it('gates the quiz on the plan and generates one after an upgrade', async () => {
-    const refused = await client.call('POST', `/api/courses/${courseIds.hallym}/quiz`, { tenant: 'hallym', token: sessions.hallym, body: {} });
+    const refused = await client.call('POST', `/api/courses/${courseIds.hallym}/quiz`, {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: {},
+    });
     expect(refused.status).toBe(403);
     expect(refused.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
-    await client.setPlan('hallym', 'professional', { ai_chat: true, file_upload: true, rag: true, quiz: true });
+    await client.setPlan('hallym', 'professional', {
+      ai_chat: true,
+      file_upload: true,
+      rag: true,
+      quiz: true,
+    });
     // the plan change reaches the cached tenant through the event bus
     await expect
-      .poll(async () => (await client.call('GET', '/api/tenant', { tenant: 'hallym' })).body.features.quiz, { timeout: 10_000 })
+      .poll(async () => (await client.call('GET', '/api/tenant', { tenant: 'hallym' })).body.features.quiz, {
+        timeout: 10_000,
+      })
       .toBe(true);
-    const quiz = await client.call('POST', `/api/courses/${courseIds.hallym}/quiz`, { tenant: 'hallym', token: sessions.hallym, body: { count: 2 } });
+    const quiz = await client.call('POST', `/api/courses/${courseIds.hallym}/quiz`, {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { count: 2 },
+    });
     expect(quiz.status).toBe(201);
     expect(quiz.body.questions.length).toBeGreaterThan(0);
     for (const question of quiz.body.questions) expect(question.source.title).toBe('Guide');
     // the other tenant's plan did not change
-    const other = await client.call('POST', `/api/courses/${courseIds.gwangju}/quiz`, { tenant: 'gwangju', token: sessions.gwangju, body: {} });
+    const other = await client.call('POST', `/api/courses/${courseIds.gwangju}/quiz`, {
+      tenant: 'gwangju',
+      token: sessions.gwangju,
+      body: {},
+    });
     expect(other.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
   });
 
   it('keeps the superadmin routes behind the superadmin key', async () => {
     expect((await client.call('GET', '/api/superadmin/tenants')).status).toBe(401);
-    expect((await client.call('GET', '/api/superadmin/tenants', { headers: { 'x-api-key': 'wrong' } })).status).toBe(401);
-    expect((await client.call('GET', '/api/superadmin/tenants', { headers: { 'x-api-key': TEST_ENV.MARKET_API_KEY } })).status).toBe(401);
-    const tenants = await client.call('GET', '/api/superadmin/tenants', { headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY } });
-    expect(tenants.body.tenants.map((tenant: { id: string }) => tenant.id).sort()).toEqual(['gwangju', 'hallym']);
-    const usage = await client.call('GET', '/api/superadmin/usage?tenant_id=hallym', { headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY } });
+    expect(
+      (await client.call('GET', '/api/superadmin/tenants', { headers: { 'x-api-key': 'wrong' } })).status,
+    ).toBe(401);
+    expect(
+      (
+        await client.call('GET', '/api/superadmin/tenants', {
+          headers: { 'x-api-key': TEST_ENV.MARKET_API_KEY },
+        })
+      ).status,
+    ).toBe(401);
+    const tenants = await client.call('GET', '/api/superadmin/tenants', {
+      headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
+    });
+    expect(tenants.body.tenants.map((tenant: { id: string }) => tenant.id).sort()).toEqual([
+      'gwangju',
+      'hallym',
+    ]);
+    const usage = await client.call('GET', '/api/superadmin/usage?tenant_id=hallym', {
+      headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
+    });
     expect(usage.body.usage.user_count).toBe(1);
     expect(usage.body.usage.chat_count).toBeGreaterThanOrEqual(1);
-    const history = await client.call('GET', '/api/superadmin/history', { headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY } });
+    const history = await client.call('GET', '/api/superadmin/history', {
+      headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
+    });
     expect(history.status).toBe(200);
-    expect(history.body.events.some((event: { type: string }) => event.type.includes('cross_tenant'))).toBe(true);
+    expect(history.body.events.some((event: { type: string }) => event.type.includes('cross_tenant'))).toBe(
+      true,
+    );
   });
 });

@@ -12,7 +12,10 @@ import { type RunningTutor, startTutor } from './server.js';
 describe('marketplace SSO callback', () => {
   let issuerServer: Server;
   let issuer: string;
-  let sign: (claims: Record<string, unknown>, options?: { audience?: string; expiresIn?: string }) => Promise<string>;
+  let sign: (
+    claims: Record<string, unknown>,
+    options?: { audience?: string; expiresIn?: string },
+  ) => Promise<string>;
   let tutor: RunningTutor;
   let client: ReturnType<typeof tutorClient>;
 
@@ -35,7 +38,11 @@ describe('marketplace SSO callback', () => {
         .setExpirationTime(options.expiresIn ?? '2m')
         .setJti(crypto.randomUUID())
         .sign(privateKey);
-    tutor = await startTutor({ port: 0, env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', MARKET_SSO_ISSUER: issuer }, startTimers: false });
+    tutor = await startTutor({
+      port: 0,
+      env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', MARKET_SSO_ISSUER: issuer },
+      startTimers: false,
+    });
     client = tutorClient(tutor.url);
     await client.createTenant('hallym', '한림대학교', 'admin@hallym.ac.kr');
     await client.createTenant('gwangju', 'Gwangju University', 'admin@gwangju.ac.kr');
@@ -46,27 +53,56 @@ describe('marketplace SSO callback', () => {
     issuerServer?.close();
   });
 
-  const member = (extra: Record<string, unknown> = {}) => ({ sub: '42', tenant_id: 'hallym', email: 'kim@hallym.ac.kr', name: '김교수', roles: ['professor'], ...extra });
+  const member = (extra: Record<string, unknown> = {}) => ({
+    sub: '42',
+    tenant_id: 'hallym',
+    email: 'kim@hallym.ac.kr',
+    name: '김교수',
+    roles: ['professor'],
+    ...extra,
+  });
 
   it('logs a new member in as an instructor, once per token', async () => {
     const token = await sign(member());
-    const session = await client.call('GET', `/api/auth/sso/callback?token=${token}`, { headers: { accept: 'application/json' } });
+    const session = await client.call('GET', `/api/auth/sso/callback?token=${token}`, {
+      headers: { accept: 'application/json' },
+    });
     expect(session.status).toBe(200);
-    expect(session.body).toMatchObject({ tenant: { id: 'hallym' }, user: { email: 'kim@hallym.ac.kr', role: 'instructor', hasPassword: false } });
-    expect((await client.call('GET', '/api/courses', { tenant: 'hallym', token: session.body.token })).status).toBe(200);
-    const replay = await client.call('GET', `/api/auth/sso/callback?token=${token}`, { headers: { accept: 'application/json' } });
+    expect(session.body).toMatchObject({
+      tenant: { id: 'hallym' },
+      user: { email: 'kim@hallym.ac.kr', role: 'instructor', hasPassword: false },
+    });
+    expect(
+      (await client.call('GET', '/api/courses', { tenant: 'hallym', token: session.body.token })).status,
+    ).toBe(200);
+    const replay = await client.call('GET', `/api/auth/sso/callback?token=${token}`, {
+      headers: { accept: 'application/json' },
+    });
     expect(replay.status).toBe(401);
   });
 
   it('gives the onboarded admin its admin session and lets it set a password', async () => {
     const token = await sign(member({ sub: '1', email: 'admin@hallym.ac.kr', roles: ['admin'] }));
-    const session = await client.call('GET', `/api/auth/sso/callback?token=${token}`, { headers: { accept: 'application/json' } });
+    const session = await client.call('GET', `/api/auth/sso/callback?token=${token}`, {
+      headers: { accept: 'application/json' },
+    });
     expect(session.body.user).toMatchObject({ email: 'admin@hallym.ac.kr', role: 'admin' });
-    const set = await client.call('PUT', '/api/auth/password', { tenant: 'hallym', token: session.body.token, body: { password: 'set after sso login' } });
+    const set = await client.call('PUT', '/api/auth/password', {
+      tenant: 'hallym',
+      token: session.body.token,
+      body: { password: 'set after sso login' },
+    });
     expect(set.status).toBe(200);
-    const changeWithout = await client.call('PUT', '/api/auth/password', { tenant: 'hallym', token: session.body.token, body: { password: 'changed without the old one' } });
+    const changeWithout = await client.call('PUT', '/api/auth/password', {
+      tenant: 'hallym',
+      token: session.body.token,
+      body: { password: 'changed without the old one' },
+    });
     expect(changeWithout.status).toBe(401);
-    const login = await client.call('POST', '/api/auth/login', { tenant: 'hallym', body: { email: 'admin@hallym.ac.kr', password: 'set after sso login' } });
+    const login = await client.call('POST', '/api/auth/login', {
+      tenant: 'hallym',
+      body: { email: 'admin@hallym.ac.kr', password: 'set after sso login' },
+    });
     expect(login.status).toBe(200);
   });
 

@@ -1,4 +1,10 @@
-import { createTestDatabase, describeWith, type TestDatabase, testBackend, testRedis } from '@mt-paas/test-env';
+import {
+  createTestDatabase,
+  describeWith,
+  type TestDatabase,
+  testBackend,
+  testRedis,
+} from '@mt-paas/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ENV, tutorClient } from './__fixtures__/tutor-client.js';
@@ -54,7 +60,8 @@ describeWith(['postgres', 'redis'], 'reference tutor on Postgres + Redis', () =>
         'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
         [prefix],
       );
-      for (const { name } of left) await adminQuery(database.url, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      for (const { name } of left)
+        await adminQuery(database.url, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await database.drop();
     });
 
@@ -67,35 +74,64 @@ describeWith(['postgres', 'redis'], 'reference tutor on Postgres + Redis', () =>
 
       const hallym = (await a.adminSession('hallym', 'admin@hallym.ac.kr')).token;
       const gwangju = (await b.adminSession('gwangju', 'admin@gwangju.ac.kr')).token;
-      const course = await a.call('POST', '/api/courses', { tenant: 'hallym', token: hallym, body: { title: 'Campus life' } });
+      const course = await a.call('POST', '/api/courses', {
+        tenant: 'hallym',
+        token: hallym,
+        body: { title: 'Campus life' },
+      });
       expect(course.status).toBe(201);
       const upload = await a.call('POST', `/api/courses/${course.body.id}/documents`, {
         tenant: 'hallym',
         token: hallym,
-        body: { title: 'Library guide', content: 'The Hallym library opens at 9 am. The reading room is open all night.' },
+        body: {
+          title: 'Library guide',
+          content: 'The Hallym library opens at 9 am. The reading room is open all night.',
+        },
       });
       expect(upload.status).toBe(201);
 
-      const answer = await a.chat('hallym', hallym, { question: 'When does the library open?', courseId: course.body.id });
+      const answer = await a.chat('hallym', hallym, {
+        question: 'When does the library open?',
+        courseId: course.body.id,
+      });
       expect(answer.done.answer).toContain('9 am');
-      expect(answer.done.sources[0]).toMatchObject({ documentId: upload.body.id, title: 'Library guide', chunk: 0 });
+      expect(answer.done.sources[0]).toMatchObject({
+        documentId: upload.body.id,
+        title: 'Library guide',
+        chunk: 0,
+      });
 
       // the second instance serves the same tenant from the same storage; its (in-memory) vector store
       // is rebuilt from the stored chunks, so it cites the same document
       const fromB = await b.chat('hallym', hallym, { question: 'When does the library open?' });
       expect(fromB.done.sources[0]).toMatchObject({ documentId: upload.body.id, chunk: 0 });
-      expect((await b.call('GET', '/api/courses', { tenant: 'hallym', token: hallym })).body.map((c: { id: string }) => c.id)).toEqual([course.body.id]);
+      expect(
+        (await b.call('GET', '/api/courses', { tenant: 'hallym', token: hallym })).body.map(
+          (c: { id: string }) => c.id,
+        ),
+      ).toEqual([course.body.id]);
 
       // the other tenant: no courses, no documents, no answer from hallym's document, its own users only
       expect((await b.call('GET', '/api/courses', { tenant: 'gwangju', token: gwangju })).body).toEqual([]);
-      expect((await b.call('GET', `/api/courses/${course.body.id}/documents`, { tenant: 'gwangju', token: gwangju })).status).toBe(404);
+      expect(
+        (
+          await b.call('GET', `/api/courses/${course.body.id}/documents`, {
+            tenant: 'gwangju',
+            token: gwangju,
+          })
+        ).status,
+      ).toBe(404);
       const other = await b.chat('gwangju', gwangju, { question: 'When does the library open?' });
       expect(other.done.sources).toEqual([]);
       expect(other.done.answer).not.toContain('9 am');
-      expect((await b.call('GET', '/api/users', { tenant: 'gwangju', token: gwangju })).body.users.map((u: { email: string }) => u.email)).toEqual([
-        'admin@gwangju.ac.kr',
-      ]);
-      expect((await b.call('GET', '/api/courses', { tenant: 'gwangju', token: hallym })).body.error.code).toBe('CROSS_TENANT_ACCESS');
+      expect(
+        (await b.call('GET', '/api/users', { tenant: 'gwangju', token: gwangju })).body.users.map(
+          (u: { email: string }) => u.email,
+        ),
+      ).toEqual(['admin@gwangju.ac.kr']);
+      expect(
+        (await b.call('GET', '/api/courses', { tenant: 'gwangju', token: hallym })).body.error.code,
+      ).toBe('CROSS_TENANT_ACCESS');
     });
   });
 });

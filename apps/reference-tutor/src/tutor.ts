@@ -5,9 +5,9 @@
 import { MtPaasError } from '@mt-paas/context';
 import type { TenantTransaction } from '@mt-paas/db';
 import type { FrameworkProviders, ServiceFramework } from '@mt-paas/framework';
-import type { FastifyRequest } from 'fastify';
 // the request decorations and route config of the tenant pipeline (req.tenant, config.mtPaas)
 import type {} from '@mt-paas/middleware/fastify';
+import type { FastifyRequest } from 'fastify';
 import type { RagSettings } from './chunker.js';
 
 export type Tx = TenantTransaction;
@@ -51,11 +51,18 @@ export function createTutor(mt: ServiceFramework, rag: RagSettings): Tutor {
     rag,
     async ai(request) {
       const tenantId = request.tenant?.tenantId;
-      if (tenantId === undefined) throw new MtPaasError('TENANT_CONTEXT_MISSING', 'This route has no tenant.');
+      if (tenantId === undefined)
+        throw new MtPaasError('TENANT_CONTEXT_MISSING', 'This route has no tenant.');
       return mt.providersFor(tenantId);
     },
     issueToken(claims) {
-      return mt.issueToken({ sub: claims.sub, tenantId: claims.tenantId, email: claims.email, name: claims.name, roles: claims.roles });
+      return mt.issueToken({
+        sub: claims.sub,
+        tenantId: claims.tenantId,
+        email: claims.email,
+        name: claims.name,
+        roles: claims.roles,
+      });
     },
     activity(verb, object, result) {
       try {

@@ -12,10 +12,14 @@ export const ErrorBody = z.object({ error: z.object({ code: z.string(), message:
 export async function sessionUser(req: FastifyRequest): Promise<UserRow> {
   const id = req.tenant?.principal.user?.id;
   if (id === undefined || !z.uuid().safeParse(id).success) {
-    throw new MtPaasError('UNAUTHENTICATED', 'Log in first: send the token from POST /api/auth/login as Authorization: Bearer <token>.');
+    throw new MtPaasError(
+      'UNAUTHENTICATED',
+      'Log in first: send the token from POST /api/auth/login as Authorization: Bearer <token>.',
+    );
   }
   const [user] = await req.tenantDb((tx) => tx.select().from(users).where(eq(users.id, id)));
-  if (user === undefined) throw new MtPaasError('UNAUTHENTICATED', 'Your user no longer exists in this institution; log in again.');
+  if (user === undefined)
+    throw new MtPaasError('UNAUTHENTICATED', 'Your user no longer exists in this institution; log in again.');
   return user;
 }
 
