@@ -1,5 +1,11 @@
-import type { ConfigEnv, MtPaasConfig } from '@mt-paas/config';
-import { parseTenantId, type Tenant, type TenantEventBus, type TenantId } from '@mt-paas/context';
+import type { ConfigEnv } from '@mt-paas/config';
+import {
+  MtPaasError,
+  parseTenantId,
+  type Tenant,
+  type TenantEventBus,
+  type TenantId,
+} from '@mt-paas/context';
 import {
   type ActivityInput,
   type ControlPlane,
@@ -15,9 +21,11 @@ import {
   createOutboxDispatcher,
   createOutboxUsageSink,
   type MarketplaceClient,
+  type MarketplaceLogin,
   type MarketplaceReceiver,
   type Outbox,
   type OutboxDispatcher,
+  type SsoLoginResponse,
 } from '@mt-paas/marketplace';
 import {
   createInProcessEventBus,
@@ -38,12 +46,18 @@ import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createAfterCommit } from './after-commit.js';
 import { controlOptionsFromConfig } from './control-options-from-config.js';
-import { type FrameworkConfigSource, loadFrameworkConfig } from './load-framework-config.js';
+import {
+  type FrameworkConfig,
+  type FrameworkConfigSource,
+  loadFrameworkConfig,
+} from './load-framework-config.js';
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
+import { withoutSubscriptionExpiry } from './subscription-check.js';
 import { createTokenIssuer, type TokenIssuer } from './tokens.js';
 
 /** What the app's `afterOnboard` hook receives: the new tenant, its admin, and a unit-of-work runner. */
@@ -78,6 +92,13 @@ export interface ServiceFrameworkExtras extends StorageOptions {
   pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
   /** Start the timers (heartbeat, kill-switch sweep, outbox dispatcher). @default true */
   start?: boolean;
+  /** Marketplace SSO key source (`auth.marketplace_sso`). @default from `marketplace.api_url` */
+  sso?: SsoOptions;
+  /**
+   * Ends a verified marketplace login (the callback route): the app's own session. @default a login token
+   * from `issueToken` in an HttpOnly cookie `mt_paas_token` and a redirect to `/?tenant=<id>`
+   */
+  onSsoLogin?: (login: MarketplaceLogin) => SsoLoginResponse | Promise<SsoLoginResponse>;
 }
 
 /** Options of {@link createServiceFramework}. */
@@ -86,7 +107,7 @@ export type ServiceFrameworkOptions = FrameworkConfigSource & ServiceFrameworkEx
 /** Everything the framework built, and the few calls an app needs. */
 export interface ServiceFramework {
   /** The validated config (`mt.config.custom.rag`, `mt.config.service.id`, …). */
-  readonly config: MtPaasConfig;
+  readonly config: FrameworkConfig;
   readonly catalog: Catalog;
   /** Tenant-scoped database access in `isolation.mode`. */
   readonly tenantDb: TenantDb;
@@ -115,6 +136,11 @@ export interface ServiceFramework {
    * current request's.
    */
   issueToken: TokenIssuer;
+  /**
+   * Verifies a marketplace login token (`auth.marketplace_sso`): signature by the marketplace's keys,
+   * audience `service.id`, freshness, one use; returns the verified identity. `CONFIG_INVALID` when SSO is off.
+   */
+  verifySsoToken(token: string, options?: { expectedTenant?: string }): Promise<MarketplaceLogin>;
   /** Onboards a tenant (what the marketplace's provision request does). */
   onboard(input: OnboardInput): Promise<Tenant>;
   /** Stops timers, drains the outbox, closes pools and connections. Idempotent. */
@@ -140,7 +166,13 @@ export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFast
 export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
   const env = options.env ?? process.env;
   const config = await loadFrameworkConfig({ ...options, env });
-  const logger = options.logger ?? pino({ level: config.logging.level });
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logging.level,
+      name: config.service.name,
+      base: { service: config.service.id, version: config.service.version },
+    });
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {
     const errors: unknown[] = [];
@@ -162,7 +194,7 @@ export async function createServiceFramework(options: ServiceFrameworkOptions): 
 }
 
 async function build(
-  config: MtPaasConfig,
+  config: FrameworkConfig,
   options: ServiceFrameworkOptions,
   env: ConfigEnv,
   logger: Logger,
@@ -207,12 +239,18 @@ async function build(
     }),
   );
 
+  // logging.usage_report: usage goes to the marketplace (through the outbox) only when enabled.
   const usageSink =
-    marketplaceClient === undefined ? catalog.usage : createOutboxUsageSink({ outbox, next: catalog.usage });
+    marketplaceClient === undefined || !config.logging.usageReport.enabled
+      ? catalog.usage
+      : createOutboxUsageSink({ outbox, next: catalog.usage });
   const fromConfig = pipelineOptionsFromConfig(config);
   const pipeline = createTenantPipeline({
     ...fromConfig,
-    directory: catalog.directory,
+    // marketplace.subscription_check: false serves tenants regardless of their subscription's end.
+    directory: config.marketplace.subscriptionCheck
+      ? catalog.directory
+      : withoutSubscriptionExpiry(catalog.directory),
     events,
     usageSink,
     auditSink: control.audit,
@@ -259,8 +297,11 @@ async function build(
     options.accessUrl ??
     ((tenantId: TenantId) =>
       `${config.service.publicUrl ?? 'http://localhost:3000'}/?tenant=${encodeURIComponent(tenantId)}`);
+  const issueToken = createTokenIssuer(config);
+  const sso = createSsoFromConfig(config, catalog, options.sso);
   const receiver = createMarketplaceReceiver({
     ...receiverOptionsFromConfig(config),
+    ...(sso === undefined ? {} : { sso, ssoCallbackPath: receiverOptionsFromConfig(config).ssoCallbackPath }),
     receipts: afterCommit.wrap(createCatalogReceiptStore(catalog)),
     handlers: createMarketplaceHandlers({
       catalog,
@@ -270,6 +311,13 @@ async function build(
       afterCommit,
       accessUrl,
       config,
+      ...(sso === undefined
+        ? {}
+        : {
+            onSsoLogin:
+              options.onSsoLogin ??
+              defaultSsoLogin(issueToken, config.service.publicUrl?.startsWith('https:') ?? false),
+          }),
     }),
     onHandlerError: (error, context) =>
       logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
@@ -317,7 +365,16 @@ async function build(
     fastify: undefined as unknown as FrameworkFastifyPlugin,
     logActivity: (input) => control.logActivity(input),
     providersFor: (tenantId) => providers.forTenant(parseTenantId(tenantId)),
-    issueToken: createTokenIssuer(config),
+    issueToken,
+    verifySsoToken: async (token, verifyOptions) => {
+      if (sso === undefined) {
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          'Marketplace SSO is off: set auth.marketplace_sso.enabled: true (with marketplace.api_url) to verify login tokens.',
+        );
+      }
+      return sso.verify(token, verifyOptions);
+    },
     onboard: (input) => provisioner.onboard(input),
     close: () => {
       closed ??= close();
