@@ -5,9 +5,9 @@
  */
 import { MtPaasError } from '@mt-paas/context';
 import { and, count, eq, inArray } from 'drizzle-orm';
-import { chunkText, type RagSettings } from './chunker.js';
+import { chunkText } from './chunker.js';
 import { documentChunks, documents } from './schema.js';
-import type { TenantAi, Tx } from './tutor.js';
+import type { RagSettings, TenantAi, Tx } from './tutor.js';
 
 /** A source cited by an answer. */
 export interface Source {
@@ -42,7 +42,7 @@ export interface NewDocument {
 
 /** Chunks, stores and embeds a document; on an embedding failure nothing stays behind. */
 export async function indexDocument(run: RunUnit, ai: TenantAi, settings: RagSettings, input: NewDocument) {
-  const chunks = chunkText(input.content, { chunkSize: settings.chunk_size, overlap: settings.overlap });
+  const chunks = chunkText(input.content, { chunkSize: settings.chunkSize, overlap: settings.overlap });
   if (chunks.length === 0) {
     throw new MtPaasError(
       'INVALID_REQUEST',
