@@ -146,7 +146,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
   let publicUrl = mt.config.service.publicUrl?.replace(/\/+$/, '') ?? '';
   if (generated) {
     mt.logger.warn(
-      'JWT_SECRET is not set: using a generated secret (kept in the data directory); set JWT_SECRET when several instances serve the tutor',
+      `JWT_SECRET is not set: using a generated secret (${dataDir === 'memory' ? 'new at every start' : `kept in ${join(dataDir, 'jwt-secret')}`}); set JWT_SECRET when several instances serve the tutor`,
     );
   }
 

@@ -17,6 +17,11 @@ import { ErrorBody } from './common.js';
 
 const RESET_TOKEN_HOURS = 24;
 
+/** `?tenant_id=`, checked against the tenant id grammar (`INVALID_TENANT_ID`). */
+function optionalTenant(value: string | undefined) {
+  return value === undefined ? undefined : parseTenantId(value);
+}
+
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
@@ -123,7 +128,7 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       },
     },
     async (req) => {
-      const tenantId = req.query.tenant_id === undefined ? undefined : parseTenantId(req.query.tenant_id);
+      const tenantId = optionalTenant(req.query.tenant_id);
       const ledger = mt.catalog.tables.usageLedger;
       const rows = await mt.catalog.driver.db
         .select({ tenantId: ledger.tenantId, meter: ledger.meter, quantity: sum(ledger.quantity) })
@@ -182,7 +187,7 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       },
     },
     async (req) => {
-      const tenantId = req.query.tenant_id === undefined ? undefined : parseTenantId(req.query.tenant_id);
+      const tenantId = optionalTenant(req.query.tenant_id);
       const audit = mt.catalog.tables.auditLog;
       const rows = await mt.catalog.driver.db
         .select()
