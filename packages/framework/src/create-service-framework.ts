@@ -220,6 +220,18 @@ async function build(
     });
   }
   closers.push(() => events.close());
+  // Closed after the pipeline and control (registered before them: closers run in reverse), so the usage
+  // and alerts they flush on close are sent in the drain.
+  let dispatcher: OutboxDispatcher | undefined;
+  closers.push(async () => {
+    if (dispatcher === undefined) return;
+    await dispatcher.stop();
+    await dispatcher
+      .runOnce()
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'mt-paas: the outbox could not be drained; it is sent on the next start'),
+      );
+  });
 
   const registry = new Registry();
   const outbox = createOutbox(catalog);
@@ -323,18 +335,11 @@ async function build(
       logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
   });
 
-  let dispatcher: OutboxDispatcher | undefined;
   if (marketplaceClient !== undefined) {
-    const activeDispatcher = createOutboxDispatcher({
+    dispatcher = createOutboxDispatcher({
       outbox,
       client: marketplaceClient,
       onError: (error) => logger.warn({ err: error }, 'mt-paas: outbox delivery failed'),
-    });
-    dispatcher = activeDispatcher;
-    closers.push(async () => {
-      await activeDispatcher.stop();
-      // Drain: one more bounded round, so what this instance queued last is sent now.
-      await activeDispatcher.runOnce().catch(() => {});
     });
   }
   closers.push(() => control.stop());
