@@ -54,7 +54,7 @@ import {
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
-import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
@@ -166,6 +166,7 @@ export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFast
 export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
   const env = options.env ?? process.env;
   const config = await loadFrameworkConfig({ ...options, env });
+  assertLlmSettings(config);
   const logger =
     options.logger ??
     pino({
