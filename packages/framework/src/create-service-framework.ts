@@ -54,7 +54,7 @@ import {
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
-import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
@@ -166,6 +166,7 @@ export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFast
 export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
   const env = options.env ?? process.env;
   const config = await loadFrameworkConfig({ ...options, env });
+  assertLlmSettings(config);
   const logger =
     options.logger ??
     pino({
@@ -220,6 +221,18 @@ async function build(
     });
   }
   closers.push(() => events.close());
+  // Closed after the pipeline and control (registered before them: closers run in reverse), so the usage
+  // and alerts they flush on close are sent in the drain.
+  let dispatcher: OutboxDispatcher | undefined;
+  closers.push(async () => {
+    if (dispatcher === undefined) return;
+    await dispatcher.stop();
+    await dispatcher
+      .runOnce()
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'mt-paas: the outbox could not be drained; it is sent on the next start'),
+      );
+  });
 
   const registry = new Registry();
   const outbox = createOutbox(catalog);
@@ -323,18 +336,11 @@ async function build(
       logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
   });
 
-  let dispatcher: OutboxDispatcher | undefined;
   if (marketplaceClient !== undefined) {
-    const activeDispatcher = createOutboxDispatcher({
+    dispatcher = createOutboxDispatcher({
       outbox,
       client: marketplaceClient,
       onError: (error) => logger.warn({ err: error }, 'mt-paas: outbox delivery failed'),
-    });
-    dispatcher = activeDispatcher;
-    closers.push(async () => {
-      await activeDispatcher.stop();
-      // Drain: one more bounded round, so what this instance queued last is sent now.
-      await activeDispatcher.runOnce().catch(() => {});
     });
   }
   closers.push(() => control.stop());

@@ -12,6 +12,7 @@ import type { TenantPipeline } from '@mt-paas/middleware';
 import {
   createSecretBox,
   type LlmConfig,
+  parseModelReference,
   providersFor,
   type SecretBox,
   type TenantProviders,
@@ -106,6 +107,36 @@ export function createTenantProviders(options: {
       await Promise.all(all.map((store) => store.close()));
     },
   };
+}
+
+/**
+ * Checks every model `custom.llm` names (`provider:model`, known provider) at startup, so a typo fails
+ * `createServiceFramework` instead of the first chat request. A missing API key is no error: the model is
+ * skipped for the local provider (the embedded default), as `providersFor` documents.
+ */
+export function assertLlmSettings(config: MtPaasConfig): void {
+  const llm = llmSettingsOf(config);
+  const fallbacks = llm.fallback_model === undefined ? [] : [llm.fallback_model].flat();
+  const named: Array<[string, string | undefined]> = [
+    ['default_model', llm.default_model],
+    ...fallbacks.map((model, index): [string, string] => [`fallback_model[${index}]`, model]),
+    ['budget_fallback_model', llm.budget_fallback_model],
+    ['embedding_model', llm.embedding_model],
+    ['reranker_model', llm.reranker_model],
+  ];
+  for (const [key, model] of named) {
+    if (model === undefined) continue;
+    try {
+      parseModelReference(model);
+    } catch (error) {
+      if (MtPaasError.isInstance(error)) {
+        throw new MtPaasError('CONFIG_INVALID', `custom.llm.${key}: ${error.message}`, {
+          details: { key: `custom.llm.${key}` },
+        });
+      }
+      throw error;
+    }
+  }
 }
 
 /** `custom.llm` (validated at startup by the framework's custom schema). */
