@@ -259,6 +259,28 @@ describe('reference tutor on embedded defaults', () => {
     expect(other.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
   });
 
+  it('drops a purged tenant’s vectors with its storage', async () => {
+    await client.createTenant('leaving_u', 'Leaving University', 'admin@leaving.ac.kr');
+    const token = (await client.adminSession('leaving_u', 'admin@leaving.ac.kr')).token;
+    const course = await client.call('POST', '/api/courses', {
+      tenant: 'leaving_u',
+      token,
+      body: { title: 'Last course' },
+    });
+    await client.call('POST', `/api/courses/${course.body.id}/documents`, {
+      tenant: 'leaving_u',
+      token,
+      body: { title: 'Notes', content: 'Farewell notes for everyone.' },
+    });
+    const { vectorStore } = await tutor.mt.providersFor('leaving_u');
+    expect(await vectorStore.count()).toBe(1);
+    await tutor.mt.provisioner.offboard('leaving_u');
+    await tutor.mt.provisioner.purge('leaving_u', { force: true });
+    expect(await vectorStore.count()).toBe(0);
+    // the other tenants' vectors are untouched
+    expect(await (await tutor.mt.providersFor('hallym')).vectorStore.count()).toBeGreaterThan(0);
+  });
+
   it('keeps the superadmin routes behind the superadmin key', async () => {
     expect((await client.call('GET', '/api/superadmin/tenants')).status).toBe(401);
     expect(
@@ -274,10 +296,10 @@ describe('reference tutor on embedded defaults', () => {
     const tenants = await client.call('GET', '/api/superadmin/tenants', {
       headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
     });
-    expect(tenants.body.tenants.map((tenant: { id: string }) => tenant.id).sort()).toEqual([
-      'gwangju',
-      'hallym',
-    ]);
+    const statuses = Object.fromEntries(
+      tenants.body.tenants.map((tenant: { id: string; status: string }) => [tenant.id, tenant.status]),
+    );
+    expect(statuses).toEqual({ gwangju: 'active', hallym: 'active', leaving_u: 'purged' });
     const usage = await client.call('GET', '/api/superadmin/usage?tenant_id=hallym', {
       headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
     });

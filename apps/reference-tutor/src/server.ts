@@ -114,6 +114,11 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     }),
     accessUrl: (tenantId) => `${publicUrl}/?tenant=${encodeURIComponent(tenantId)}`,
     hooks: {
+      // The tenant's vectors live outside its storage: drop them with it.
+      async beforePurge({ tenant }) {
+        const { vectorStore } = await mt.providersFor(tenant.id);
+        await vectorStore.purgeTenant();
+      },
       // The market's admin email becomes the tenant's admin; the password is set later (README: "First login").
       async afterOnboard({ tenant, adminEmail, adminName, scope }) {
         if (adminEmail === undefined) return;
