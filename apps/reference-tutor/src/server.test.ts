@@ -259,6 +259,34 @@ describe('reference tutor on embedded defaults', () => {
     expect(other.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
   });
 
+  it('lets an admin of a plan with custom_branding set the page’s colour, logo and welcome', async () => {
+    const set = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { primary_color: '#123abc', welcome: '한림대 튜터에 오신 것을 환영합니다' },
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ primaryColor: '#123abc', logoUrl: null });
+    await expect
+      .poll(
+        async () =>
+          (await client.call('GET', '/api/tenant', { tenant: 'hallym' })).body.branding.primaryColor,
+      )
+      .toBe('#123abc');
+    const script = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { logo_url: 'javascript:alert(1)' },
+    });
+    expect(script.status).toBe(400);
+    const free = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'gwangju',
+      token: sessions.gwangju,
+      body: { primary_color: '#000000' },
+    });
+    expect(free.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
+  });
+
   it('drops a purged tenant’s vectors with its storage', async () => {
     await client.createTenant('leaving_u', 'Leaving University', 'admin@leaving.ac.kr');
     const token = (await client.adminSession('leaving_u', 'admin@leaving.ac.kr')).token;
