@@ -136,6 +136,43 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     expect(answer.text.length).toBeGreaterThan(0);
   });
 
+  it('a failed onboarding leaves the delivery retryable: the retry with the same id onboards', async () => {
+    let attempts = 0;
+    const mt = await createServiceFramework({
+      config: CONFIG,
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+      hooks: {
+        afterOnboard: async (context) => {
+          attempts += 1;
+          if (attempts === 1) throw new Error('the mail server is down');
+          await seedAdmin.afterOnboard?.(context);
+        },
+      },
+    });
+    open.push(mt);
+    const app = await buildApp(mt);
+    const delivery = provision('retried');
+    const withId = { ...delivery, headers: { ...delivery.headers, 'idempotency-key': 'delivery-1' } };
+    const failed = await app.inject(withId);
+    expect(failed.statusCode).toBe(500);
+    expect((await mt.catalog.directory.get('retried' as never))?.status).toBe('provisioning');
+    const retried = await app.inject(withId);
+    expect(retried.statusCode).toBe(200);
+    expect(retried.headers['x-mt-paas-receipt']).not.toBe('duplicate');
+    expect((await mt.catalog.directory.get('retried' as never))?.status).toBe('active');
+    expect((await app.inject({ url: '/users', headers: { 'x-tenant-id': 'retried' } })).json()).toEqual([
+      { email: 'admin@retried.ac.kr', role: 'admin' },
+    ]);
+    // Now processed: the same id again is answered from the receipt, without onboarding again.
+    const duplicate = await app.inject(withId);
+    expect(duplicate.statusCode).toBe(200);
+    expect(duplicate.headers['x-mt-paas-receipt']).toBe('duplicate');
+    expect(attempts).toBe(2);
+    await app.close();
+  });
+
   it('close() is idempotent', async () => {
     const mt = await framework();
     await mt.close();
