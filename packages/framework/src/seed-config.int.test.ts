@@ -19,11 +19,11 @@ import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildApp, FIXTURE_MIGRATIONS, seedAdmin } from './__fixtures__/app.js';
 import { eventually } from './__fixtures__/market.js';
 import { type MarketStandIn, startMarketStandIn } from './__fixtures__/market-stand-in.js';
+import { adminQuery, dropTenantDatabases } from './__fixtures__/postgres.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 import { secretBoxOf } from './providers.js';
 
@@ -36,16 +36,6 @@ const ENV = {
   JWT_SECRET: 'seed-jwt-secret-0123456789abcdef0123456789',
   AES_SECRET_KEY: 'seed-aes-key-0123456789abcdef0123',
 };
-
-async function adminQuery<R extends pg.QueryResultRow>(url: string, text: string, params?: unknown[]) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describeWith(['postgres', 'redis'], "seed 001's config through createServiceFramework", () => {
   let database: TestDatabase;
@@ -108,13 +98,7 @@ logging:
     await market?.close();
     if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
     if (database === undefined) return;
-    const left = await adminQuery<{ name: string }>(
-      database.url,
-      'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
-      [databasePrefix],
-    );
-    for (const { name } of left)
-      await adminQuery(database.url, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await dropTenantDatabases(database.url, databasePrefix);
     await database.drop();
     await redis.flush();
   });
