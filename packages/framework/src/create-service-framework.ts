@@ -282,6 +282,27 @@ async function build(
     rateLimit: { ...fromConfig.rateLimit, ...(redis === undefined ? {} : { redis }) },
     quota: {
       flushIntervalMs: config.logging.usageReport.intervalMinutes * 60_000,
+      // A threshold (80 %) or a refusal (100 %) is audited — `quota.exceeded` as `high`, which control forwards
+      // to the marketplace as an alert — and counted in the control metrics.
+      onEvent: (event) => {
+        control.metrics.quotaEvent(event);
+        void control.audit
+          .record({
+            type: event.type === 'quota.exceeded' ? 'quota_exceeded' : 'quota_threshold',
+            severity: event.type === 'quota.exceeded' ? 'high' : 'medium',
+            tenantId: event.tenantId,
+            details: {
+              meter: event.meter,
+              percent: event.percent,
+              used: event.used,
+              limit: event.limit,
+              enforcement: event.enforcement,
+              periodStart: event.periodStart,
+            },
+            at: new Date(),
+          })
+          .catch((error: unknown) => logger.warn({ err: error }, 'mt-paas: a quota event was not audited'));
+      },
       ...(redis === undefined ? {} : { redis }),
     },
     ...options.pipeline,
