@@ -39,7 +39,7 @@ beforeAll(async () => {
     migrationsFolder: FIXTURE_MIGRATIONS,
     hooks: seedAdmin,
   });
-});
+}, 60_000);
 afterAll(async () => {
   await mt?.close();
 });

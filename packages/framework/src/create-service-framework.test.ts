@@ -173,6 +173,34 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     await app.close();
   });
 
+  it('quota thresholds and refusals are audited (the refusal as high, which control forwards as an alert)', async () => {
+    const mt = await createServiceFramework({
+      config: CONFIG.replace(
+        'plans:\n',
+        'plans:\n  free:\n    quotas:\n      api_requests:\n        limit: 5\n        period: monthly\n        enforcement: block\n',
+      ),
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+    });
+    open.push(mt);
+    const app = await buildApp(mt);
+    await mt.onboard({ id: 'metered', name: 'Metered', plan: 'free' });
+    const statuses: number[] = [];
+    for (let index = 0; index < 6; index++) {
+      statuses.push(
+        (await app.inject({ url: '/courses', headers: { 'x-tenant-id': 'metered' } })).statusCode,
+      );
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    const { rows } = await mt.catalog.driver.query<{ type: string; severity: string }>(
+      `SELECT type, severity FROM mt_paas.audit_log WHERE tenant_id = 'metered' AND type LIKE 'quota%' ORDER BY id`,
+    );
+    expect(rows).toContainEqual({ type: 'quota_threshold', severity: 'medium' });
+    expect(rows).toContainEqual({ type: 'quota_exceeded', severity: 'high' });
+    await app.close();
+  });
+
   it('close() is idempotent', async () => {
     const mt = await framework();
     await mt.close();

@@ -17,7 +17,7 @@ import {
   type SecretBox,
   type TenantProviders,
 } from '@mt-paas/providers-llm';
-import type { TenantVectorStore, VectorStore } from '@mt-paas/providers-vector';
+import type { SqlExecutor, TenantVectorStore, VectorStore } from '@mt-paas/providers-vector';
 import { createVectorStoreFromConfig } from './vector-store-config.js';
 
 /** One tenant's AI providers. */
@@ -46,6 +46,8 @@ export function createTenantProviders(options: {
   pipeline: TenantPipeline;
   env: ConfigEnv;
   usageSink: UsageSink;
+  /** pgvector without `database.vector.url`: the catalog's database (its URL, or the embedded PGlite). */
+  pgvector?: { connectionString?: string; executor?: SqlExecutor };
 }): TenantProvidersFactory {
   const { config, pipeline } = options;
   const stores = new Map<string, VectorStore>();
@@ -96,7 +98,11 @@ export function createTenantProviders(options: {
       const key = `${model}/${dimensions}`;
       let store = stores.get(key);
       if (store === undefined) {
-        store = createVectorStoreFromConfig(config.database.vector, { dimensions, model });
+        store = createVectorStoreFromConfig(config.database.vector, {
+          dimensions,
+          model,
+          ...options.pgvector,
+        });
         stores.set(key, store);
       }
       return { ...providers, vectorStore: store.forTenant(tenantId) };

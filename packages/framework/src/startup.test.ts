@@ -11,6 +11,7 @@ const start = (config: string) =>
     config: config.includes('logging:') ? config : `logging:\n  level: silent\n${config}`,
     env: {},
     dataDir: 'memory',
+    migrationsFolder: FIXTURE_MIGRATIONS,
   });
 
 describe('misconfiguration fails at startup with the config error', () => {
@@ -55,6 +56,13 @@ describe('misconfiguration fails at startup with the config error', () => {
       message: expect.stringMatching(message),
     });
   });
+});
+
+it('needs the migrations of the tenant tables, not at the first onboarding', async () => {
+  await expect(
+    // A JavaScript caller (TypeScript requires the option).
+    createServiceFramework({ config: 'logging:\n  level: silent\n', env: {}, dataDir: 'memory' } as never),
+  ).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('migrationsFolder') });
 });
 
 describe('close()', () => {
