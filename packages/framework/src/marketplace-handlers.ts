@@ -75,7 +75,7 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
 
     async onServiceCancelled(data) {
       const { rows } = await catalog.driver.query<{ id: TenantId }>(
-        `SELECT id FROM ${tenantsTable} WHERE application_id = $1 AND status IN ('active', 'grace', 'provisioning')
+        `SELECT id FROM ${tenantsTable} WHERE application_id = $1 AND status IN ('active', 'grace')
          ${data.tenantId === undefined ? '' : 'AND id = $2'} ORDER BY id`,
         data.tenantId === undefined
           ? [String(data.applicationId)]
