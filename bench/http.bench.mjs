@@ -6,7 +6,7 @@
 // rotated each round) and the median kept. Ratios are to the bare framework of the same run.
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,10 @@ const USAGE = `pnpm bench http [options]
   --frameworks <list>     comma-separated subset of fastify,express,hono
   --layers <list>         comma-separated subset of bare,resolve,jwt,ratelimit,quota,db,resolvedb,naive,defaults
   --label <text>          names the run in docs/performance.md (default "latest")
-  --no-profile            skip the node --cpu-prof run of the mt-paas Fastify layer (--profile: run it in --quick too)
+  --no-profile            skip the node --cpu-prof runs of the Fastify server (--profile: run them in --quick too)
+  --profile-layers <list> the Fastify layers profiled (default resolve,jwt; any of the --layers names, bare too)
+  --keep-profiles <dir>   copy each .cpuprofile there (fastify-<layer>.cpuprofile; open in Chrome DevTools)
+  --no-memory             skip the memory checks (cache bytes per tenant, a full server with 1000 cached)
   --no-docs               do not update docs/performance.md
   --quick                 smoke test: 1 s cells, 2 rounds, 16 connections, 1000 catalog tenants, no profile,
                           results to a temp folder, docs untouched; exits non-zero on any failure
@@ -90,6 +93,9 @@ const options = flags(
     profile: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    'profile-layers': { type: 'string' },
+    'no-memory': { type: 'boolean', default: false },
+    'keep-profiles': { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
   USAGE,
@@ -123,6 +129,8 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
   process.exit(2);
 }
 const profile = options.profile || (!quick && !options['no-profile']);
+const profiledLayers = list(options['profile-layers'], LAYERS, 'profile-layers');
+if (options['profile-layers'] === undefined) profiledLayers.splice(0, Infinity, ...PROFILED_LAYERS);
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
 
 // Names of this run only: two runs at once (two worktrees on one machine) must not drop each other's database.
@@ -384,6 +392,12 @@ async function measure(server) {
   return {
     ...result,
     serverCpuMicrosPerRequest: stopped.cpuMicros / Math.max(1, result.completed),
+    ...(stopped.mainThreadCpuMicros === undefined
+      ? {}
+      : {
+          mainThreadCpuMicrosPerRequest: stopped.mainThreadCpuMicros / Math.max(1, result.completed),
+          otherThreadsCpuMicrosPerRequest: stopped.otherThreadsCpuMicros / Math.max(1, result.completed),
+        }),
     loadGeneratorCpuMicrosPerRequest: (loadUsed.user + loadUsed.system) / Math.max(1, result.completed),
   };
 }
@@ -531,6 +545,10 @@ async function profileRun(env, layer) {
     return undefined;
   }
   const summary = selfTimes(join(dir, file), ...window);
+  if (options['keep-profiles'] !== undefined) {
+    mkdirSync(options['keep-profiles'], { recursive: true });
+    copyFileSync(join(dir, file), join(options['keep-profiles'], `fastify-${layer}.cpuprofile`));
+  }
   rmSync(dir, { recursive: true, force: true });
   return { framework: 'fastify', layer, ...summary };
 }
@@ -561,6 +579,12 @@ function summarize(servers, samples) {
       serverCpuMicrosPerRequest: median(perRound('serverCpuMicrosPerRequest')),
       serverCpuSpreadPct: spread(perRound('serverCpuMicrosPerRequest')),
       loadGeneratorCpuMicrosPerRequest: median(perRound('loadGeneratorCpuMicrosPerRequest')),
+      ...(own[0].mainThreadCpuMicrosPerRequest === undefined
+        ? {}
+        : {
+            mainThreadCpuMicrosPerRequest: median(perRound('mainThreadCpuMicrosPerRequest')),
+            otherThreadsCpuMicrosPerRequest: median(perRound('otherThreadsCpuMicrosPerRequest')),
+          }),
       reqPerSecVsBare: ratio('reqPerSec', false),
       cpuVsBare: ratio('serverCpuMicrosPerRequest', false),
       throughputEquivalentVsBare: ratio('serverCpuMicrosPerRequest', true),
@@ -595,6 +619,9 @@ function markdown(report) {
         fmt(cell.p50Ms, 1),
         fmt(cell.p99Ms, 1),
         fmt(cell.serverCpuMicrosPerRequest, 1),
+        cell.mainThreadCpuMicrosPerRequest === undefined
+          ? '—'
+          : `${fmt(cell.mainThreadCpuMicrosPerRequest, 1)} / ${fmt(cell.otherThreadsCpuMicrosPerRequest, 1)}`,
         `${fmt(cell.throughputEquivalentVsBare * 100)} %`,
         `${fmt(cell.reqPerSecSpreadPct)} % / ${fmt(cell.serverCpuSpreadPct)} %`,
       ]);
@@ -607,6 +634,7 @@ function markdown(report) {
           'p50 ms',
           'p99 ms',
           'server CPU µs/req',
+          'of it: main thread / other threads',
           'throughput-equivalent vs bare (CPU)',
           'spread req/s / CPU',
         ],
@@ -745,7 +773,10 @@ async function main() {
         console.log(
           `round ${round + 1}/${rounds} ${`${server.framework}/${server.layer}`.padEnd(18)} ${fmt(sample.reqPerSec).padStart(6)} req/s  ` +
             `p50 ${fmt(sample.p50Ms, 1).padStart(5)} ms  p99 ${fmt(sample.p99Ms, 1).padStart(5)} ms  ` +
-            `server ${fmt(sample.serverCpuMicrosPerRequest, 1).padStart(6)} µs/req`,
+            `server ${fmt(sample.serverCpuMicrosPerRequest, 1).padStart(6)} µs/req` +
+            (sample.mainThreadCpuMicrosPerRequest === undefined
+              ? ''
+              : ` (main ${fmt(sample.mainThreadCpuMicrosPerRequest, 1)}, others ${fmt(sample.otherThreadsCpuMicrosPerRequest, 1)})`),
         );
       }
     }
@@ -758,11 +789,13 @@ async function main() {
       `${JSON.stringify({ startedAt, cells }, null, 2)}\n`,
       os.tmpdir(),
     );
-    const memory = await memoryChecks(env).catch((error) => {
-      fail(`memory: ${error?.stack ?? error}`);
-    });
+    const memory = options['no-memory']
+      ? undefined
+      : await memoryChecks(env).catch((error) => {
+          fail(`memory: ${error?.stack ?? error}`);
+        });
     const profiled = [];
-    for (const layer of profile ? PROFILED_LAYERS : []) {
+    for (const layer of profile ? profiledLayers : []) {
       const result = await profileRun(env, layer).catch((error) => {
         fail(`profile ${layer}: ${error?.stack ?? error}`);
       });
