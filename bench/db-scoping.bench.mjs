@@ -255,9 +255,7 @@ async function runAll(catalog) {
   // Per-round ratios to the baseline of the same round, then the median (and the range over rounds).
   const ratios = (position) =>
     samples[position].map((sample, round) => sample.opsPerSecond / baseline[round].opsPerSecond);
-  console.log(
-    `${'case'.padEnd(58)} RT   ops/s  median ratio (range)  client / server CPU µs per op`,
-  );
+  console.log(`${'case'.padEnd(58)} RT   ops/s  median ratio (range)  client / server CPU µs per op`);
   for (const [position, entry] of cases.entries()) {
     const own = ratios(position);
     const pct = (value) => `${(value * 100).toFixed(0)}`;

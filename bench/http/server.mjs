@@ -3,7 +3,6 @@
 // keyPrefix, jwtSecret }. IPC: → ready { port }; start → started { memory }; stop → stopped { cpuMicros,
 // memory }; stats → stats { cache, memory }; close → closes and exits 0.
 
-import { readdirSync, readFileSync } from 'node:fs';
 import { currentTenant } from '@mt-paas/context';
 import { createCatalog, createTenantDb, tenantTable } from '@mt-paas/db';
 import { createRedisClient, createTenantPipeline } from '@mt-paas/middleware';
@@ -11,6 +10,7 @@ import { eq } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import pino from 'pino';
+import { threadCpu } from '../lib/thread-cpu.mjs';
 
 const config = JSON.parse(process.argv[2]);
 const { framework, layer } = config;
@@ -217,26 +217,6 @@ function memory() {
   globalThis.gc?.();
   const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
   return { rss, heapUsed, heapTotal, external };
-}
-
-/**
- * CPU time (µs) of this process's main thread and of all its other threads together (V8's GC helpers and
- * compiler, libuv's pool), from Linux's /proc/self/task/<tid>/schedstat (ns on CPU); undefined elsewhere.
- * process.cpuUsage() counts every thread; a CPU profile (--cpu-prof) sees only the main thread.
- */
-function threadCpu() {
-  try {
-    let main = 0;
-    let others = 0;
-    for (const tid of readdirSync('/proc/self/task')) {
-      const ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-      if (Number(tid) === process.pid) main += ns / 1000;
-      else others += ns / 1000;
-    }
-    return { main, others };
-  } catch {
-    return undefined;
-  }
 }
 
 let cpuAtStart;
