@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { createRedisClient } from '@mt-paas/middleware';
-import { memoryPipeline, memoryTenants } from './fixture.mjs';
+import { memoryPipeline, memoryTenants, threadCpu } from './fixture.mjs';
 
 const prefix = `mtpmicro${randomBytes(3).toString('hex')}`;
 const redis = createRedisClient({ url: 'redis://127.0.0.1:6379' });
@@ -37,12 +37,14 @@ async function bench(name, op, N = 60000, conc = 32) {
     }
   };
   const c0 = process.cpuUsage();
+  const th0 = threadCpu();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: conc }, worker));
   const c = process.cpuUsage(c0);
+  const th = threadCpu();
   const ms = performance.now() - t0;
   console.log(
-    `${name.padEnd(28)} ${((c.user + c.system) / N).toFixed(2)} µs CPU/op (user ${(c.user / N).toFixed(2)}, sys ${(c.system / N).toFixed(2)}), ${((N / ms) * 1000).toFixed(0)} op/s`,
+    `${name.padEnd(28)} ${((c.user + c.system) / N).toFixed(2)} µs CPU/op (user ${(c.user / N).toFixed(2)}, sys ${(c.system / N).toFixed(2)}; main thread ${((th.main - th0.main) / N).toFixed(2)}, other threads ${((th.others - th0.others) / N).toFixed(2)}), ${((N / ms) * 1000).toFixed(0)} op/s`,
   );
 }
 const admit = (p) => async (k) => {
