@@ -1,6 +1,8 @@
 // Experiment (not part of `pnpm bench`): isolates what an adapter costs on each framework, without Postgres.
 //   node bench/experiments/adapter-cost-run.mjs fastify:bare,fastify:mt,hono:bare,hono:noop,hono:mt 3 3
 // args: comma-separated servers (see adapter-cost-server.mjs), seconds per cell, interleaved rounds.
+// Env: REQUESTS=array (the bench's fixed request list; default a per-request setupRequest, a slower client),
+// RATE=<req/s> (every server at the same throughput: CPU per request depends on it — compare at equal rates).
 // Prints median server CPU µs per request (process.cpuUsage) and its split into the main thread and the others
 // (/proc/self/task/*/schedstat, Linux). EXECARGV='--cpu-prof --cpu-prof-dir=DIR' profiles every server.
 
@@ -23,25 +25,37 @@ const ask = (c, m) =>
     c.once('message', r);
     c.send(m);
   });
+// REQUESTS=array: the bench's way (a fixed list of 100 requests each connection cycles through, built once);
+// default: one request template rewritten per request by setupRequest.
+const requestList = Array.from({ length: 100 }, (_, index) => ({
+  method: 'GET',
+  path: `/items/${(index % 50) + 1}`,
+  headers: { 'x-tenant-id': `t${String(index).padStart(4, '0')}` },
+}));
 const run = (s, d) => {
   let i = 0;
   return autocannon({
     url: `http://127.0.0.1:${s.port}`,
     connections: 32,
     duration: d,
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (r) => {
-          i++;
-          return {
-            ...r,
-            path: `/items/${i % 50}`,
-            headers: { 'x-tenant-id': `t${String(i % 100).padStart(4, '0')}` },
-          };
-        },
-      },
-    ],
+    // RATE=<n>: a fixed overall request rate (every server served at the same throughput).
+    ...(process.env.RATE ? { overallRate: Number(process.env.RATE) } : {}),
+    requests:
+      process.env.REQUESTS === 'array'
+        ? requestList
+        : [
+            {
+              method: 'GET',
+              setupRequest: (r) => {
+                i++;
+                return {
+                  ...r,
+                  path: `/items/${i % 50}`,
+                  headers: { 'x-tenant-id': `t${String(i % 100).padStart(4, '0')}` },
+                };
+              },
+            },
+          ],
   });
 };
 for (const s of servers) await run(s, 1);
