@@ -48,6 +48,9 @@ const USAGE = `pnpm bench http [options]
   --label <text>          names the run in docs/performance.md (default "latest")
   --no-profile            skip the node --cpu-prof runs of the Fastify server (--profile: run them in --quick too)
   --profile-layers <list> the Fastify layers profiled (default resolve,jwt; any of the --layers names, bare too)
+  --rate <req/s>          drive every cell at this overall rate (autocannon overallRate) instead of as fast as
+                          it goes: CPU per request depends on throughput, so cells compare fairly only at one
+                          rate; a cell reaching under 95 % of it is reported as a failure
   --keep-profiles <dir>   copy each .cpuprofile there (fastify-<layer>.cpuprofile; open in Chrome DevTools)
   --no-memory             skip the memory checks (cache bytes per tenant, a full server with 1000 cached)
   --no-docs               do not update docs/performance.md
@@ -96,6 +99,7 @@ const options = flags(
     'profile-layers': { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
     'keep-profiles': { type: 'string' },
+    rate: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
   USAGE,
@@ -129,6 +133,7 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
   process.exit(2);
 }
 const profile = options.profile || (!quick && !options['no-profile']);
+const rate = options.rate === undefined ? undefined : positive('rate', options.rate, { integer: true });
 const profiledLayers = list(options['profile-layers'], LAYERS, 'profile-layers');
 if (options['profile-layers'] === undefined) profiledLayers.splice(0, Infinity, ...PROFILED_LAYERS);
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
@@ -358,6 +363,7 @@ async function load(server, seconds) {
     connections,
     duration: seconds,
     pipelining: 1,
+    ...(rate === undefined ? {} : { overallRate: rate }),
     timeout: 10,
     requests,
   });
@@ -389,6 +395,9 @@ async function measure(server) {
     );
   }
   if (result.completed === 0) fail(`${name}: no request completed`);
+  if (rate !== undefined && result.reqPerSec < rate * 0.95) {
+    fail(`${name}: ${Math.round(result.reqPerSec)} req/s, under the fixed rate of ${rate}: lower --rate`);
+  }
   return {
     ...result,
     serverCpuMicrosPerRequest: stopped.cpuMicros / Math.max(1, result.completed),
@@ -603,7 +612,7 @@ function markdown(report) {
   lines.push(
     `Run ${report.startedAt} (${report.label}): ${m.cpus} × ${m.cpuModel}, ${m.totalMemoryMb} MB, Node ${m.node}, ${m.platform}; ` +
       `load average ${m.loadAverage.join(' / ')} before, ${report.loadAverageAfter.join(' / ')} after. ` +
-      `autocannon, ${report.config.connections} connections, ${report.config.duration} s per cell, ` +
+      `autocannon, ${report.config.connections} connections${report.config.rate === undefined ? '' : ` at a fixed ${report.config.rate} req/s`}, ${report.config.duration} s per cell, ` +
       `${report.config.rounds} interleaved rounds (median; spread = (max − min) / median), ` +
       `${report.config.loadTenants} tenants in turn out of ${report.config.catalogTenants} in the catalog.`,
     '',
@@ -806,7 +815,7 @@ async function main() {
       label: options.label,
       machine,
       loadAverageAfter: machineInfo().loadAverage,
-      config: { duration, connections, rounds, loadTenants, catalogTenants, frameworks, layers, quick },
+      config: { duration, connections, rounds, loadTenants, catalogTenants, frameworks, layers, quick, rate },
       cells,
       memory,
       profiles: profiled,
