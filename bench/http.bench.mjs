@@ -134,8 +134,10 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
 }
 const profile = options.profile || (!quick && !options['no-profile']);
 const rate = options.rate === undefined ? undefined : positive('rate', options.rate, { integer: true });
-const profiledLayers = list(options['profile-layers'], LAYERS, 'profile-layers');
-if (options['profile-layers'] === undefined) profiledLayers.splice(0, Infinity, ...PROFILED_LAYERS);
+const profiledLayers =
+  options['profile-layers'] === undefined
+    ? PROFILED_LAYERS
+    : list(options['profile-layers'], LAYERS, 'profile-layers');
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
 
 // Names of this run only: two runs at once (two worktrees on one machine) must not drop each other's database.
