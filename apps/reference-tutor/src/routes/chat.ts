@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { contextPrompt, retrieve, type Source } from '../rag.js';
 import { chatMessages, courses } from '../schema.js';
 import type { Tutor, Tx } from '../tutor.js';
-import { ErrorBody, userIdOf } from './common.js';
+import { ErrorBody, text, userIdOf } from './common.js';
 
 const INSTRUCTION = 'Answer the question from the numbered course excerpts above and cite them as [n].';
 
@@ -40,7 +40,7 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
         tags: ['chat'],
         summary:
           'Ask the tutor; answered as text/event-stream (token events, then a done event with answer and sources)',
-        body: z.object({ question: z.string().trim().min(1).max(4000), courseId: z.uuid().optional() }),
+        body: z.object({ question: text().trim().min(1).max(4000), courseId: z.uuid().optional() }),
         response: {
           200: z
             .string()
