@@ -1,9 +1,8 @@
-import type { ServiceFramework } from '@mt-paas/framework';
-import type { GenerateOptions, LanguageModelStream } from '@mt-paas/providers-llm';
 import { sendRawLines } from '@mt-paas/test-env/http-client';
 import { createParser } from 'eventsource-parser';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatAndLeave, FIRST_TOKEN, stallModel } from './__fixtures__/stalling-model.js';
 import { MARKET_API_KEY, SUPERADMIN_API_KEY, TEST_ENV, tutorClient } from './__fixtures__/tutor-client.js';
 import { type RunningTutor, startTutor } from './server.js';
 
@@ -342,70 +341,23 @@ describe('reference tutor under attack', () => {
   });
 
   it('aborts the LLM call when the client leaves mid-stream, stores nothing and keeps the tenant serviceable', async () => {
-    const mt = tutor.mt as { providersFor: ServiceFramework['providersFor'] };
-    const original = mt.providersFor;
-    const signals: AbortSignal[] = [];
-    // a model that sends one token and then waits (like a slow vendor) until it is aborted
-    mt.providersFor = async (tenantId) => {
-      const ai = await original.call(tutor.mt, tenantId);
-      return {
-        ...ai,
-        languageModel: {
-          ...ai.languageModel,
-          async stream(call: GenerateOptions): Promise<LanguageModelStream> {
-            const signal = call.abortSignal!;
-            signals.push(signal);
-            const aborted = new Promise<never>((_, reject) => {
-              if (signal.aborted) reject(signal.reason);
-              signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-            });
-            aborted.catch(() => {});
-            const usage = { inputTokens: 10, outputTokens: 1, totalTokens: 11 };
-            return {
-              model: 'slow:test',
-              result: aborted,
-              usageSoFar: () => usage,
-              async *[Symbol.asyncIterator]() {
-                yield 'The first words';
-                await aborted;
-              },
-            };
-          },
-        },
-      };
-    };
+    const model = stallModel(tutor.mt);
     try {
       const before = await client.call('GET', '/api/chat/history', { tenant: 'hallym', token: hallym });
-      const leave = new AbortController();
-      const response = await fetch(`${tutor.url}/api/chat`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-tenant-id': 'hallym',
-          authorization: `Bearer ${hallym}`,
-        },
-        body: JSON.stringify({ question: 'Tell me everything about the vault.' }),
-        signal: leave.signal,
-      });
-      expect(response.status).toBe(200);
-      const reader = response.body!.getReader();
-      let received = '';
-      while (!received.includes('event: token')) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        received += new TextDecoder().decode(value);
-      }
-      expect(received).toContain('The first words');
-      leave.abort();
-      await expect.poll(() => signals[0]?.aborted).toBe(true);
+      const chat = await chatAndLeave(tutor.url, 'hallym', hallym, 'Tell me everything about the vault.');
+      expect(chat.status).toBe(200);
+      expect(chat.received).toContain(FIRST_TOKEN);
+      expect(model.signals[0]?.aborted).toBe(false);
+      chat.leave();
+      await expect.poll(() => model.signals[0]?.aborted).toBe(true);
+      model.restore();
       // the tenant's storage is free (PGlite has one connection: a unit of work left open would block these)
-      mt.providersFor = original;
       const after = await client.call('GET', '/api/chat/history', { tenant: 'hallym', token: hallym });
       expect(after.body).toHaveLength(before.body.length);
       const next = await client.chat('hallym', hallym, { question: 'When does the vault open?' });
       expect(next.done.answer).toContain('noon');
     } finally {
-      mt.providersFor = original;
+      model.restore();
     }
   });
 });
