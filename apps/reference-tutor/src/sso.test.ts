@@ -16,11 +16,13 @@ describe('marketplace SSO callback', () => {
     claims: Record<string, unknown>,
     options?: { audience?: string; expiresIn?: string },
   ) => Promise<string>;
+  let signingKey: CryptoKey;
   let tutor: RunningTutor;
   let client: ReturnType<typeof tutorClient>;
 
   beforeAll(async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
+    signingKey = privateKey;
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     issuerServer = createServer((request, response) => {
       if (request.url === '/.well-known/jwks.json') {
@@ -113,6 +115,58 @@ describe('marketplace SSO callback', () => {
       expect(answer.status).toBe(302);
       expect(answer.headers.get('location')).toMatch(/^\/\?tenant=hallym#token=ey/);
     }
+  });
+
+  it('refuses a replay on the other callback path, a token without jti, one issued in the future, and another issuer', async () => {
+    // one use across both paths: the tutor's and the framework's seed path share the replay store
+    const token = await sign(member());
+    const first = await client.call('GET', `/api/auth/sso/callback?token=${token}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(first.status).toBe(200);
+    const replayed = await client.call('GET', `/auth/marketplace/callback?token=${token}&tenant=hallym`);
+    expect(replayed.status).toBe(401);
+    expect(replayed.headers.get('location')).toBeNull();
+    const other = await sign(member());
+    expect((await client.call('GET', `/auth/marketplace/callback?token=${other}&tenant=hallym`)).status).toBe(
+      302,
+    );
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${other}`)).status).toBe(401);
+    // the same claims re-signed by anyone else's key are not the market's
+    const { privateKey: strangerKey } = await generateKeyPair('RS256');
+    const stranger = await new SignJWT(member())
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience('keli_tutor')
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .setJti(crypto.randomUUID())
+      .sign(strangerKey);
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${stranger}`)).status).toBe(401);
+    // right key, wrong issuer
+    const wrongIssuer = await new SignJWT(member())
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer('https://evil.example')
+      .setAudience('keli_tutor')
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .setJti(crypto.randomUUID())
+      .sign(signingKey);
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${wrongIssuer}`)).status).toBe(401);
+    // without jti a token could not be used only once: refused
+    const noJti = await new SignJWT(member())
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience('keli_tutor')
+      .setIssuedAt()
+      .setExpirationTime('2m')
+      .sign(signingKey);
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${noJti}`)).status).toBe(401);
+    // garbage and a huge token
+    expect((await client.call('GET', '/api/auth/sso/callback?token=not.a.jwt')).status).toBe(401);
+    expect([400, 401, 414, 431]).toContain(
+      (await client.call('GET', `/api/auth/sso/callback?token=${'a'.repeat(9000)}`)).status,
+    );
   });
 
   it('refuses tokens for another service, expired, unsigned, or naming another tenant than the address', async () => {
