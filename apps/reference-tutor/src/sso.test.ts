@@ -14,15 +14,13 @@ describe('marketplace SSO callback', () => {
   let issuer: string;
   let sign: (
     claims: Record<string, unknown>,
-    options?: { audience?: string; expiresIn?: string },
+    options?: { audience?: string; expiresIn?: string; issuer?: string; key?: CryptoKey; jti?: boolean },
   ) => Promise<string>;
-  let signingKey: CryptoKey;
   let tutor: RunningTutor;
   let client: ReturnType<typeof tutorClient>;
 
   beforeAll(async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
-    signingKey = privateKey;
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     issuerServer = createServer((request, response) => {
       if (request.url === '/.well-known/jwks.json') {
@@ -31,15 +29,16 @@ describe('marketplace SSO callback', () => {
     });
     await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
-    sign = (claims, options = {}) =>
-      new SignJWT(claims)
+    sign = (claims, options = {}) => {
+      const jwt = new SignJWT(claims)
         .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-        .setIssuer(issuer)
+        .setIssuer(options.issuer ?? issuer)
         .setAudience(options.audience ?? 'keli_tutor')
         .setIssuedAt()
-        .setExpirationTime(options.expiresIn ?? '2m')
-        .setJti(crypto.randomUUID())
-        .sign(privateKey);
+        .setExpirationTime(options.expiresIn ?? '2m');
+      if (options.jti !== false) jwt.setJti(crypto.randomUUID());
+      return jwt.sign(options.key ?? privateKey);
+    };
     tutor = await startTutor({
       port: 0,
       env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', MARKET_SSO_ISSUER: issuer },
@@ -133,34 +132,13 @@ describe('marketplace SSO callback', () => {
     );
     expect((await client.call('GET', `/api/auth/sso/callback?token=${other}`)).status).toBe(401);
     // the same claims re-signed by anyone else's key are not the market's
-    const { privateKey: strangerKey } = await generateKeyPair('RS256');
-    const stranger = await new SignJWT(member())
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer(issuer)
-      .setAudience('keli_tutor')
-      .setIssuedAt()
-      .setExpirationTime('2m')
-      .setJti(crypto.randomUUID())
-      .sign(strangerKey);
+    const stranger = await sign(member(), { key: (await generateKeyPair('RS256')).privateKey });
     expect((await client.call('GET', `/api/auth/sso/callback?token=${stranger}`)).status).toBe(401);
     // right key, wrong issuer
-    const wrongIssuer = await new SignJWT(member())
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer('https://evil.example')
-      .setAudience('keli_tutor')
-      .setIssuedAt()
-      .setExpirationTime('2m')
-      .setJti(crypto.randomUUID())
-      .sign(signingKey);
+    const wrongIssuer = await sign(member(), { issuer: 'https://evil.example' });
     expect((await client.call('GET', `/api/auth/sso/callback?token=${wrongIssuer}`)).status).toBe(401);
     // without jti a token could not be used only once: refused
-    const noJti = await new SignJWT(member())
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .setIssuer(issuer)
-      .setAudience('keli_tutor')
-      .setIssuedAt()
-      .setExpirationTime('2m')
-      .sign(signingKey);
+    const noJti = await sign(member(), { jti: false });
     expect((await client.call('GET', `/api/auth/sso/callback?token=${noJti}`)).status).toBe(401);
     // garbage and a huge token
     expect((await client.call('GET', '/api/auth/sso/callback?token=not.a.jwt')).status).toBe(401);
