@@ -329,9 +329,10 @@ describe('reference tutor under attack', () => {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
       expect(response.headers.get('cache-control')).toContain('no-cache');
-      expect(
-        response.headers.get('x-ratelimit-limit') ?? response.headers.get('ratelimit-limit'),
-      ).toBeTruthy();
+      // the pipeline's headers, set on the reply before the stream: rate limit (IETF draft) and request id
+      expect(Number(response.headers.get('ratelimit-limit'))).toBeGreaterThan(0);
+      expect(response.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
+      expect(response.headers.get('x-request-id')).toBeTruthy();
       const events: string[] = [];
       const parser = createParser({ onEvent: (event) => events.push(event.event ?? 'message') });
       parser.feed(await response.text());
