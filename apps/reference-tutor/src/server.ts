@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fastifySse from '@fastify/sse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { MtPaasError } from '@mt-paas/context';
@@ -194,6 +195,9 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
     await app.register(mt.fastify);
+    // before the routes: its onRoute hook gives routes with `sse: true` their `reply.sse`. 0.4.0's types
+    // declare an ES default export over a CommonJS module; fastify-plugin sets `.default` to the plugin itself.
+    await app.register(fastifySse.default, { heartbeatInterval: 15_000 });
 
     await serviceRoutes(app, tutor);
     await authRoutes(app, tutor);

@@ -14,7 +14,7 @@ describe('marketplace SSO callback', () => {
   let issuer: string;
   let sign: (
     claims: Record<string, unknown>,
-    options?: { audience?: string; expiresIn?: string },
+    options?: { audience?: string; expiresIn?: string; issuer?: string; key?: CryptoKey; jti?: boolean },
   ) => Promise<string>;
   let tutor: RunningTutor;
   let client: ReturnType<typeof tutorClient>;
@@ -29,15 +29,16 @@ describe('marketplace SSO callback', () => {
     });
     await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
-    sign = (claims, options = {}) =>
-      new SignJWT(claims)
+    sign = (claims, options = {}) => {
+      const jwt = new SignJWT(claims)
         .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-        .setIssuer(issuer)
+        .setIssuer(options.issuer ?? issuer)
         .setAudience(options.audience ?? 'keli_tutor')
         .setIssuedAt()
-        .setExpirationTime(options.expiresIn ?? '2m')
-        .setJti(crypto.randomUUID())
-        .sign(privateKey);
+        .setExpirationTime(options.expiresIn ?? '2m');
+      if (options.jti !== false) jwt.setJti(crypto.randomUUID());
+      return jwt.sign(options.key ?? privateKey);
+    };
     tutor = await startTutor({
       port: 0,
       env: { ...TEST_ENV, TUTOR_DATA_DIR: 'memory', MARKET_SSO_ISSUER: issuer },
@@ -113,6 +114,37 @@ describe('marketplace SSO callback', () => {
       expect(answer.status).toBe(302);
       expect(answer.headers.get('location')).toMatch(/^\/\?tenant=hallym#token=ey/);
     }
+  });
+
+  it('refuses a replay on the other callback path, a token without jti, one issued in the future, and another issuer', async () => {
+    // one use across both paths: the tutor's and the framework's seed path share the replay store
+    const token = await sign(member());
+    const first = await client.call('GET', `/api/auth/sso/callback?token=${token}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(first.status).toBe(200);
+    const replayed = await client.call('GET', `/auth/marketplace/callback?token=${token}&tenant=hallym`);
+    expect(replayed.status).toBe(401);
+    expect(replayed.headers.get('location')).toBeNull();
+    const other = await sign(member());
+    expect((await client.call('GET', `/auth/marketplace/callback?token=${other}&tenant=hallym`)).status).toBe(
+      302,
+    );
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${other}`)).status).toBe(401);
+    // the same claims re-signed by anyone else's key are not the market's
+    const stranger = await sign(member(), { key: (await generateKeyPair('RS256')).privateKey });
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${stranger}`)).status).toBe(401);
+    // right key, wrong issuer
+    const wrongIssuer = await sign(member(), { issuer: 'https://evil.example' });
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${wrongIssuer}`)).status).toBe(401);
+    // without jti a token could not be used only once: refused
+    const noJti = await sign(member(), { jti: false });
+    expect((await client.call('GET', `/api/auth/sso/callback?token=${noJti}`)).status).toBe(401);
+    // garbage and a huge token
+    expect((await client.call('GET', '/api/auth/sso/callback?token=not.a.jwt')).status).toBe(401);
+    expect([400, 401, 414, 431]).toContain(
+      (await client.call('GET', `/api/auth/sso/callback?token=${'a'.repeat(9000)}`)).status,
+    );
   });
 
   it('refuses tokens for another service, expired, unsigned, or naming another tenant than the address', async () => {

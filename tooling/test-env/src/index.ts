@@ -37,6 +37,7 @@ export { type CreatePgliteDatabaseOptions, createPgliteDatabase } from './pglite
 export { quoteIdentifier, quoteLiteral, withDatabase } from './postgres-admin.js';
 export type { ContainerRuntime, ProbeResult, StartedContainer } from './probes.js';
 export { deleteRedisKeys, requireRedis, type TestRedis, type TestRedisOptions, testRedis } from './redis.js';
+export { adminQuery, type TenantDatabases, tenantDatabases } from './tenant-databases.js';
 export { skipReason, testBackend } from './test-backend.js';
 export {
   type CreateTestDatabaseOptions,

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  adminQuery,
   createAppRole,
   createTestDatabase,
   defineTestTemplate,
@@ -13,19 +14,7 @@ import {
   withDatabase,
 } from './index.js';
 
-async function query<T extends pg.QueryResultRow>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = adminQuery;
 
 describe('testBackend()', () => {
   it('names a source for available services and a reason for missing ones', () => {

@@ -11,7 +11,7 @@ import { checkNewPassword, hashPassword, hashToken, verifyPassword } from '../pa
 import { passwordTokens, users } from '../schema.js';
 import type { Tutor } from '../tutor.js';
 import { findUserByEmail, publicUser, touchLogin, type UserRow } from '../users.js';
-import { ErrorBody, sessionUser } from './common.js';
+import { ErrorBody, sessionUser, text } from './common.js';
 
 export const Session = z.object({
   token: z.string().describe('JWT (HS256) with the tenant claim; send it as `Authorization: Bearer …`'),
@@ -48,7 +48,7 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
       schema: {
         tags: ['auth'],
         summary: 'Log in with email and password',
-        body: z.object({ email: z.string().min(3).max(320), password: z.string().min(1).max(200) }),
+        body: z.object({ email: text().min(3).max(320), password: text().min(1).max(200) }),
         response: { 200: Session, 401: ErrorBody },
       },
     },
@@ -77,7 +77,7 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
         tags: ['auth'],
         summary:
           'Set a password with a one-time token (from the operator: POST /api/superadmin/tenants/:tenantId/password-reset)',
-        body: z.object({ resetToken: z.string().min(20).max(200), password: z.string() }),
+        body: z.object({ resetToken: text().min(20).max(200), password: text() }),
         response: { 200: Session, 401: ErrorBody },
       },
     },
@@ -122,7 +122,7 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
       schema: {
         tags: ['auth'],
         summary: 'Change (or, after a marketplace SSO login, set) your password',
-        body: z.object({ password: z.string(), currentPassword: z.string().max(200).optional() }),
+        body: z.object({ password: text(), currentPassword: text().max(200).optional() }),
         response: { 200: z.object({ ok: z.literal(true) }), 401: ErrorBody },
       },
     },

@@ -3,20 +3,29 @@
  * events: `token` events (`{ text }`), then one `done` event (`{ answer, sources, model, usage }`), or
  * an `error` event (`{ error: { code, message } }`) if the model fails mid-stream. The framework's
  * providers meter the tokens on the tenant's `llm_tokens` quota (a broken stream too) and refuse a call
- * once it is used up; the question is logged as an activity.
+ * once it is used up; the question is logged as an activity. The SSE framing is `@fastify/sse`'s.
  */
 import { isMtPaasError, MtPaasError } from '@mt-paas/context';
+import type { LanguageModelStream } from '@mt-paas/providers-llm';
 import { desc, eq } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { contextPrompt, retrieve } from '../rag.js';
+import { contextPrompt, retrieve, type Source } from '../rag.js';
 import { chatMessages, courses } from '../schema.js';
-import { sseEvent, startSse } from '../sse.js';
 import type { Tutor, Tx } from '../tutor.js';
-import { ErrorBody, userIdOf } from './common.js';
+import { ErrorBody, text, userIdOf } from './common.js';
 
 const INSTRUCTION = 'Answer the question from the numbered course excerpts above and cite them as [n].';
+
+/** What the route's preHandler prepared for its handler: the started LLM stream and the retrieved sources. */
+interface PreparedChat {
+  stream: LanguageModelStream;
+  sources: Source[];
+  abort: AbortController;
+}
+
+const prepared = new WeakMap<FastifyRequest, PreparedChat>();
 
 export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
   const app = root.withTypeProvider<ZodTypeProvider>();
@@ -24,12 +33,14 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
   app.post(
     '/api/chat',
     {
+      // @fastify/sse: `reply.sse` in the handler (framing, backpressure, heartbeat comments, close)
+      sse: true,
       config: { mtPaas: { auth: 'jwt', features: ['ai_chat'] } },
       schema: {
         tags: ['chat'],
         summary:
           'Ask the tutor; answered as text/event-stream (token events, then a done event with answer and sources)',
-        body: z.object({ question: z.string().trim().min(1).max(4000), courseId: z.uuid().optional() }),
+        body: z.object({ question: text().trim().min(1).max(4000), courseId: z.uuid().optional() }),
         response: {
           200: z
             .string()
@@ -38,43 +49,62 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
             ),
           400: ErrorBody,
           403: ErrorBody,
+          404: ErrorBody,
           429: ErrorBody,
         },
       },
+      // Everything that can refuse the question (unknown course, quota, the provider refusing the call)
+      // runs here, before @fastify/sse's handler: a refusal is answered as JSON by the error handler.
+      preHandler: async (req, reply) => {
+        const { question, courseId } = req.body;
+        const run = <T>(fn: (tx: Tx) => T | Promise<T>) => req.tenantDb(fn);
+        if (courseId !== undefined) {
+          const [course] = await run((tx) =>
+            tx.select({ id: courses.id }).from(courses).where(eq(courses.id, courseId)),
+          );
+          if (course === undefined)
+            throw new MtPaasError('ROUTE_NOT_FOUND', 'No such course in this institution.', {
+              httpStatus: 404,
+            });
+        }
+        const ai = await tutor.ai(req);
+        const sources = await retrieve(run, ai, question, { courseId, topK: tutor.rag.topK });
+        // A client that goes away (the response closes before it finished) cancels the LLM call. The
+        // response's `close`, not the request's: the request's fires once its body has been read.
+        const abort = new AbortController();
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableFinished) abort.abort(new Error('the client closed the connection'));
+        });
+        const stream = await ai.languageModel.stream({
+          system: `${contextPrompt(sources)}\n\n${INSTRUCTION}`,
+          prompt: question,
+          abortSignal: abort.signal,
+        });
+        prepared.set(req, { stream, sources, abort });
+        // @fastify/sse 0.4.0 streams only when `Accept` names text/event-stream, else it calls the handler
+        // without `reply.sse`; this route has always answered SSE, whatever the client accepts.
+        if (!(req.headers.accept ?? '').includes('text/event-stream'))
+          req.headers.accept = 'text/event-stream';
+      },
     },
     async (req, reply) => {
+      const chat = prepared.get(req);
+      if (chat === undefined) throw new Error('POST /api/chat: the preHandler did not prepare the answer');
+      prepared.delete(req);
+      const { stream, sources, abort } = chat;
       const { question, courseId } = req.body;
-      const run = <T>(fn: (tx: Tx) => T | Promise<T>) => req.tenantDb(fn);
-      if (courseId !== undefined) {
-        const [course] = await run((tx) =>
-          tx.select({ id: courses.id }).from(courses).where(eq(courses.id, courseId)),
-        );
-        if (course === undefined)
-          throw new MtPaasError('ROUTE_NOT_FOUND', 'No such course in this institution.', {
-            httpStatus: 404,
-          });
-      }
-      const ai = await tutor.ai(req);
-      const sources = await retrieve(run, ai, question, { courseId, topK: tutor.rag.topK });
-      const abort = new AbortController();
-      req.raw.on('close', () => {
-        if (!reply.raw.writableEnded) abort.abort();
-      });
-      // Errors up to here (quota, provider refusing the request) are answered as JSON by the error handler.
-      const stream = await ai.languageModel.stream({
-        system: `${contextPrompt(sources)}\n\n${INSTRUCTION}`,
-        prompt: question,
-        abortSignal: abort.signal,
-      });
-
-      reply.hijack();
-      startSse(reply.raw, reply.getHeaders() as Record<string, string>);
+      const sse = reply.sse;
+      // the pipeline's headers (rate limit, request id) are already on the reply: @fastify/sse sends them
+      reply.header('content-type', 'text/event-stream; charset=utf-8');
+      reply.header('cache-control', 'no-cache, no-transform');
       let answer = '';
       try {
         for await (const delta of stream) {
+          if (abort.signal.aborted || !sse.isConnected) break;
           answer += delta;
-          reply.raw.write(sseEvent('token', { text: delta }));
+          await sse.send({ event: 'token', data: { text: delta } });
         }
+        if (abort.signal.aborted || !sse.isConnected) return;
         const { usage } = await stream.result;
         const cited = sources.map(({ documentId, title, chunk, excerpt, score }) => ({
           documentId,
@@ -83,7 +113,7 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
           excerpt,
           score,
         }));
-        await run((tx) =>
+        await req.tenantDb((tx) =>
           tx.insert(chatMessages).values({
             userId: userIdOf(req),
             courseId: courseId ?? null,
@@ -99,18 +129,18 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
           sources: cited.length,
           tokens: usage.totalTokens,
         });
-        reply.raw.write(sseEvent('done', { answer, sources: cited, model: stream.model, usage }));
-      } catch (error) {
-        if (!abort.signal.aborted) {
-          const failure = isMtPaasError(error)
-            ? error.toJSON()
-            : { error: { code: 'PROVIDER_UNAVAILABLE', message: 'The tutor stopped answering; ask again.' } };
-          if (!isMtPaasError(error)) req.log.error({ err: error }, 'chat stream failed');
-          reply.raw.write(sseEvent('error', failure));
+        if (sse.isConnected) {
+          await sse.send({ event: 'done', data: { answer, sources: cited, model: stream.model, usage } });
         }
-      } finally {
-        reply.raw.end();
+      } catch (error) {
+        if (abort.signal.aborted || !sse.isConnected) return;
+        const failure = isMtPaasError(error)
+          ? error.toJSON()
+          : { error: { code: 'PROVIDER_UNAVAILABLE', message: 'The tutor stopped answering; ask again.' } };
+        if (!isMtPaasError(error)) req.log.error({ err: error }, 'chat stream failed');
+        await sse.send({ event: 'error', data: failure });
       }
+      // returning closes the stream (@fastify/sse ends the response unless keepAlive() was called)
     },
   );
 

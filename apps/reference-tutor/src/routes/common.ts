@@ -30,3 +30,13 @@ export function userIdOf(req: FastifyRequest): string | null {
 }
 
 export const IdParams = z.object({ id: z.uuid() });
+
+/**
+ * A string from the client that is stored or looked up: Postgres `text` cannot hold NUL (`\u0000`), so it is
+ * refused here as INVALID_REQUEST instead of failing the query with a 500.
+ */
+export function text() {
+  return z.string().refine((value) => !value.includes('\u0000'), {
+    error: 'must not contain NUL characters (\\u0000)',
+  });
+}

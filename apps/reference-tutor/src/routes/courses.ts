@@ -8,7 +8,7 @@ import { generateQuiz } from '../quiz.js';
 import { chunksWithTitles, deleteVectors, indexDocument } from '../rag.js';
 import { chatMessages, courses, documentChunks, documents, quizzes } from '../schema.js';
 import { type Tutor, VERBS } from '../tutor.js';
-import { ErrorBody, IdParams, userIdOf } from './common.js';
+import { ErrorBody, IdParams, text, userIdOf } from './common.js';
 
 const Course = z.object({
   id: z.string(),
@@ -87,8 +87,8 @@ export async function courseRoutes(root: FastifyInstance, tutor: Tutor) {
         tags: ['courses'],
         summary: 'Create a course (admin, instructor)',
         body: z.object({
-          title: z.string().trim().min(1).max(200),
-          description: z.string().max(5000).default(''),
+          title: text().trim().min(1).max(200),
+          description: text().max(5000).default(''),
         }),
         response: { 201: Course, 403: ErrorBody },
       },
@@ -124,8 +124,8 @@ export async function courseRoutes(root: FastifyInstance, tutor: Tutor) {
         params: IdParams,
         body: z
           .object({
-            title: z.string().trim().min(1).max(200).optional(),
-            description: z.string().max(5000).optional(),
+            title: text().trim().min(1).max(200).optional(),
+            description: text().max(5000).optional(),
           })
           .refine((body) => body.title !== undefined || body.description !== undefined, {
             message: 'give title and/or description',
@@ -191,14 +191,14 @@ export async function courseRoutes(root: FastifyInstance, tutor: Tutor) {
         summary:
           'Upload a text or markdown document: JSON {title, content}, or the raw text/plain or text/markdown body with ?title=',
         params: IdParams,
-        querystring: z.object({ title: z.string().trim().min(1).max(300).optional() }),
+        querystring: z.object({ title: text().trim().min(1).max(300).optional() }),
         body: z.union([
           z.object({
-            title: z.string().trim().min(1).max(300),
-            content: z.string().min(1),
+            title: text().trim().min(1).max(300),
+            content: text().min(1),
             contentType: z.enum(['text/plain', 'text/markdown']).default('text/markdown'),
           }),
-          z.string().min(1),
+          text().min(1),
         ]),
         response: { 201: DocumentOut, 404: ErrorBody },
       },

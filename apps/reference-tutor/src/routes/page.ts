@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Tutor } from '../tutor.js';
+import { text } from './common.js';
 
 const PUBLIC = {
   config: { mtPaas: { tenant: 'host-only' as const, auth: 'none' as const } },
@@ -25,7 +26,7 @@ export const BrandingInput = z.strictObject({
     .url({ protocol: /^https$/, error: 'must be an https URL' })
     .max(500)
     .optional(),
-  welcome: z.string().trim().min(1).max(300).optional(),
+  welcome: text().trim().min(1).max(300).optional(),
 });
 
 /** A tenant's colour when it set none: a stable hue from its id. */

@@ -13,7 +13,7 @@ import { newOneTimeToken } from '../passwords.js';
 import { chatMessages, passwordTokens, users } from '../schema.js';
 import type { Tutor } from '../tutor.js';
 import { findUserByEmail } from '../users.js';
-import { ErrorBody } from './common.js';
+import { ErrorBody, text } from './common.js';
 
 const RESET_TOKEN_HOURS = 24;
 
@@ -216,7 +216,7 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
         tags: ['superadmin'],
         summary: `A one-time password link for a user of the tenant (valid ${RESET_TOKEN_HOURS} h); the user sets a password with POST /api/auth/password`,
         params: z.object({ tenantId: z.string() }),
-        body: z.object({ email: z.string().min(3).max(320) }),
+        body: z.object({ email: text().min(3).max(320) }),
         response: {
           201: z.object({
             tenant_id: z.string(),
