@@ -73,8 +73,8 @@ describe('reference tutor under attack', () => {
     const header = await client.call('GET', '/api/courses', { tenant: 'gwangju', token: hallym });
     expect(header.status).toBe(403);
     expect(header.body.error.code).toBe('CROSS_TENANT_ACCESS');
-    // the token's claim outranks ?tenant= and the subdomain (tenant_identification order): the request is
-    // A's, or refused — B's data never comes back and nothing is written into B
+    // every source must agree: B named by ?tenant= or B's subdomain beside A's token is refused too,
+    // B's data never comes back and nothing is written into B
     const weaker = [
       await client.call('GET', '/api/courses?tenant=gwangju', { token: hallym }),
       await client.call('GET', '/api/courses', {
@@ -94,7 +94,8 @@ describe('reference tutor under attack', () => {
       }),
     ];
     for (const answer of weaker) {
-      expect([200, 201, 403], JSON.stringify(answer.body)).toContain(answer.status);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(403);
+      expect(answer.body.error.code).toBe('CROSS_TENANT_ACCESS');
       expect(JSON.stringify(answer.body)).not.toMatch(/Gwangju|gwangju\.ac\.kr/);
     }
     const chat = await client.chat('gwangju', hallym, { question: 'What is the vault code?' });

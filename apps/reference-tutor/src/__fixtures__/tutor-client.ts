@@ -1,6 +1,7 @@
 /** A small HTTP client of the tutor for the tests: the marketplace's tenant creation, logins, SSE chat. */
 import { randomUUID } from 'node:crypto';
 import { signWebhook } from '@mt-paas/marketplace';
+import { send } from '@mt-paas/test-env/http-client';
 import { createParser } from 'eventsource-parser';
 
 export const MARKET_API_KEY = 'market_key_for_tests_0123456789';
@@ -38,6 +39,24 @@ export function tutorClient(url: string) {
     if (options.body !== undefined) {
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
       headers['content-type'] ??= 'application/json';
+    }
+    if (headers.host !== undefined) {
+      // fetch drops a Host header it is given; node:http sends it as written (subdomain tests).
+      const raw = await send(url, {
+        method,
+        path,
+        headers,
+        ...(body === undefined ? {} : { rawBody: body }),
+      });
+      const answerHeaders = new Headers();
+      for (const [name, value] of Object.entries(raw.headers)) {
+        if (value !== undefined) answerHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+      return {
+        status: raw.status,
+        body: raw.json ?? (raw.text === '' ? null : raw.text),
+        headers: answerHeaders,
+      };
     }
     const response = await fetch(`${url}${path}`, { method, headers, body, redirect: 'manual' });
     const text = await response.text();
