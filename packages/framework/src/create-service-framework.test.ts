@@ -205,6 +205,62 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     await app.close();
   });
 
+  it('an llm_tokens block quota counts every spent token: it reaches the limit and the next call is refused', async () => {
+    const mt = await createServiceFramework({
+      config: CONFIG.replace(
+        'plans:\n',
+        'plans:\n  free:\n    quotas:\n      llm_tokens:\n        limit: 150\n        period: monthly\n        enforcement: block\n',
+      ),
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+    });
+    open.push(mt);
+    await mt.onboard({ id: 'tokens', name: 'Tokens', plan: 'free' });
+    const { languageModel } = await mt.providersFor('tokens');
+    const meter = mt.pipeline.quotas!;
+    const used = () => meter.usage('tokens' as never, 'llm_tokens', 'monthly');
+    const counters: number[] = [];
+    let refusal: unknown;
+    for (let question = 0; question < 20 && refusal === undefined; question++) {
+      const before = await used();
+      try {
+        const answer = await runWithTenant({ tenantId: 'tokens' }, () =>
+          languageModel.generate({
+            system: 'Row level security isolates the tenants of one table by a policy on tenant_id.',
+            prompt: `Question ${question}: what isolates tenants in row mode?`,
+          }),
+        );
+        // every spent token counted, also the answer that passes the limit
+        expect(await used()).toBe(before + answer.usage.totalTokens);
+        counters.push(await used());
+      } catch (error) {
+        refusal = error;
+        expect(before).toBeGreaterThanOrEqual(150);
+        expect(await used()).toBe(before); // refused before the call: nothing spent
+      }
+    }
+    expect(refusal).toMatchObject({ code: 'QUOTA_EXCEEDED', httpStatus: 429 });
+    expect(counters.at(-1)).toBeGreaterThanOrEqual(150);
+    await expect(
+      runWithTenant({ tenantId: 'tokens' }, () => languageModel.stream({ prompt: 'and now?' })),
+    ).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    const audited = async () =>
+      (
+        await mt.catalog.driver.query<{ type: string; percent: number }>(
+          `SELECT type, (details->>'percent')::int AS percent FROM mt_paas.audit_log
+           WHERE tenant_id = 'tokens' AND type LIKE 'quota%' ORDER BY percent`,
+        )
+      ).rows;
+    await eventually(async () => (await audited()).length >= 4, 'the quota events are audited');
+    expect(await audited()).toEqual([
+      { type: 'quota_threshold', percent: 80 },
+      { type: 'quota_threshold', percent: 90 },
+      { type: 'quota_threshold', percent: 95 },
+      { type: 'quota_exceeded', percent: 100 },
+    ]);
+  });
+
   it('a tenant left provisioning by a process that died is onboarded at the next start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mtp-fw-resume-'));
     try {

@@ -228,6 +228,32 @@ describeWithRedis('Redis stores', () => {
     await Promise.all([meterA.close(), meterB.close()]);
   });
 
+  it('record counts every spent amount past a block limit across two instances, each threshold once', async () => {
+    const events: QuotaEvent[] = [];
+    const onEvent = (event: QuotaEvent) => events.push(event);
+    const meterA = createQuotaMeter({
+      store: createRedisQuotaStore({ redis: redisA }),
+      keyPrefix: prefix,
+      onEvent,
+    });
+    const meterB = createQuotaMeter({
+      store: createRedisQuotaStore({ redis: redisB }),
+      keyPrefix: prefix,
+      onEvent,
+    });
+    const quota = { limit: 150, period: 'daily', enforcement: 'block' } as const;
+    const tenantId = 'spent_t' as TenantId;
+    await Promise.all(
+      Array.from({ length: 40 }, (_, index) =>
+        (index % 2 === 0 ? meterA : meterB).record(tenantId, 'llm_tokens', quota, 7),
+      ),
+    );
+    expect(await meterB.usage(tenantId, 'llm_tokens', 'daily')).toBe(280);
+    expect(events.map((event) => event.percent).sort((a, b) => a - b)).toEqual([80, 90, 95, 100]);
+    expect((await meterA.consume(tenantId, 'llm_tokens', quota, 1)).allowed).toBe(false);
+    await Promise.all([meterA.close(), meterB.close()]);
+  });
+
   it('carries a status change to every instance within 1 s (two pipelines, two Redis connections)', async () => {
     const tenants = memoryDirectory([makeTenant('univ_ev')]);
     const busA = createRedisEventBus({ redis: redisA });
