@@ -52,6 +52,7 @@ import {
   type FrameworkConfigSource,
   loadFrameworkConfig,
 } from './load-framework-config.js';
+import { createMarketplaceActions } from './marketplace-actions.js';
 import { createMarketplaceHandlers, resumeProvisioning } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
@@ -93,8 +94,16 @@ export interface ServiceFrameworkExtras extends StorageOptions {
   logger?: Logger;
   /** Extra pipeline options (routes, api keys, …) merged over what the config says. */
   pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
-  /** Start the timers (heartbeat, kill-switch sweep, outbox dispatcher). @default true */
+  /**
+   * Start the timers (heartbeat, kill-switch sweep, outbox dispatcher, the sweep of interrupted marketplace
+   * actions) and resume what a previous process left unfinished. @default true
+   */
   start?: boolean;
+  /**
+   * How often unfinished marketplace actions (suspend, offboard, block, unblock, the cache event of a
+   * changed subscription, recorded with their delivery's receipt) are looked for and run. @default 60_000 (ms)
+   */
+  actionSweepIntervalMs?: number;
   /** Marketplace SSO key source (`auth.marketplace_sso`). @default from `marketplace.api_url` */
   sso?: SsoOptions;
   /**
@@ -336,6 +345,7 @@ async function build(
   });
 
   const afterCommit = createAfterCommit(catalog);
+  const actions = createMarketplaceActions({ catalog, provisioner, control, events });
   const accessUrl =
     options.accessUrl ??
     ((tenantId: TenantId) =>
@@ -349,9 +359,8 @@ async function build(
     handlers: createMarketplaceHandlers({
       catalog,
       provisioner,
-      control,
-      events,
       afterCommit,
+      actions,
       accessUrl,
       config,
       mode,
@@ -409,6 +418,35 @@ async function build(
       (error: unknown) => logger.warn({ err: error }, 'mt-paas: interrupted onboardings were not checked'),
     );
     closers.push(() => resuming);
+    // Marketplace actions a previous process (or this one: a failed run) left unfinished, at start and on
+    // a timer. Each runs under its tenant's lock and is skipped once done, so instances sweeping at once
+    // do it once.
+    let sweeping: Promise<void> | undefined;
+    const sweep = () => {
+      sweeping ??= actions
+        .resume()
+        .then(
+          ({ resumed, failed }) => {
+            if (resumed.length > 0)
+              logger.info({ jobs: resumed }, 'mt-paas: ran interrupted marketplace actions');
+            for (const { jobId, error } of failed) {
+              logger.warn({ err: error, jobId }, 'mt-paas: an interrupted marketplace action failed again');
+            }
+          },
+          (error: unknown) =>
+            logger.warn({ err: error }, 'mt-paas: interrupted marketplace actions were not checked'),
+        )
+        .finally(() => {
+          sweeping = undefined;
+        });
+    };
+    sweep();
+    const sweepTimer = setInterval(sweep, options.actionSweepIntervalMs ?? 60_000);
+    sweepTimer.unref();
+    closers.push(async () => {
+      clearInterval(sweepTimer);
+      await sweeping;
+    });
   }
 
   const { createFrameworkFastifyPlugin } = await import('./fastify-plugin.js');
