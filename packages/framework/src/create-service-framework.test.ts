@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWithTenant } from '@mt-paas/context';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
+import { buildApp, courses, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
 import { eventually } from './__fixtures__/market.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 
@@ -300,6 +300,31 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('createServiceFramework({ schema }) enables relational queries (tx.query) in req.tenantDb, scoped to the tenant', async () => {
+    const mt = await createServiceFramework({
+      config: CONFIG,
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+      hooks: seedAdmin,
+      schema: { courses, users },
+    });
+    open.push(mt);
+    const app = await buildApp(mt);
+    // This package registers no schema (FrameworkRegister): an app that does gets `tx.query.users` typed.
+    type Relational = { query: Record<string, { findMany(): Promise<Array<{ email: string }>> }> };
+    app.get('/relational-users', async (req) =>
+      req.tenantDb(async (tx) =>
+        (await (tx as unknown as Relational).query.users!.findMany()).map((user) => user.email),
+      ),
+    );
+    await mt.onboard({ id: 'hallym', name: 'Hallym', adminEmail: 'admin@hallym.ac.kr' });
+    await mt.onboard({ id: 'gwangju', name: 'Gwangju', adminEmail: 'admin@gwangju.ac.kr' });
+    const listed = await app.inject({ url: '/relational-users', headers: { 'x-tenant-id': 'hallym' } });
+    expect(listed.json()).toEqual(['admin@hallym.ac.kr']);
+    await app.close();
   });
 
   it('close() is idempotent', async () => {

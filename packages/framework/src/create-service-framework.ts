@@ -12,7 +12,7 @@ import {
   createControlPlane,
   type XapiStatement,
 } from '@mt-paas/control';
-import type { Catalog, TenantDb, TenantScope } from '@mt-paas/db';
+import type { Catalog } from '@mt-paas/db';
 import {
   createCatalogReceiptStore,
   createMarketplaceClient,
@@ -57,6 +57,7 @@ import { createMarketplaceHandlers, resumeProvisioning } from './marketplace-han
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
+import type { FrameworkTenantDb, FrameworkTenantScope } from './register.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
@@ -71,7 +72,7 @@ export interface AfterOnboardContext {
   /** The onboarding input (plan, application id, …). */
   input: OnboardInput;
   /** Runs a unit of work in the new tenant's storage (migrated by now). */
-  scope: TenantScope;
+  scope: FrameworkTenantScope;
 }
 
 /** The app's part of the tenant lifecycle. Each hook runs at least once: write idempotently. */
@@ -121,8 +122,8 @@ export interface ServiceFramework {
   /** The validated config (`mt.config.custom.rag`, `mt.config.service.id`, …). */
   readonly config: FrameworkConfig;
   readonly catalog: Catalog;
-  /** Tenant-scoped database access in `isolation.mode`. */
-  readonly tenantDb: TenantDb;
+  /** Tenant-scoped database access in `isolation.mode` (typed with the registered schema, `FrameworkRegister`). */
+  readonly tenantDb: FrameworkTenantDb;
   /** The request pipeline; pass it to the Express / Hono adapters: `mtPaasExpress({ pipeline: mt.pipeline })`. */
   readonly pipeline: TenantPipeline;
   readonly provisioner: Provisioner;
