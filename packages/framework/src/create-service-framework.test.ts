@@ -31,16 +31,27 @@ afterEach(async () => {
   for (const mt of open.splice(0)) await mt.close();
 });
 
-async function framework(): Promise<ServiceFramework> {
+async function framework(overrides: { config?: string; schema?: Record<string, unknown> } = {}) {
   const mt = await createServiceFramework({
     config: CONFIG,
     env: {},
     dataDir: 'memory',
     migrationsFolder: FIXTURE_MIGRATIONS,
     hooks: seedAdmin,
+    ...overrides,
   });
   open.push(mt);
   return mt;
+}
+
+/** A framework whose `free` plan has a monthly `block` quota on `meter`. */
+function withFreeQuota(meter: string, limit: number): Promise<ServiceFramework> {
+  return framework({
+    config: CONFIG.replace(
+      'plans:\n',
+      `plans:\n  free:\n    quotas:\n      ${meter}:\n        limit: ${limit}\n        period: monthly\n        enforcement: block\n`,
+    ),
+  });
 }
 
 function provision(tenantId: string, plan?: string) {
@@ -178,16 +189,7 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
   });
 
   it('quota thresholds and refusals are audited (the refusal as high, which control forwards as an alert)', async () => {
-    const mt = await createServiceFramework({
-      config: CONFIG.replace(
-        'plans:\n',
-        'plans:\n  free:\n    quotas:\n      api_requests:\n        limit: 5\n        period: monthly\n        enforcement: block\n',
-      ),
-      env: {},
-      dataDir: 'memory',
-      migrationsFolder: FIXTURE_MIGRATIONS,
-    });
-    open.push(mt);
+    const mt = await withFreeQuota('api_requests', 5);
     const app = await buildApp(mt);
     await mt.onboard({ id: 'metered', name: 'Metered', plan: 'free' });
     const statuses: number[] = [];
@@ -206,16 +208,7 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
   });
 
   it('an llm_tokens block quota counts every spent token: it reaches the limit and the next call is refused', async () => {
-    const mt = await createServiceFramework({
-      config: CONFIG.replace(
-        'plans:\n',
-        'plans:\n  free:\n    quotas:\n      llm_tokens:\n        limit: 150\n        period: monthly\n        enforcement: block\n',
-      ),
-      env: {},
-      dataDir: 'memory',
-      migrationsFolder: FIXTURE_MIGRATIONS,
-    });
-    open.push(mt);
+    const mt = await withFreeQuota('llm_tokens', 150);
     await mt.onboard({ id: 'tokens', name: 'Tokens', plan: 'free' });
     const { languageModel } = await mt.providersFor('tokens');
     const meter = mt.pipeline.quotas!;
@@ -303,15 +296,7 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
   });
 
   it('createServiceFramework({ schema }) enables relational queries (tx.query) in req.tenantDb, scoped to the tenant', async () => {
-    const mt = await createServiceFramework({
-      config: CONFIG,
-      env: {},
-      dataDir: 'memory',
-      migrationsFolder: FIXTURE_MIGRATIONS,
-      hooks: seedAdmin,
-      schema: { courses, users },
-    });
-    open.push(mt);
+    const mt = await framework({ schema: { courses, users } });
     const app = await buildApp(mt);
     // This package registers no schema (FrameworkRegister): an app that does gets `tx.query.users` typed.
     type Relational = { query: Record<string, { findMany(): Promise<Array<{ email: string }>> }> };

@@ -41,8 +41,7 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
 
   return {
     async onProvisionRequested(data) {
-      const input: OnboardInput = {
-        id: data.tenantId,
+      const tenant = {
         name: data.tenantName,
         adminEmail: data.adminEmail,
         ...(data.adminName === undefined ? {} : { adminName: data.adminName }),
@@ -50,6 +49,10 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
         applicationId: data.applicationId,
         applicationKind: data.applicationKind,
         ...(data.plan === undefined ? {} : { plan: data.plan }),
+      };
+      const input: OnboardInput = {
+        id: data.tenantId,
+        ...tenant,
         // The plan's entitlements from mt-paas.yaml (plans, features.defaults, security.rate_limit) until
         // the marketplace sends the subscription; a demo ends at its demo_expires_at.
         entitlements: {
@@ -64,14 +67,8 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
       if ((await catalog.directory.get(data.tenantId)) === undefined) {
         await catalog.tenants.upsert({
           id: data.tenantId,
-          name: data.tenantName,
+          ...tenant,
           status: 'provisioning',
-          adminEmail: data.adminEmail,
-          ...(data.adminName === undefined ? {} : { adminName: data.adminName }),
-          ...(data.institution === undefined ? {} : { institution: data.institution }),
-          applicationId: data.applicationId,
-          applicationKind: data.applicationKind,
-          ...(data.plan === undefined ? {} : { plan: data.plan }),
           placement: { mode: deps.mode },
         });
       }

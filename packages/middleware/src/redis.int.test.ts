@@ -201,19 +201,17 @@ describeWithRedis('Redis stores', () => {
     }
   });
 
-  it('emits each soft limit once per period across two instances sharing Redis', async () => {
+  /** Two instances' quota meters over the two Redis connections, one event list. */
+  function twoMeters() {
     const events: QuotaEvent[] = [];
     const onEvent = (event: QuotaEvent) => events.push(event);
-    const meterA = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisA }),
-      keyPrefix: prefix,
-      onEvent,
-    });
-    const meterB = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisB }),
-      keyPrefix: prefix,
-      onEvent,
-    });
+    const meter = (redis: typeof redisA) =>
+      createQuotaMeter({ store: createRedisQuotaStore({ redis }), keyPrefix: prefix, onEvent });
+    return { events, meterA: meter(redisA), meterB: meter(redisB) };
+  }
+
+  it('emits each soft limit once per period across two instances sharing Redis', async () => {
+    const { events, meterA, meterB } = twoMeters();
     const quota = { limit: 50, period: 'daily', enforcement: 'block' } as const;
     const tenantId = 'quota_t' as TenantId;
     const results = await Promise.all(
@@ -229,18 +227,7 @@ describeWithRedis('Redis stores', () => {
   });
 
   it('record counts every spent amount past a block limit across two instances, each threshold once', async () => {
-    const events: QuotaEvent[] = [];
-    const onEvent = (event: QuotaEvent) => events.push(event);
-    const meterA = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisA }),
-      keyPrefix: prefix,
-      onEvent,
-    });
-    const meterB = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisB }),
-      keyPrefix: prefix,
-      onEvent,
-    });
+    const { events, meterA, meterB } = twoMeters();
     const quota = { limit: 150, period: 'daily', enforcement: 'block' } as const;
     const tenantId = 'spent_t' as TenantId;
     await Promise.all(
