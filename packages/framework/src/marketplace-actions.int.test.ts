@@ -258,4 +258,50 @@ logging:
       for (const mt of instances) await mt.close();
     }
   });
+
+  it('a newer block / unblock delivery supersedes an unfinished older one: the sweep never runs a stale block', async () => {
+    const auditsBefore = await audits('cr_changed', 'tenant_blocked');
+    // An older "blocked" whose action failed (its receipt removed for the marketplace's retry).
+    await adminQuery(
+      database.url,
+      `INSERT INTO mt_paas.provisioning_jobs (tenant_id, action, step, state, attempts, error, details)
+       VALUES ('cr_changed', 'marketplace.block', 'acting', 'failed', 1, 'the catalog was down', $1::jsonb)`,
+      [JSON.stringify({ action: { kind: 'block', tenantId: 'cr_changed', reason: 'policy_violation' } })],
+    );
+    const receiving = await open(false);
+    try {
+      const unblocked = await redeliver(receiving, `msg_${randomUUID()}`, 'tenant.unblocked', {
+        tenant_id: 'cr_changed',
+      });
+      expect(unblocked.statusCode).toBe(200);
+    } finally {
+      await receiving.close();
+    }
+    const access = async () =>
+      (await jobsOf('cr_changed')).filter((job) => job.action !== 'marketplace.tenant_changed');
+    expect((await access()).map((job) => [job.action, job.state])).toEqual([
+      ['marketplace.block', 'cancelled'],
+      ['marketplace.unblock', 'succeeded'],
+    ]);
+    // A later pending job: once a sweep ran it, the sweep has passed the older block job (oldest first).
+    await adminQuery(
+      database.url,
+      `INSERT INTO mt_paas.provisioning_jobs (tenant_id, action, step, state, attempts, details)
+       VALUES ('cr_changed', 'marketplace.tenant_changed', 'queued', 'pending', 0, $1::jsonb)`,
+      [JSON.stringify({ action: { kind: 'tenant_changed', tenantId: 'cr_changed' } })],
+    );
+    const sweeping = await open(true, 50);
+    try {
+      await eventually(
+        async () => (await jobsOf('cr_changed')).every((job) => job.state !== 'pending'),
+        'a sweep ran',
+        30_000,
+      );
+      expect((await sweeping.catalog.directory.get('cr_changed' as never))?.status).toBe('active');
+    } finally {
+      await sweeping.close();
+    }
+    expect((await access()).map((job) => job.state)).toEqual(['cancelled', 'succeeded']);
+    expect(await audits('cr_changed', 'tenant_blocked')).toBe(auditsBefore);
+  });
 });

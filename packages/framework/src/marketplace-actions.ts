@@ -29,7 +29,8 @@ export interface MarketplaceActions {
   /**
    * Records `action` in the current transaction (the delivery's receipt transaction) as a `pending` job
    * and returns its id. A job of the same delivery (`deliveryId`) that is still unfinished is reused, so a
-   * retried delivery does not queue the action twice.
+   * retried delivery does not queue the action twice. A block or unblock cancels the tenant's unfinished
+   * older block / unblock jobs (the newer delivery decides).
    */
   record(action: MarketplaceAction, deliveryId: string | undefined): Promise<string>;
   /**
@@ -46,6 +47,13 @@ export interface MarketplaceActions {
 export const MAX_ACTION_ATTEMPTS = 5;
 
 const ACTION_PREFIX = 'marketplace.';
+
+/**
+ * Actions whose order decides the tenant's final state (the marketplace's `access` ordering key): a newer
+ * delivery supersedes the unfinished older ones, so a failed "blocked" retried by the sweep never lands
+ * after the "unblocked" that followed it — as the receipts' ordering check refuses an older delivery.
+ */
+const ACCESS_ACTIONS = [`${ACTION_PREFIX}block`, `${ACTION_PREFIX}unblock`];
 
 interface JobRow {
   id: string;
@@ -175,6 +183,13 @@ export function createMarketplaceActions(deps: {
           [action.tenantId, name, deliveryId],
         );
         if (rows[0] !== undefined) return rows[0].id;
+      }
+      if (ACCESS_ACTIONS.includes(name)) {
+        await catalog.driver.query(
+          `UPDATE ${jobs} SET state = 'cancelled', error = $3, updated_at = now()
+           WHERE tenant_id = $1 AND action = ANY($2::text[]) AND state IN ('pending', 'running', 'failed')`,
+          [action.tenantId, ACCESS_ACTIONS, `superseded by the newer delivery ${deliveryId ?? '(no id)'}`],
+        );
       }
       const { rows } = await catalog.driver.query<{ id: string }>(
         `INSERT INTO ${jobs} (tenant_id, action, step, state, attempts, details)
