@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runWithTenant } from '@mt-paas/context';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp, courses, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
-import { eventually } from './__fixtures__/market.js';
+import { deliver, eventually, WEBHOOK_SECRET } from './__fixtures__/market.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 
 const CONFIG = `
@@ -310,6 +310,58 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     const listed = await app.inject({ url: '/relational-users', headers: { 'x-tenant-id': 'hallym' } });
     expect(listed.json()).toEqual(['admin@hallym.ac.kr']);
     await app.close();
+  });
+
+  it('on the embedded database, marketplace actions are recorded as jobs, run once, and resumed at the next start', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mtp-fw-actions-'));
+    const config = CONFIG.replace(
+      'marketplace:\n',
+      `marketplace:\n  webhooks:\n    secrets: ${WEBHOOK_SECRET}\n`,
+    );
+    const start = () =>
+      createServiceFramework({ config, env: {}, dataDir, migrationsFolder: FIXTURE_MIGRATIONS });
+    try {
+      const first = await start();
+      const app = await buildApp(first);
+      await first.onboard({ id: 'embedded', name: 'Embedded' });
+      expect(
+        (await deliver(app, 'tenant.blocked', { tenant_id: 'embedded', reason: 'policy' })).statusCode,
+      ).toBe(200);
+      expect((await first.catalog.directory.get('embedded' as never))?.status).toBe('blocked');
+      expect((await deliver(app, 'tenant.unblocked', { tenant_id: 'embedded' })).statusCode).toBe(200);
+      expect((await first.catalog.directory.get('embedded' as never))?.status).toBe('active');
+      const marketplaceJobs = async (mt: ServiceFramework) =>
+        (await mt.provisioner.jobs('embedded'))
+          .filter((job) => job.action.startsWith('marketplace.'))
+          .map((job) => [job.action, job.state, job.attempts])
+          .reverse();
+      expect(await marketplaceJobs(first)).toEqual([
+        ['marketplace.block', 'succeeded', 1],
+        ['marketplace.unblock', 'succeeded', 1],
+      ]);
+      // What a process that died right after a receipt's commit leaves: a pending job.
+      await first.catalog.driver.query(
+        `INSERT INTO mt_paas.provisioning_jobs (tenant_id, action, step, state, attempts, details)
+         VALUES ('embedded', 'marketplace.suspend', 'queued', 'pending', 0, $1::jsonb)`,
+        [JSON.stringify({ action: { kind: 'suspend', tenantId: 'embedded', reason: 'service_cancelled' } })],
+      );
+      await app.close();
+      await first.close();
+
+      const second = await start();
+      open.push(second);
+      await eventually(
+        async () => (await second.catalog.directory.get('embedded' as never))?.status === 'suspended',
+        'the next start runs the pending suspension',
+      );
+      await eventually(
+        async () => (await marketplaceJobs(second)).at(-1)?.[1] === 'succeeded',
+        'the job is marked done',
+      );
+      expect((await marketplaceJobs(second)).at(-1)).toEqual(['marketplace.suspend', 'succeeded', 1]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('close() is idempotent', async () => {
