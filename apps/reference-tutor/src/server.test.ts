@@ -325,9 +325,24 @@ describe('reference tutor on embedded defaults', () => {
     const after = await meter.usage('gwangju' as never, 'llm_tokens', 'monthly');
     // the answer's tokens (and the question's embedding) were counted
     expect(after - before).toBeGreaterThanOrEqual(answer.done.usage.totalTokens);
-    // use the rest of the quota up: the next question is refused before any stream starts
-    await meter.consume('gwangju' as never, 'llm_tokens', quota, quota.limit - after);
+    // One token left: the next question spends more than that (its embedding, then the answer). Spent
+    // tokens are always counted, so the counter passes the limit and the question is refused before any
+    // stream starts (before, a spend passing the limit was dropped and the counter never got there).
+    await client.setPlan(
+      'gwangju',
+      'free',
+      { ai_chat: true, file_upload: true },
+      { quotas: { llm_tokens: { ...quota, limit: after + 1 } } },
+    );
+    await expect
+      .poll(
+        async () =>
+          (await tutor.mt.pipeline.directory.get('gwangju' as never))?.entitlements.limits.quotas.llm_tokens
+            ?.limit,
+      )
+      .toBe(after + 1);
     const refused = await client.chat('gwangju', sessions.gwangju!, { question: 'And on Wednesday?' });
+    expect(await meter.usage('gwangju' as never, 'llm_tokens', 'monthly')).toBeGreaterThan(after + 1);
     expect(refused.status).toBe(429);
     expect(refused.contentType).toContain('application/json');
     expect(refused.error.error.code).toBe('QUOTA_EXCEEDED');

@@ -22,6 +22,7 @@ import { serviceRoutes } from './routes/service.js';
 import { ssoLoginHook, ssoRoutes } from './routes/sso.js';
 import { superadminRoutes } from './routes/superadmin.js';
 import { userRoutes } from './routes/users.js';
+import * as schema from './schema.js';
 import { createTutor, type Tutor } from './tutor.js';
 import { ensureUser } from './users.js';
 
@@ -96,6 +97,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     configPath: options.configPath ?? (env.MT_PAAS_CONFIG?.trim() || DEFAULT_CONFIG_PATH),
     env,
     migrationsFolder: MIGRATIONS_FOLDER,
+    schema,
     ...(embedded ? { dataDir: dataDir === 'memory' ? 'memory' : join(dataDir, 'pglite') } : {}),
     ...(options.startTimers === false ? { start: false } : {}),
     ...(options.appRole === undefined ? {} : { appRole: options.appRole }),

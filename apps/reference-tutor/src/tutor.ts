@@ -9,8 +9,16 @@ import type { FrameworkProviders, ServiceFramework } from '@mt-paas/framework';
 import type {} from '@mt-paas/middleware/fastify';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type * as schema from './schema.js';
 
-export type Tx = TenantTransaction;
+// Types `tx.query.*` of req.tenantDb / mt.tenantDb with the tutor's tables (createServiceFramework({ schema })).
+declare module '@mt-paas/framework' {
+  interface FrameworkRegister {
+    schema: typeof schema;
+  }
+}
+
+export type Tx = TenantTransaction<typeof schema>;
 
 /** Chunking (`custom.rag`, validated by the framework) and retrieval (`custom.tutor.top_k`). */
 export interface RagSettings {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWithTenant } from '@mt-paas/context';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
-import { eventually } from './__fixtures__/market.js';
+import { buildApp, courses, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
+import { deliver, eventually, WEBHOOK_SECRET } from './__fixtures__/market.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 
 const CONFIG = `
@@ -31,16 +31,27 @@ afterEach(async () => {
   for (const mt of open.splice(0)) await mt.close();
 });
 
-async function framework(): Promise<ServiceFramework> {
+async function framework(overrides: { config?: string; schema?: Record<string, unknown> } = {}) {
   const mt = await createServiceFramework({
     config: CONFIG,
     env: {},
     dataDir: 'memory',
     migrationsFolder: FIXTURE_MIGRATIONS,
     hooks: seedAdmin,
+    ...overrides,
   });
   open.push(mt);
   return mt;
+}
+
+/** A framework whose `free` plan has a monthly `block` quota on `meter`. */
+function withFreeQuota(meter: string, limit: number): Promise<ServiceFramework> {
+  return framework({
+    config: CONFIG.replace(
+      'plans:\n',
+      `plans:\n  free:\n    quotas:\n      ${meter}:\n        limit: ${limit}\n        period: monthly\n        enforcement: block\n`,
+    ),
+  });
 }
 
 function provision(tenantId: string, plan?: string) {
@@ -178,16 +189,7 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
   });
 
   it('quota thresholds and refusals are audited (the refusal as high, which control forwards as an alert)', async () => {
-    const mt = await createServiceFramework({
-      config: CONFIG.replace(
-        'plans:\n',
-        'plans:\n  free:\n    quotas:\n      api_requests:\n        limit: 5\n        period: monthly\n        enforcement: block\n',
-      ),
-      env: {},
-      dataDir: 'memory',
-      migrationsFolder: FIXTURE_MIGRATIONS,
-    });
-    open.push(mt);
+    const mt = await withFreeQuota('api_requests', 5);
     const app = await buildApp(mt);
     await mt.onboard({ id: 'metered', name: 'Metered', plan: 'free' });
     const statuses: number[] = [];
@@ -203,6 +205,53 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     expect(rows).toContainEqual({ type: 'quota_threshold', severity: 'medium' });
     expect(rows).toContainEqual({ type: 'quota_exceeded', severity: 'high' });
     await app.close();
+  });
+
+  it('an llm_tokens block quota counts every spent token: it reaches the limit and the next call is refused', async () => {
+    const mt = await withFreeQuota('llm_tokens', 150);
+    await mt.onboard({ id: 'tokens', name: 'Tokens', plan: 'free' });
+    const { languageModel } = await mt.providersFor('tokens');
+    const meter = mt.pipeline.quotas!;
+    const used = () => meter.usage('tokens' as never, 'llm_tokens', 'monthly');
+    const counters: number[] = [];
+    let refusal: unknown;
+    for (let question = 0; question < 20 && refusal === undefined; question++) {
+      const before = await used();
+      try {
+        const answer = await runWithTenant({ tenantId: 'tokens' }, () =>
+          languageModel.generate({
+            system: 'Row level security isolates the tenants of one table by a policy on tenant_id.',
+            prompt: `Question ${question}: what isolates tenants in row mode?`,
+          }),
+        );
+        // every spent token counted, also the answer that passes the limit
+        expect(await used()).toBe(before + answer.usage.totalTokens);
+        counters.push(await used());
+      } catch (error) {
+        refusal = error;
+        expect(before).toBeGreaterThanOrEqual(150);
+        expect(await used()).toBe(before); // refused before the call: nothing spent
+      }
+    }
+    expect(refusal).toMatchObject({ code: 'QUOTA_EXCEEDED', httpStatus: 429 });
+    expect(counters.at(-1)).toBeGreaterThanOrEqual(150);
+    await expect(
+      runWithTenant({ tenantId: 'tokens' }, () => languageModel.stream({ prompt: 'and now?' })),
+    ).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    const audited = async () =>
+      (
+        await mt.catalog.driver.query<{ type: string; percent: number }>(
+          `SELECT type, (details->>'percent')::int AS percent FROM mt_paas.audit_log
+           WHERE tenant_id = 'tokens' AND type LIKE 'quota%' ORDER BY percent`,
+        )
+      ).rows;
+    await eventually(async () => (await audited()).length >= 4, 'the quota events are audited');
+    expect(await audited()).toEqual([
+      { type: 'quota_threshold', percent: 80 },
+      { type: 'quota_threshold', percent: 90 },
+      { type: 'quota_threshold', percent: 95 },
+      { type: 'quota_exceeded', percent: 100 },
+    ]);
   });
 
   it('a tenant left provisioning by a process that died is onboarded at the next start', async () => {
@@ -241,6 +290,75 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
         .run((tx) => tx.select({ email: users.email, role: users.role }).from(users));
       expect(admins).toEqual([{ email: 'admin@crashed.ac.kr', role: 'admin' }]);
       await second.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('createServiceFramework({ schema }) enables relational queries (tx.query) in req.tenantDb, scoped to the tenant', async () => {
+    const mt = await framework({ schema: { courses, users } });
+    const app = await buildApp(mt);
+    // This package registers no schema (FrameworkRegister): an app that does gets `tx.query.users` typed.
+    type Relational = { query: Record<string, { findMany(): Promise<Array<{ email: string }>> }> };
+    app.get('/relational-users', async (req) =>
+      req.tenantDb(async (tx) =>
+        (await (tx as unknown as Relational).query.users!.findMany()).map((user) => user.email),
+      ),
+    );
+    await mt.onboard({ id: 'hallym', name: 'Hallym', adminEmail: 'admin@hallym.ac.kr' });
+    await mt.onboard({ id: 'gwangju', name: 'Gwangju', adminEmail: 'admin@gwangju.ac.kr' });
+    const listed = await app.inject({ url: '/relational-users', headers: { 'x-tenant-id': 'hallym' } });
+    expect(listed.json()).toEqual(['admin@hallym.ac.kr']);
+    await app.close();
+  });
+
+  it('on the embedded database, marketplace actions are recorded as jobs, run once, and resumed at the next start', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mtp-fw-actions-'));
+    const config = CONFIG.replace(
+      'marketplace:\n',
+      `marketplace:\n  webhooks:\n    secrets: ${WEBHOOK_SECRET}\n`,
+    );
+    const start = () =>
+      createServiceFramework({ config, env: {}, dataDir, migrationsFolder: FIXTURE_MIGRATIONS });
+    try {
+      const first = await start();
+      const app = await buildApp(first);
+      await first.onboard({ id: 'embedded', name: 'Embedded' });
+      expect(
+        (await deliver(app, 'tenant.blocked', { tenant_id: 'embedded', reason: 'policy' })).statusCode,
+      ).toBe(200);
+      expect((await first.catalog.directory.get('embedded' as never))?.status).toBe('blocked');
+      expect((await deliver(app, 'tenant.unblocked', { tenant_id: 'embedded' })).statusCode).toBe(200);
+      expect((await first.catalog.directory.get('embedded' as never))?.status).toBe('active');
+      const marketplaceJobs = async (mt: ServiceFramework) =>
+        (await mt.provisioner.jobs('embedded'))
+          .filter((job) => job.action.startsWith('marketplace.'))
+          .map((job) => [job.action, job.state, job.attempts])
+          .reverse();
+      expect(await marketplaceJobs(first)).toEqual([
+        ['marketplace.block', 'succeeded', 1],
+        ['marketplace.unblock', 'succeeded', 1],
+      ]);
+      // What a process that died right after a receipt's commit leaves: a pending job.
+      await first.catalog.driver.query(
+        `INSERT INTO mt_paas.provisioning_jobs (tenant_id, action, step, state, attempts, details)
+         VALUES ('embedded', 'marketplace.suspend', 'queued', 'pending', 0, $1::jsonb)`,
+        [JSON.stringify({ action: { kind: 'suspend', tenantId: 'embedded', reason: 'service_cancelled' } })],
+      );
+      await app.close();
+      await first.close();
+
+      const second = await start();
+      open.push(second);
+      await eventually(
+        async () => (await second.catalog.directory.get('embedded' as never))?.status === 'suspended',
+        'the next start runs the pending suspension',
+      );
+      await eventually(
+        async () => (await marketplaceJobs(second)).at(-1)?.[1] === 'succeeded',
+        'the job is marked done',
+      );
+      expect((await marketplaceJobs(second)).at(-1)).toEqual(['marketplace.suspend', 'succeeded', 1]);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

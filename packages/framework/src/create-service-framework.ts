@@ -12,7 +12,7 @@ import {
   createControlPlane,
   type XapiStatement,
 } from '@mt-paas/control';
-import type { Catalog, TenantDb, TenantScope } from '@mt-paas/db';
+import type { Catalog } from '@mt-paas/db';
 import {
   createCatalogReceiptStore,
   createMarketplaceClient,
@@ -52,10 +52,12 @@ import {
   type FrameworkConfigSource,
   loadFrameworkConfig,
 } from './load-framework-config.js';
+import { createMarketplaceActions } from './marketplace-actions.js';
 import { createMarketplaceHandlers, resumeProvisioning } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
+import type { FrameworkTenantDb, FrameworkTenantScope } from './register.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
@@ -70,7 +72,7 @@ export interface AfterOnboardContext {
   /** The onboarding input (plan, application id, …). */
   input: OnboardInput;
   /** Runs a unit of work in the new tenant's storage (migrated by now). */
-  scope: TenantScope;
+  scope: FrameworkTenantScope;
 }
 
 /** The app's part of the tenant lifecycle. Each hook runs at least once: write idempotently. */
@@ -93,8 +95,16 @@ export interface ServiceFrameworkExtras extends StorageOptions {
   logger?: Logger;
   /** Extra pipeline options (routes, api keys, …) merged over what the config says. */
   pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
-  /** Start the timers (heartbeat, kill-switch sweep, outbox dispatcher). @default true */
+  /**
+   * Start the timers (heartbeat, kill-switch sweep, outbox dispatcher, the sweep of interrupted marketplace
+   * actions) and resume what a previous process left unfinished. @default true
+   */
   start?: boolean;
+  /**
+   * How often unfinished marketplace actions (suspend, offboard, block, unblock, the cache event of a
+   * changed subscription, recorded with their delivery's receipt) are looked for and run. @default 60_000 (ms)
+   */
+  actionSweepIntervalMs?: number;
   /** Marketplace SSO key source (`auth.marketplace_sso`). @default from `marketplace.api_url` */
   sso?: SsoOptions;
   /**
@@ -112,8 +122,8 @@ export interface ServiceFramework {
   /** The validated config (`mt.config.custom.rag`, `mt.config.service.id`, …). */
   readonly config: FrameworkConfig;
   readonly catalog: Catalog;
-  /** Tenant-scoped database access in `isolation.mode`. */
-  readonly tenantDb: TenantDb;
+  /** Tenant-scoped database access in `isolation.mode` (typed with the registered schema, `FrameworkRegister`). */
+  readonly tenantDb: FrameworkTenantDb;
   /** The request pipeline; pass it to the Express / Hono adapters: `mtPaasExpress({ pipeline: mt.pipeline })`. */
   readonly pipeline: TenantPipeline;
   readonly provisioner: Provisioner;
@@ -336,6 +346,7 @@ async function build(
   });
 
   const afterCommit = createAfterCommit(catalog);
+  const actions = createMarketplaceActions({ catalog, provisioner, control, events });
   const accessUrl =
     options.accessUrl ??
     ((tenantId: TenantId) =>
@@ -349,9 +360,8 @@ async function build(
     handlers: createMarketplaceHandlers({
       catalog,
       provisioner,
-      control,
-      events,
       afterCommit,
+      actions,
       accessUrl,
       config,
       mode,
@@ -409,6 +419,35 @@ async function build(
       (error: unknown) => logger.warn({ err: error }, 'mt-paas: interrupted onboardings were not checked'),
     );
     closers.push(() => resuming);
+    // Marketplace actions a previous process (or this one: a failed run) left unfinished, at start and on
+    // a timer. Each runs under its tenant's lock and is skipped once done, so instances sweeping at once
+    // do it once.
+    let sweeping: Promise<void> | undefined;
+    const sweep = () => {
+      sweeping ??= actions
+        .resume()
+        .then(
+          ({ resumed, failed }) => {
+            if (resumed.length > 0)
+              logger.info({ jobs: resumed }, 'mt-paas: ran interrupted marketplace actions');
+            for (const { jobId, error } of failed) {
+              logger.warn({ err: error, jobId }, 'mt-paas: an interrupted marketplace action failed again');
+            }
+          },
+          (error: unknown) =>
+            logger.warn({ err: error }, 'mt-paas: interrupted marketplace actions were not checked'),
+        )
+        .finally(() => {
+          sweeping = undefined;
+        });
+    };
+    sweep();
+    const sweepTimer = setInterval(sweep, options.actionSweepIntervalMs ?? 60_000);
+    sweepTimer.unref();
+    closers.push(async () => {
+      clearInterval(sweepTimer);
+      await sweeping;
+    });
   }
 
   const { createFrameworkFastifyPlugin } = await import('./fastify-plugin.js');

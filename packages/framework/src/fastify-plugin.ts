@@ -1,18 +1,19 @@
 import { MtPaasError } from '@mt-paas/context';
-import type { TenantTransaction } from '@mt-paas/db';
 import { marketplaceFastify } from '@mt-paas/marketplace/fastify';
 import { mtPaasFastify } from '@mt-paas/middleware/fastify';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ServiceFramework } from './create-service-framework.js';
+import type { FrameworkTransaction } from './register.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /**
      * Runs `fn` in one transaction scoped to the request's tenant, in the configured isolation mode
-     * (`TENANT_CONTEXT_MISSING` on a route without a tenant).
+     * (`TENANT_CONTEXT_MISSING` on a route without a tenant). `tx.query.*` is typed by the schema
+     * registered in `FrameworkRegister` (and needs `createServiceFramework({ schema })` at run time).
      */
-    tenantDb<T>(fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T>;
+    tenantDb<T>(fn: (tx: FrameworkTransaction) => T | Promise<T>): Promise<T>;
     /** Whether the request's tenant has the feature in its effective entitlements (false without a tenant). */
     hasFeature(name: string): boolean;
   }
@@ -32,7 +33,7 @@ export function createFrameworkFastifyPlugin(framework: ServiceFramework): Frame
 
     app.decorateRequest('tenantDb', function tenantDb<
       T,
-    >(this: FastifyRequest, fn: (tx: TenantTransaction) => T | Promise<T>): Promise<T> {
+    >(this: FastifyRequest, fn: (tx: FrameworkTransaction) => T | Promise<T>): Promise<T> {
       const tenantId = this.tenant?.tenantId;
       if (tenantId === undefined) {
         return Promise.reject(

@@ -21,6 +21,13 @@ export { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplac
 export type { ConfigPipelineOptions, PipelineConfigInput } from './pipeline-options-from-config.js';
 export { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 export type { FrameworkProviders } from './providers.js';
+export type {
+  FrameworkRegister,
+  FrameworkTenantDb,
+  FrameworkTenantScope,
+  FrameworkTransaction,
+  RegisteredSchema,
+} from './register.js';
 export type { SsoOptions } from './sso.js';
 export type { IssueTokenInput, TokenIssuer } from './tokens.js';
 export type { VectorStoreFromConfigOptions } from './vector-store-config.js';

@@ -1,18 +1,18 @@
 import type { MtPaasConfig } from '@mt-paas/config';
-import type { IsolationMode, TenantEventBus, TenantId } from '@mt-paas/context';
-import type { ControlPlane } from '@mt-paas/control';
+import type { IsolationMode, TenantId } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
-import type { MarketplaceHandlers } from '@mt-paas/marketplace';
+import type { HandlerContext, MarketplaceHandlers } from '@mt-paas/marketplace';
 import type { OnboardInput, Provisioner } from '@mt-paas/provisioning';
 import type { AfterCommit } from './after-commit.js';
+import type { MarketplaceAction, MarketplaceActions } from './marketplace-actions.js';
 
 /** What the marketplace handlers work with. */
 export interface MarketplaceHandlerDependencies {
   catalog: Catalog;
   provisioner: Provisioner;
-  control: ControlPlane;
-  events: TenantEventBus;
   afterCommit: AfterCommit;
+  /** Durable records of the deferred actions (suspend, offboard, block, unblock, cache event). */
+  actions: MarketplaceActions;
   accessUrl: (tenantId: TenantId) => string;
   config: MtPaasConfig;
   onSsoLogin?: MarketplaceHandlers['onSsoLogin'];
@@ -26,16 +26,22 @@ const GONE = ['deleted', 'purged'];
  * The marketplace's events mapped onto the lifecycle. Each handler runs inside the delivery's receipt
  * transaction; what must follow the commit (provisioning, suspend / offboard, the kill switch, the cache
  * event of a changed subscription) is deferred with `afterCommit`, so it runs once the receipt is stored —
- * never before — and a failure there makes the delivery retryable again.
+ * never before — and a failure there makes the delivery retryable again. Each deferred action is also
+ * written durably with the receipt (the tenant row in `provisioning`; a `marketplace.*` job for the
+ * others), so a process that dies between the commit and the action leaves it for the next start or sweep.
  */
 export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies): MarketplaceHandlers {
-  const { catalog, provisioner, control, events, afterCommit } = deps;
+  const { catalog, provisioner, afterCommit, actions } = deps;
   const tenantsTable = `"${catalog.schema}"."tenants"`;
+  /** Records the action with the receipt and runs it after the commit. */
+  async function durably(action: MarketplaceAction, context: HandlerContext): Promise<void> {
+    const jobId = await actions.record(action, context.webhookId);
+    afterCommit.defer(() => actions.run(jobId));
+  }
 
   return {
     async onProvisionRequested(data) {
-      const input: OnboardInput = {
-        id: data.tenantId,
+      const tenant = {
         name: data.tenantName,
         adminEmail: data.adminEmail,
         ...(data.adminName === undefined ? {} : { adminName: data.adminName }),
@@ -43,6 +49,10 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
         applicationId: data.applicationId,
         applicationKind: data.applicationKind,
         ...(data.plan === undefined ? {} : { plan: data.plan }),
+      };
+      const input: OnboardInput = {
+        id: data.tenantId,
+        ...tenant,
         // The plan's entitlements from mt-paas.yaml (plans, features.defaults, security.rate_limit) until
         // the marketplace sends the subscription; a demo ends at its demo_expires_at.
         entitlements: {
@@ -57,14 +67,8 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
       if ((await catalog.directory.get(data.tenantId)) === undefined) {
         await catalog.tenants.upsert({
           id: data.tenantId,
-          name: data.tenantName,
+          ...tenant,
           status: 'provisioning',
-          adminEmail: data.adminEmail,
-          ...(data.adminName === undefined ? {} : { adminName: data.adminName }),
-          ...(data.institution === undefined ? {} : { institution: data.institution }),
-          applicationId: data.applicationId,
-          applicationKind: data.applicationKind,
-          ...(data.plan === undefined ? {} : { plan: data.plan }),
           placement: { mode: deps.mode },
         });
       }
@@ -72,7 +76,7 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
       return { accessUrl: deps.accessUrl(data.tenantId) };
     },
 
-    async onSubscriptionUpdated(data) {
+    async onSubscriptionUpdated(data, context) {
       const graceUntil =
         data.expiresAt !== null && data.gracePeriodHours !== undefined
           ? new Date(data.expiresAt.getTime() + data.gracePeriodHours * 3_600_000)
@@ -86,12 +90,10 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
         source: 'marketplace',
       });
       // Every instance drops its cached entitlements once the new ones are committed.
-      afterCommit.defer(() =>
-        events.publish({ type: 'tenant.changed', tenantId: data.tenantId, at: new Date().toISOString() }),
-      );
+      await durably({ kind: 'tenant_changed', tenantId: data.tenantId }, context);
     },
 
-    async onServiceCancelled(data) {
+    async onServiceCancelled(data, context) {
       const { rows } = await catalog.driver.query<{ id: TenantId }>(
         `SELECT id FROM ${tenantsTable} WHERE application_id = $1 AND status IN ('active', 'grace')
          ${data.tenantId === undefined ? '' : 'AND id = $2'} ORDER BY id`,
@@ -100,45 +102,50 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
           : [String(data.applicationId), data.tenantId],
       );
       const tenantIds = rows.map((row) => row.id);
-      afterCommit.defer(async () => {
-        for (const id of tenantIds)
-          await provisioner.suspend(id, { reason: data.reason ?? 'service_cancelled' });
-      });
+      for (const tenantId of tenantIds) {
+        await durably({ kind: 'suspend', tenantId, reason: data.reason ?? 'service_cancelled' }, context);
+      }
       return { tenantIds };
     },
 
-    async onUserDeleted(data) {
+    async onUserDeleted(data, context) {
       const { rows } = await catalog.driver.query<{ id: TenantId }>(
         `SELECT id FROM ${tenantsTable} WHERE lower(admin_email) = lower($1) AND status <> ALL($2::text[]) ORDER BY id`,
         [data.email, GONE],
       );
       const deletedTenants = rows.map((row) => row.id);
-      afterCommit.defer(async () => {
-        for (const id of deletedTenants) await provisioner.offboard(id, { reason: 'user_deleted' });
-      });
+      for (const tenantId of deletedTenants) {
+        await durably({ kind: 'offboard', tenantId, reason: 'user_deleted' }, context);
+      }
       return { deletedTenants };
     },
 
-    onBlocked(data) {
+    async onBlocked(data, context) {
       // After the receipt commits: `tenant.blocked` must not reach other instances before the row does.
-      afterCommit.defer(() =>
-        control.block(data.tenantId, {
+      await durably(
+        {
+          kind: 'block',
+          tenantId: data.tenantId,
           reason: data.reason,
           gracePeriodHours: data.gracePeriodHours,
-          ...(data.blockAt === undefined ? {} : { blockAt: data.blockAt }),
+          ...(data.blockAt === undefined ? {} : { blockAt: new Date(data.blockAt).toISOString() }),
           ...(data.message === undefined ? {} : { message: data.message }),
-        }),
+        },
+        context,
       );
     },
 
     ...(deps.onSsoLogin === undefined ? {} : { onSsoLogin: deps.onSsoLogin }),
 
-    onUnblocked(data) {
-      afterCommit.defer(() =>
-        control.unblock(data.tenantId, {
+    async onUnblocked(data, context) {
+      await durably(
+        {
+          kind: 'unblock',
+          tenantId: data.tenantId,
           ...(data.reason === undefined ? {} : { reason: data.reason }),
           ...(data.message === undefined ? {} : { message: data.message }),
-        }),
+        },
+        context,
       );
     },
   };

@@ -71,14 +71,16 @@ export function createTenantProviders(options: {
       const quota = tokenQuota(tenant);
       const meter = pipeline.quotas;
       // With a quota meter the tokens are counted there (and flushed to the usage sink by it); without
-      // one they go to the usage sink directly.
+      // one they go to the usage sink directly. Spent tokens are always counted (`record`, not `consume`,
+      // which would drop an amount passing a `block` limit): the counter reaches the limit and the budget
+      // check refuses the next call before it starts.
       const usageSink: UsageSink =
         meter === undefined || quota === undefined
           ? options.usageSink
           : {
               async record(records: readonly UsageRecord[]) {
                 for (const record of records) {
-                  await meter.consume(record.tenantId, record.meter, quota, record.quantity);
+                  await meter.record(record.tenantId, record.meter, quota, record.quantity);
                 }
               },
             };

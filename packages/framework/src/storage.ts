@@ -23,6 +23,12 @@ export interface StorageOptions {
   appRole?: string;
   /** The app's drizzle-kit output folder of its tenant tables (required: applied at startup and to every new tenant). */
   migrationsFolder?: string;
+  /**
+   * The app's drizzle schema module (`import * as schema from './schema.js'`): enables relational queries
+   * (`tx.query.courses.findMany()`) in `req.tenantDb`, `mt.tenantDb` and the `afterOnboard` scope. Type them
+   * by registering the same module (see {@link FrameworkRegister}).
+   */
+  schema?: Record<string, unknown>;
   /** docker mode: where each tenant's compose project is rendered. @default `<database.data_dir>/tenants` */
   dockerDeployRoot?: string;
   /** docker mode: the base domain of tenant subdomains. @default the host of `service.public_url` */
@@ -72,12 +78,13 @@ export async function openStorage(
   closers.push(() => catalog.close());
   await catalog.migrate();
 
-  const common: TenantDbOptions = {
+  const common: TenantDbOptions<Record<string, unknown>> = {
     mode: 'row',
     catalog,
     ...(options.migrationsFolder === undefined ? {} : { migrationsFolder: options.migrationsFolder }),
+    ...(options.schema === undefined ? {} : { schema: options.schema }),
   };
-  let tenantDbOptions: TenantDbOptions;
+  let tenantDbOptions: TenantDbOptions<Record<string, unknown>>;
   if (centralUrl === undefined) {
     tenantDbOptions = { ...common, mode: mode as 'row' | 'schema' };
   } else {
@@ -93,7 +100,8 @@ export async function openStorage(
         : {}),
     };
   }
-  const tenantDb = await createTenantDb(tenantDbOptions);
+  // Typed by the app's registered schema (FrameworkRegister), not here.
+  const tenantDb = (await createTenantDb(tenantDbOptions)) as unknown as TenantDb;
   closers.push(() => tenantDb.close());
   if (options.migrationsFolder !== undefined) {
     const migrated = await tenantDb.migrateTenants();

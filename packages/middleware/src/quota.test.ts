@@ -57,6 +57,53 @@ describe('createQuotaMeter', () => {
     expect(await meter.usage(tenant, 'api_requests', 'daily')).toBe(8);
   });
 
+  it('record counts spent usage past a block limit, so the next consume is refused', async () => {
+    const events: QuotaEvent[] = [];
+    const records: UsageRecord[] = [];
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore(),
+      onEvent: (event) => events.push(event),
+      usageSink: { record: async (batch) => void records.push(...batch) },
+    });
+    const quota = { limit: 150, period: 'monthly', enforcement: 'block' } as const;
+    // ~46 tokens per answer: consume dropped the 4th answer's tokens (53 → 106 → 113 → 120 stuck)
+    for (const spent of [53, 53, 46]) {
+      expect((await meter.record(tenant, 'llm_tokens', quota, spent)).allowed).toBe(true);
+    }
+    expect(await meter.usage(tenant, 'llm_tokens', 'monthly')).toBe(152);
+    expect((await meter.consume(tenant, 'llm_tokens', quota, 1)).allowed).toBe(false);
+    expect(events.map((event) => [event.type, event.percent, event.used])).toEqual([
+      ['quota.threshold', 80, 152],
+      ['quota.threshold', 90, 152],
+      ['quota.threshold', 95, 152],
+      ['quota.exceeded', 100, 152],
+    ]);
+    await meter.record(tenant, 'llm_tokens', quota, 10);
+    expect(events).toHaveLength(4);
+    await meter.flush();
+    expect(records.reduce((sum, record) => sum + record.quantity, 0)).toBe(162);
+  });
+
+  it('record is exact under concurrency: every amount counted, each threshold once', async () => {
+    const events: QuotaEvent[] = [];
+    const meter = createQuotaMeter({
+      store: createMemoryQuotaStore(),
+      onEvent: (event) => events.push(event),
+    });
+    const quota = { limit: 100, period: 'daily', enforcement: 'block' } as const;
+    await Promise.all(Array.from({ length: 60 }, () => meter.record(tenant, 'spent', quota, 3)));
+    expect(await meter.usage(tenant, 'spent', 'daily')).toBe(180);
+    expect(events.map((event) => event.percent)).toEqual([80, 90, 95, 100]);
+  });
+
+  it('record refuses a negative or fractional amount like consume', async () => {
+    const meter = createQuotaMeter({ store: createMemoryQuotaStore() });
+    const quota = { limit: 10, period: 'daily', enforcement: 'block' } as const;
+    await expect(meter.record(tenant, 'spent', quota, -5)).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(meter.record(tenant, 'spent', quota, 1.5)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(await meter.usage(tenant, 'spent', 'daily')).toBe(0);
+  });
+
   it('admits past the limit with throttle (flagged), alert and overage', async () => {
     const meter = createQuotaMeter({ store: createMemoryQuotaStore() });
     for (const enforcement of ['throttle', 'alert', 'overage'] as const) {

@@ -208,7 +208,15 @@ export interface QuotaCharge {
 
 /** Counts usage against quotas and ships it to the usage ledger. */
 export interface QuotaMeter {
+  /** Checks and counts a request's usage: a `block` quota refuses (and does not count) what would pass its limit. */
   consume(tenantId: TenantId, meter: string, quota: QuotaLimit, amount?: number): Promise<QuotaDecision>;
+  /**
+   * Counts usage that has already happened (the tokens of an LLM answer): always added, even past a
+   * `block` limit, so the counter reaches the limit and the next `consume` (or budget check on `usage`)
+   * refuses. Thresholds fire once, exactly as with `consume` (one atomic add per call), and the amount
+   * reaches the usage ledger. The decision's `allowed` is always true.
+   */
+  record(tenantId: TenantId, meter: string, quota: QuotaLimit, amount: number): Promise<QuotaDecision>;
   /**
    * The first half of `consume`: the counter and arguments of a charge, without touching the store. A
    * caller that reaches the store its own way (the pipeline's one-round-trip Redis script) runs
@@ -407,6 +415,18 @@ export function createQuotaMeter(options: QuotaMeterOptions): QuotaMeter {
         charge.amount,
         quota.limit,
         charge.block,
+        charge.ttlSeconds,
+      );
+      return settle(charge, result);
+    },
+    async record(tenantId, meter, quota, amount) {
+      // An unconditional add (the store's `block` off): what was spent is counted.
+      const charge = { ...prepare(tenantId, meter, quota, amount), block: false };
+      const result = await options.store.add(
+        charge.key,
+        charge.amount,
+        quota.limit,
+        false,
         charge.ttlSeconds,
       );
       return settle(charge, result);

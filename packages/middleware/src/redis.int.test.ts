@@ -201,19 +201,17 @@ describeWithRedis('Redis stores', () => {
     }
   });
 
-  it('emits each soft limit once per period across two instances sharing Redis', async () => {
+  /** Two instances' quota meters over the two Redis connections, one event list. */
+  function twoMeters() {
     const events: QuotaEvent[] = [];
     const onEvent = (event: QuotaEvent) => events.push(event);
-    const meterA = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisA }),
-      keyPrefix: prefix,
-      onEvent,
-    });
-    const meterB = createQuotaMeter({
-      store: createRedisQuotaStore({ redis: redisB }),
-      keyPrefix: prefix,
-      onEvent,
-    });
+    const meter = (redis: typeof redisA) =>
+      createQuotaMeter({ store: createRedisQuotaStore({ redis }), keyPrefix: prefix, onEvent });
+    return { events, meterA: meter(redisA), meterB: meter(redisB) };
+  }
+
+  it('emits each soft limit once per period across two instances sharing Redis', async () => {
+    const { events, meterA, meterB } = twoMeters();
     const quota = { limit: 50, period: 'daily', enforcement: 'block' } as const;
     const tenantId = 'quota_t' as TenantId;
     const results = await Promise.all(
@@ -225,6 +223,21 @@ describeWithRedis('Redis stores', () => {
     // Each threshold exactly once; the two connections' answers may arrive in either order.
     expect(events.map((event) => event.percent).sort((a, b) => a - b)).toEqual([80, 90, 95, 100]);
     expect(await meterA.usage(tenantId, 'api_requests', 'daily')).toBe(50);
+    await Promise.all([meterA.close(), meterB.close()]);
+  });
+
+  it('record counts every spent amount past a block limit across two instances, each threshold once', async () => {
+    const { events, meterA, meterB } = twoMeters();
+    const quota = { limit: 150, period: 'daily', enforcement: 'block' } as const;
+    const tenantId = 'spent_t' as TenantId;
+    await Promise.all(
+      Array.from({ length: 40 }, (_, index) =>
+        (index % 2 === 0 ? meterA : meterB).record(tenantId, 'llm_tokens', quota, 7),
+      ),
+    );
+    expect(await meterB.usage(tenantId, 'llm_tokens', 'daily')).toBe(280);
+    expect(events.map((event) => event.percent).sort((a, b) => a - b)).toEqual([80, 90, 95, 100]);
+    expect((await meterA.consume(tenantId, 'llm_tokens', quota, 1)).allowed).toBe(false);
     await Promise.all([meterA.close(), meterB.close()]);
   });
 

@@ -1,50 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
+import { childExited, describeWithPostgres, startTsChild, useTestDatabase } from '@mt-paas/test-env';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { users } from './__fixtures__/app-schema.js';
 import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
 
 const CHILD = fileURLToPath(new URL('./__fixtures__/onboard-child.ts', import.meta.url));
-// `node --import tsx` runs the TypeScript child in this very process (the tsx CLI would fork a grandchild
-// that SIGKILL would not reach).
-const TSX = createRequire(import.meta.url).resolve('tsx');
 
 /** Starts the child; resolves with it once `marker` appears on its stdout (or rejects when it exits first). */
-function startChild(
-  env: Record<string, unknown>,
-  marker: string,
-): { child: ChildProcess; seen: Promise<string> } {
-  const child = spawn(process.execPath, ['--import', TSX, CHILD], {
-    env: { ...process.env, MTP_CHILD: JSON.stringify(env) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  const seen = new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(marker)) resolve(out);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    const timer = setTimeout(() => reject(new Error(`no "${marker}" within 30 s: ${out}\n${err}`)), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (!out.includes(marker))
-        reject(new Error(`child exited (${code}) before "${marker}": ${out}\n${err}`));
-    });
-  });
-  return { child, seen };
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-    else child.on('exit', (code) => resolve(code));
-  });
+const startChild = (input: Record<string, unknown>, marker: string) =>
+  startTsChild({ script: CHILD, input, marker });
+const exited = childExited;
 
 describeWithPostgres('onboarding killed mid-way (SIGKILL) and run again', () => {
   const database = useTestDatabase({ label: 'kill' });

@@ -9,7 +9,8 @@ export interface TenantLock {
   withLock<T>(tenantId: string, fn: () => Promise<T>): Promise<T>;
 }
 
-const LOCK_CLASS = `hashtext('mt_paas.provisioning')`;
+/** The lock class of provisioning; other users of {@link createTenantLock} name their own. */
+const PROVISIONING_LOCK = 'mt_paas.provisioning';
 
 /**
  * A Postgres session advisory lock per tenant, held on a dedicated catalog connection for the whole
@@ -19,8 +20,16 @@ const LOCK_CLASS = `hashtext('mt_paas.provisioning')`;
  * with `pg_try_advisory_lock` (no session setting is changed on the pooled connection).
  * On the embedded database (one process) an in-process queue does the same.
  */
-export function createTenantLock(catalog: Catalog, options: { timeoutMs?: number } = {}): TenantLock {
+export function createTenantLock(
+  catalog: Catalog,
+  options: {
+    timeoutMs?: number;
+    /** The lock class: locks of different names never wait for each other. @default 'mt_paas.provisioning' */
+    name?: string;
+  } = {},
+): TenantLock {
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const lockName = options.name ?? PROVISIONING_LOCK;
   const local = new Map<string, Promise<unknown>>();
   const pool = catalog.driver.pool;
   return {
@@ -45,15 +54,17 @@ export function createTenantLock(catalog: Catalog, options: { timeoutMs?: number
         let delay = 20;
         for (;;) {
           const { rows } = await client.query<{ locked: boolean }>(
-            `SELECT pg_try_advisory_lock(${LOCK_CLASS}, hashtext($1)) AS locked`,
-            [tenantId],
+            'SELECT pg_try_advisory_lock(hashtext($2), hashtext($1)) AS locked',
+            [tenantId, lockName],
           );
           if (rows[0]?.locked) break;
           if (Date.now() >= deadline) {
             throw new MtPaasError(
               'CONFLICT',
-              `Tenant "${tenantId}" is being provisioned by another process; retry when it has finished.`,
-              { details: { tenantId }, retryAfterSeconds: 5 },
+              lockName === PROVISIONING_LOCK
+                ? `Tenant "${tenantId}" is being provisioned by another process; retry when it has finished.`
+                : `Tenant "${tenantId}" is locked by another process (${lockName}); retry when it has finished.`,
+              { details: { tenantId, lock: lockName }, retryAfterSeconds: 5 },
             );
           }
           await sleep(delay);

@@ -22,6 +22,7 @@ export {
   describeWithChromium,
   launchChromium,
 } from './browser.js';
+export { childExited, type StartTsChildOptions, startTsChild } from './child-process.js';
 export {
   describeWith,
   describeWithAmqp,
