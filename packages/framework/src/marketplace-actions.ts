@@ -2,7 +2,7 @@ import { MtPaasError, type TenantEventBus, type TenantId } from '@mt-paas/contex
 import type { ControlPlane } from '@mt-paas/control';
 import type { Catalog } from '@mt-paas/db';
 import type { Provisioner } from '@mt-paas/provisioning';
-import { createTenantLock } from '@mt-paas/provisioning/internal';
+import { createTenantLock } from '@mt-paas/provisioning';
 
 /**
  * What a marketplace event makes the framework do once its receipt has committed (onboarding has its own

@@ -33,6 +33,8 @@ export type {
 export { createProvisioner } from './provisioner.js';
 export type { RenderProblem, TemplateValues } from './templates.js';
 export { checkRenderedFiles, renderTemplate } from './templates.js';
+export type { TenantLock } from './tenant-lock.js';
+export { createTenantLock } from './tenant-lock.js';
 export type { TenantRouter, TenantRouterOptions } from './tenant-router.js';
 export { createTenantRouter } from './tenant-router.js';
 export type {
