@@ -1,0 +1,374 @@
+import { join } from 'node:path';
+import type { ConfigEnv, MtPaasConfig } from '@mt-paas/config';
+import {
+  MtPaasError,
+  parseTenantId,
+  type Tenant,
+  type TenantEventBus,
+  type TenantId,
+} from '@mt-paas/context';
+import {
+  type ActivityInput,
+  type ControlPlane,
+  controlOptionsFromConfig,
+  createControlPlane,
+  type XapiStatement,
+} from '@mt-paas/control';
+import { type Catalog, createCatalog, createTenantDb, type TenantDb, type TenantScope } from '@mt-paas/db';
+import {
+  clientOptionsFromConfig,
+  createCatalogReceiptStore,
+  createMarketplaceClient,
+  createMarketplaceReceiver,
+  createOutbox,
+  createOutboxDispatcher,
+  createOutboxUsageSink,
+  type MarketplaceClient,
+  type MarketplaceReceiver,
+  type Outbox,
+  type OutboxDispatcher,
+  receiverOptionsFromConfig,
+} from '@mt-paas/marketplace';
+import {
+  createInProcessEventBus,
+  createRedisClient,
+  createRedisEventBus,
+  createTenantPipeline,
+  pipelineOptionsFromConfig,
+  type TenantPipeline,
+  type TenantPipelineOptions,
+} from '@mt-paas/middleware';
+import {
+  createProvisioner,
+  type OnboardInput,
+  type Provisioner,
+  type ProvisioningHooks,
+} from '@mt-paas/provisioning';
+import type { Redis } from 'ioredis';
+import { type Logger, pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createAfterCommit } from './after-commit.js';
+import { type FrameworkConfigSource, loadFrameworkConfig } from './load-framework-config.js';
+import { createMarketplaceHandlers } from './marketplace-handlers.js';
+import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { createTokenIssuer, type TokenIssuer } from './tokens.js';
+
+/** What the app's `afterOnboard` hook receives: the new tenant, its admin, and a unit-of-work runner. */
+export interface AfterOnboardContext {
+  tenant: Tenant;
+  /** The marketplace's `admin_email` (undefined when the tenant was onboarded without one). */
+  adminEmail: string | undefined;
+  adminName: string | undefined;
+  /** The onboarding input (plan, application id, …). */
+  input: OnboardInput;
+  /** Runs a unit of work in the new tenant's storage (migrated by now). */
+  scope: TenantScope;
+}
+
+/** The app's part of the tenant lifecycle. Each hook runs at least once: write idempotently. */
+export interface FrameworkHooks extends Omit<ProvisioningHooks, 'afterOnboard'> {
+  /** The tenant's storage exists and is migrated: seed its admin user and sample data. */
+  afterOnboard?(context: AfterOnboardContext): unknown;
+}
+
+/** Options of {@link createServiceFramework} besides where the config comes from. */
+export interface ServiceFrameworkExtras {
+  /** Environment for `${VAR}` in the config and the variables read here. @default process.env */
+  env?: ConfigEnv;
+  /** The app's drizzle-kit output folder of its tenant tables (applied in the configured mode). */
+  migrationsFolder?: string;
+  /** Lifecycle hooks (seed the admin user at onboarding). */
+  hooks?: FrameworkHooks;
+  /**
+   * Embedded database directory when no Postgres URL is configured: a path, or `'memory'`.
+   * @default `<database.data_dir>/pglite` (`.data/pglite`)
+   */
+  dataDir?: string;
+  /** The URL a new tenant is reached at, answered to the marketplace. @default `<service.public_url>/?tenant=<id>` */
+  accessUrl?: (tenantId: TenantId) => string;
+  /** pino logger. @default pino at `logging.level` */
+  logger?: Logger;
+  /** Extra pipeline options (routes, api keys, …) merged over what the config says. */
+  pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
+  /** Start the timers (heartbeat, kill-switch sweep, outbox dispatcher). @default true */
+  start?: boolean;
+}
+
+/** Options of {@link createServiceFramework}. */
+export type ServiceFrameworkOptions = FrameworkConfigSource & ServiceFrameworkExtras;
+
+/** Everything the framework built, and the few calls an app needs. */
+export interface ServiceFramework {
+  /** The validated config (`mt.config.custom.rag`, `mt.config.service.id`, …). */
+  readonly config: MtPaasConfig;
+  readonly catalog: Catalog;
+  /** Tenant-scoped database access in `isolation.mode`. */
+  readonly tenantDb: TenantDb;
+  /** The request pipeline; pass it to the Express / Hono adapters: `mtPaasExpress({ pipeline: mt.pipeline })`. */
+  readonly pipeline: TenantPipeline;
+  readonly provisioner: Provisioner;
+  readonly control: ControlPlane;
+  /** The marketplace webhook receiver (seed routes, Standard Webhooks, SSO callback). */
+  readonly receiver: MarketplaceReceiver;
+  readonly outbox: Outbox;
+  /** `undefined` without `marketplace.api_url`. */
+  readonly marketplaceClient: MarketplaceClient | undefined;
+  readonly events: TenantEventBus;
+  readonly logger: Logger;
+  /** The prom-client registry of the pipeline and control metrics. */
+  readonly registry: Registry;
+  /** The Fastify plugin: `await app.register(mt.fastify)`. */
+  readonly fastify: FrameworkFastifyPlugin;
+  /** The seed's `log_activity()`: one xAPI statement for the current request's tenant and user. */
+  logActivity(input: ActivityInput): XapiStatement | undefined;
+  /** The tenant's LLM chain, embedding model, reranker and vector store (metered on `llm_tokens`). */
+  providersFor(tenantId: string): Promise<FrameworkProviders>;
+  /**
+   * Signs a login token for a user of a tenant (password login): `auth.jwt.secret` / `algorithm`,
+   * lifetime `auth.jwt.expiry_hours`, the tenant claim the pipeline checks. The tenant defaults to the
+   * current request's.
+   */
+  issueToken: TokenIssuer;
+  /** Onboards a tenant (what the marketplace's provision request does). */
+  onboard(input: OnboardInput): Promise<Tenant>;
+  /** Stops timers, drains the outbox, closes pools and connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The Fastify plugin type (kept structural so fastify stays an optional peer). */
+export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFastifyPlugin;
+
+/**
+ * Builds a whole mt-paas service from `mt-paas.yaml`: the catalog and tenant storage in the configured
+ * isolation mode (Postgres when `database.central.url` / `DATABASE_URL` is set, else embedded PGlite), the
+ * cached directory and event bus (Redis when `redis.url` / `REDIS_URL` is set, else in-process), auth,
+ * limits and quotas, the marketplace routes wired to provisioning, control and providers. A bad config
+ * fails here, with the config error.
+ *
+ * @example
+ * const mt = await createServiceFramework({ configPath: 'mt-paas.yaml', migrationsFolder: './drizzle' });
+ * const app = Fastify();
+ * await app.register(mt.fastify);
+ * app.get('/courses', async (req) => req.tenantDb((tx) => tx.select().from(courses)));
+ */
+export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
+  const env = options.env ?? process.env;
+  const config = await loadFrameworkConfig({ ...options, env });
+  const logger = options.logger ?? pino({ level: config.logging.level });
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    const errors: unknown[] = [];
+    for (const closer of closers.splice(0).reverse()) {
+      try {
+        await closer();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) logger.warn({ errors }, 'mt-paas: some resources did not close cleanly');
+  };
+  try {
+    return await build(config, options, env, logger, closers, close);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function build(
+  config: MtPaasConfig,
+  options: ServiceFrameworkOptions,
+  env: ConfigEnv,
+  logger: Logger,
+  closers: Array<() => Promise<unknown>>,
+  close: () => Promise<void>,
+): Promise<ServiceFramework> {
+  const centralUrl = config.database.central.url ?? nonEmpty(env.DATABASE_URL);
+  const catalog = await createCatalog(
+    centralUrl === undefined
+      ? { dataDir: options.dataDir ?? join(config.database.dataDir, 'pglite') }
+      : { connectionString: centralUrl, maxConnections: config.database.central.poolSize },
+  );
+  closers.push(() => catalog.close());
+  await catalog.migrate();
+
+  const mode = config.isolation.mode;
+  if (mode !== 'row') {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `isolation.mode "${mode}" is not wired yet in this build; use row.`,
+    );
+  }
+  const tenantDb = await createTenantDb({
+    mode,
+    catalog,
+    ...(options.migrationsFolder === undefined ? {} : { migrationsFolder: options.migrationsFolder }),
+  });
+  closers.push(() => tenantDb.close());
+  if (options.migrationsFolder !== undefined) {
+    const migrated = await tenantDb.migrateTenants();
+    if (migrated.failed.length > 0) {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        `The app's tenant migrations failed for ${migrated.failed.length} target(s); fix the migrations in ${options.migrationsFolder}.`,
+        { details: { failed: migrated.failed } },
+      );
+    }
+  }
+
+  const redisUrl = config.redis.url ?? nonEmpty(env.REDIS_URL);
+  let redis: Redis | undefined;
+  let events: TenantEventBus;
+  if (redisUrl === undefined) {
+    events = createInProcessEventBus();
+  } else {
+    redis = createRedisClient({ url: redisUrl });
+    const subscriber = createRedisClient({ url: redisUrl });
+    events = createRedisEventBus({ redis: subscriber });
+    closers.push(async () => {
+      redis?.disconnect();
+      subscriber.disconnect();
+    });
+  }
+  closers.push(() => events.close());
+
+  const registry = new Registry();
+  const outbox = createOutbox(catalog);
+  const marketplaceClient =
+    config.marketplace.enabled && config.marketplace.apiUrl !== undefined
+      ? createMarketplaceClient(clientOptionsFromConfig(config))
+      : undefined;
+
+  const control = createControlPlane(
+    controlOptionsFromConfig(config, {
+      catalog,
+      events,
+      outbox,
+      registry,
+      logger,
+      ...(marketplaceClient === undefined ? {} : { heartbeatSender: marketplaceClient }),
+    }),
+  );
+
+  const usageSink =
+    marketplaceClient === undefined ? catalog.usage : createOutboxUsageSink({ outbox, next: catalog.usage });
+  const pipeline = createTenantPipeline({
+    ...pipelineOptionsFromConfig(config),
+    directory: catalog.directory,
+    events,
+    usageSink,
+    auditSink: control.audit,
+    logger,
+    metrics: { registry },
+    ...(redis === undefined ? {} : { rateLimit: { redis }, quota: { redis } }),
+    ...options.pipeline,
+  });
+  await pipeline.start();
+  closers.push(() => pipeline.close());
+
+  const hooks = options.hooks ?? {};
+  const provisioner = createProvisioner({
+    catalog,
+    tenantDbs: { [mode]: tenantDb },
+    defaultMode: mode,
+    events,
+    audit: control.audit,
+    hooks: {
+      ...withoutAfterOnboard(hooks),
+      ...(hooks.afterOnboard === undefined
+        ? {}
+        : {
+            afterOnboard: ({ tenant, input, scope }) =>
+              hooks.afterOnboard?.({
+                tenant,
+                adminEmail: input.adminEmail,
+                adminName: input.adminName,
+                input,
+                scope,
+              }),
+          }),
+    },
+  });
+
+  const afterCommit = createAfterCommit(catalog);
+  const accessUrl =
+    options.accessUrl ??
+    ((tenantId: TenantId) =>
+      `${config.service.publicUrl ?? 'http://localhost:3000'}/?tenant=${encodeURIComponent(tenantId)}`);
+  const receiver = createMarketplaceReceiver({
+    ...receiverOptionsFromConfig(config),
+    receipts: afterCommit.wrap(createCatalogReceiptStore(catalog)),
+    handlers: createMarketplaceHandlers({
+      catalog,
+      provisioner,
+      control,
+      events,
+      afterCommit,
+      accessUrl,
+      config,
+    }),
+    onHandlerError: (error, context) =>
+      logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
+  });
+
+  let dispatcher: OutboxDispatcher | undefined;
+  if (marketplaceClient !== undefined) {
+    const activeDispatcher = createOutboxDispatcher({
+      outbox,
+      client: marketplaceClient,
+      onError: (error) => logger.warn({ err: error }, 'mt-paas: outbox delivery failed'),
+    });
+    dispatcher = activeDispatcher;
+    closers.push(async () => {
+      await activeDispatcher.stop();
+      // Drain: one more bounded round, so what this instance queued last is sent now.
+      await activeDispatcher.runOnce().catch(() => {});
+    });
+  }
+  closers.push(() => control.stop());
+
+  const providers = createTenantProviders({ config, catalog, pipeline, env, usageSink });
+  closers.push(() => providers.close());
+
+  if (options.start !== false) {
+    control.start();
+    dispatcher?.start();
+  }
+
+  const { createFrameworkFastifyPlugin } = await import('./fastify-plugin.js');
+  let closed: Promise<void> | undefined;
+  const framework: ServiceFramework = {
+    config,
+    catalog,
+    tenantDb,
+    pipeline,
+    provisioner,
+    control,
+    receiver,
+    outbox,
+    marketplaceClient,
+    events,
+    logger,
+    registry,
+    fastify: undefined as unknown as FrameworkFastifyPlugin,
+    logActivity: (input) => control.logActivity(input),
+    providersFor: (tenantId) => providers.forTenant(parseTenantId(tenantId)),
+    issueToken: createTokenIssuer(config),
+    onboard: (input) => provisioner.onboard(input),
+    close: () => {
+      closed ??= close();
+      return closed;
+    },
+  };
+  (framework as { fastify: FrameworkFastifyPlugin }).fastify = createFrameworkFastifyPlugin(framework);
+  return framework;
+}
+
+function withoutAfterOnboard(hooks: FrameworkHooks): ProvisioningHooks {
+  const { afterOnboard: _afterOnboard, ...rest } = hooks;
+  return rest;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}

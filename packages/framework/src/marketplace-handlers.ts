@@ -1,0 +1,135 @@
+import type { MtPaasConfig } from '@mt-paas/config';
+import type { TenantEventBus, TenantId } from '@mt-paas/context';
+import type { ControlPlane } from '@mt-paas/control';
+import type { Catalog } from '@mt-paas/db';
+import type { MarketplaceHandlers } from '@mt-paas/marketplace';
+import type { Provisioner } from '@mt-paas/provisioning';
+import type { AfterCommit } from './after-commit.js';
+
+/** What the marketplace handlers work with. */
+export interface MarketplaceHandlerDependencies {
+  catalog: Catalog;
+  provisioner: Provisioner;
+  control: ControlPlane;
+  events: TenantEventBus;
+  afterCommit: AfterCommit;
+  accessUrl: (tenantId: TenantId) => string;
+  config: MtPaasConfig;
+}
+
+const GONE = ['deleted', 'purged'];
+
+/**
+ * The marketplace's events mapped onto the lifecycle. Each handler runs inside the delivery's receipt
+ * transaction; what must follow the commit (provisioning, suspend / offboard, the kill switch, the cache
+ * event of a changed subscription) is deferred with `afterCommit`, so it runs once the receipt is stored —
+ * never before — and a failure there makes the delivery retryable again.
+ */
+export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies): MarketplaceHandlers {
+  const { catalog, provisioner, control, events, afterCommit } = deps;
+  const tenantsTable = `"${catalog.schema}"."tenants"`;
+
+  return {
+    onProvisionRequested(data) {
+      afterCommit.defer(() =>
+        provisioner.onboard({
+          id: data.tenantId,
+          name: data.tenantName,
+          adminEmail: data.adminEmail,
+          ...(data.adminName === undefined ? {} : { adminName: data.adminName }),
+          ...(data.institution === undefined ? {} : { institution: data.institution }),
+          applicationId: data.applicationId,
+          applicationKind: data.applicationKind,
+          ...(data.plan === undefined ? {} : { plan: data.plan }),
+          ...(data.demoExpiresAt === undefined
+            ? {}
+            : {
+                entitlements: {
+                  ...entitlementDefaults(deps.config, data.plan ?? 'free'),
+                  expiresAt: data.demoExpiresAt,
+                  source: 'marketplace',
+                },
+              }),
+        }),
+      );
+      return { accessUrl: deps.accessUrl(data.tenantId) };
+    },
+
+    async onSubscriptionUpdated(data) {
+      const graceUntil =
+        data.expiresAt !== null && data.gracePeriodHours !== undefined
+          ? new Date(data.expiresAt.getTime() + data.gracePeriodHours * 3_600_000)
+          : undefined;
+      await catalog.tenants.setEntitlements(data.tenantId, {
+        plan: data.plan,
+        features: data.features,
+        limits: data.limits,
+        expiresAt: data.expiresAt,
+        ...(graceUntil === undefined ? {} : { graceUntil }),
+        source: 'marketplace',
+      });
+      // Every instance drops its cached entitlements once the new ones are committed.
+      afterCommit.defer(() =>
+        events.publish({ type: 'tenant.changed', tenantId: data.tenantId, at: new Date().toISOString() }),
+      );
+    },
+
+    async onServiceCancelled(data) {
+      const { rows } = await catalog.driver.query<{ id: TenantId }>(
+        `SELECT id FROM ${tenantsTable} WHERE application_id = $1 AND status IN ('active', 'grace', 'provisioning')
+         ${data.tenantId === undefined ? '' : 'AND id = $2'} ORDER BY id`,
+        data.tenantId === undefined
+          ? [String(data.applicationId)]
+          : [String(data.applicationId), data.tenantId],
+      );
+      const tenantIds = rows.map((row) => row.id);
+      afterCommit.defer(async () => {
+        for (const id of tenantIds)
+          await provisioner.suspend(id, { reason: data.reason ?? 'service_cancelled' });
+      });
+      return { tenantIds };
+    },
+
+    async onUserDeleted(data) {
+      const { rows } = await catalog.driver.query<{ id: TenantId }>(
+        `SELECT id FROM ${tenantsTable} WHERE lower(admin_email) = lower($1) AND status <> ALL($2::text[]) ORDER BY id`,
+        [data.email, GONE],
+      );
+      const deletedTenants = rows.map((row) => row.id);
+      afterCommit.defer(async () => {
+        for (const id of deletedTenants) await provisioner.offboard(id, { reason: 'user_deleted' });
+      });
+      return { deletedTenants };
+    },
+
+    onBlocked(data) {
+      // After the receipt commits: `tenant.blocked` must not reach other instances before the row does.
+      afterCommit.defer(() =>
+        control.block(data.tenantId, {
+          reason: data.reason,
+          gracePeriodHours: data.gracePeriodHours,
+          ...(data.blockAt === undefined ? {} : { blockAt: data.blockAt }),
+          ...(data.message === undefined ? {} : { message: data.message }),
+        }),
+      );
+    },
+
+    onUnblocked(data) {
+      afterCommit.defer(() =>
+        control.unblock(data.tenantId, {
+          ...(data.reason === undefined ? {} : { reason: data.reason }),
+          ...(data.message === undefined ? {} : { message: data.message }),
+        }),
+      );
+    },
+  };
+}
+
+function entitlementDefaults(config: MtPaasConfig, planName: string) {
+  const plan = config.plans[planName];
+  return {
+    plan: planName,
+    features: { ...config.features.defaults, ...plan?.features },
+    limits: { rpm: plan?.rpm ?? null, quotas: plan?.quotas ?? {} },
+  };
+}

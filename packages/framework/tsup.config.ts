@@ -1,0 +1,3 @@
+import { packageConfig } from '@mt-paas/tsup-config';
+
+export default packageConfig();
