@@ -67,7 +67,7 @@ export function marketDriver(baseUrl: string) {
       return (await response.json()) as MarketTenant;
     },
     block: (serviceId: string, tenantId: string, body: { reason: string; message?: string }) =>
-      call(`${sim}/services/${serviceId}/tenants/${tenantId}/block`, { body }),
+      call<{ delivery_id: string }>(`${sim}/services/${serviceId}/tenants/${tenantId}/block`, { body }),
     unblock: (serviceId: string, tenantId: string) =>
       call(`${sim}/services/${serviceId}/tenants/${tenantId}/unblock`, { body: {} }),
     changePlan: (serviceId: string, tenantId: string, plan: string) =>
