@@ -3,9 +3,10 @@
  * approval (the tutor creates the tenant, its storage and its admin), then a course with one document
  * uploaded by the admin. A second run finds the tenant at the market and leaves it as it is.
  */
+import { call } from '@mt-paas/test-env/processes';
 import type { MarketDriver } from './market.js';
 import type { ServiceSecrets } from './stack.js';
-import { adminLogin } from './tutor-admin.js';
+import { ensureAdminPassword } from './tutor-admin.js';
 import { tutorClient } from './tutor-client.js';
 
 export const DEMO = {
@@ -32,16 +33,19 @@ cycle in the stroma fixes carbon dioxide into glucose, using the ATP and NADPH t
 export interface DemoTenant {
   tenantId: string;
   userId: number;
-  /** How to log in, as printed. */
-  login: string;
+  email: string;
   question: string;
 }
 
-/** Creates the demo tenant (once) and its content; resolves when the tutor can answer about it. */
+/**
+ * Creates the demo tenant (once), gives its admin `password` and adds the course and its document;
+ * resolves when the tutor can answer about it.
+ */
 export async function provisionDemo(
   market: MarketDriver,
   tutorUrl: string,
   secrets: ServiceSecrets,
+  password: string,
 ): Promise<DemoTenant> {
   const existing = await market.findTenant(secrets.serviceId, DEMO.tenantId);
   let userId: number;
@@ -57,35 +61,34 @@ export async function provisionDemo(
     });
     userId = onboarded.userId;
   } else {
-    const { users } = (await fetch(`${market.url}/sim/v1/users`).then((r) => r.json())) as {
-      users: Array<{ id: number; email: string }>;
-    };
+    const { users } = await call<{ users: Array<{ id: number; email: string }> }>(
+      `${market.url}/sim/v1/users`,
+    );
     const user = users.find((candidate) => candidate.email === DEMO.email);
-    if (user === undefined)
+    if (user === undefined) {
       throw new Error(`the market knows ${DEMO.tenantId} but not ${DEMO.email}; run with --fresh`);
+    }
     userId = user.id;
   }
-  await waitFor(
-    async () => (await market.findTenant(secrets.serviceId, DEMO.tenantId))?.reportedStatus === 'active',
-    {
-      what: `the tutor to create and report tenant ${DEMO.tenantId}`,
-    },
+  // the market marks the application completed once the tutor has answered the provision request
+  const { applications } = await call<{ applications: Array<{ id: number; tenantId: string }> }>(
+    `${market.url}/sim/v1/applications`,
   );
+  const application = applications.find((candidate) => candidate.tenantId === DEMO.tenantId);
+  if (application === undefined) throw new Error(`the market has no application for ${DEMO.tenantId}`);
+  await waitFor(async () => (await market.application(application.id)).status === 'completed', {
+    what: `the tutor to create tenant ${DEMO.tenantId}`,
+  });
 
   const client = tutorClient(tutorUrl, DEMO.tenantId);
-  const admin = await adminLogin(market, client, { serviceId: secrets.serviceId, userId, email: DEMO.email });
-  const courses = (await client.listCourses()) as
-    | { courses?: Array<{ id: string; title: string }> }
-    | Array<{
-        id: string;
-        title: string;
-      }>;
-  const list = Array.isArray(courses) ? courses : (courses.courses ?? []);
-  if (!list.some((course) => course.title === DEMO.course.title)) {
+  await ensureAdminPassword(client, secrets.superadminKey, DEMO.email, password);
+  await client.login(DEMO.email, password);
+  const courses = (await client.listCourses()) as Array<{ id: string; title: string }>;
+  if (!courses.some((course) => course.title === DEMO.course.title)) {
     const course = await client.createCourse(DEMO.course);
     await client.uploadDocument(course.id, DEMO.document);
   }
-  return { tenantId: DEMO.tenantId, userId, login: admin.printable, question: DEMO.question };
+  return { tenantId: DEMO.tenantId, userId, email: DEMO.email, question: DEMO.question };
 }
 
 /** Polls `check` every 200 ms until it is true; throws after `timeoutMs` naming what it waited for. */

@@ -54,6 +54,8 @@ export interface ServiceSecrets {
   apiKey: string;
   /** The tutor's `X-API-Key` for its superadmin routes. */
   superadminKey: string;
+  /** The tutor's session-token secret (every instance of one service shares it). */
+  jwtSecret: string;
 }
 
 /** Fresh secrets for a service. */
@@ -68,6 +70,7 @@ export function newServiceSecrets(serviceId = 'keli_tutor'): ServiceSecrets {
     legacySecret: `legacy_${random()}`,
     apiKey: `sk_${random()}`,
     superadminKey: `sa_${random()}`,
+    jwtSecret: `${random()}${random()}`,
   };
 }
 
@@ -77,9 +80,12 @@ export function tutorEnv(market: RunningProcess, secrets: ServiceSecrets, extra:
     SERVICE_ID: secrets.serviceId,
     MARKET_URL: `${market.url}/api/v1`,
     MARKET_SSO_ISSUER: market.url,
+    MARKET_SSO_JWKS_URL: `${market.url}/.well-known/jwks.json`,
     WEBHOOK_SECRET: secrets.webhookSecret,
+    LEGACY_WEBHOOK_SECRET: secrets.legacySecret,
     MARKET_API_KEY: secrets.apiKey,
     SUPERADMIN_API_KEY: secrets.superadminKey,
+    JWT_SECRET: secrets.jwtSecret,
     ...extra,
   };
 }

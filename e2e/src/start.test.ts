@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { isAlive, startProcess } from '@mt-paas/test-env/processes';
+import { call, isAlive, startProcess } from '@mt-paas/test-env/processes';
 import { expect, it } from 'vitest';
 import { DEMO } from './demo-content.js';
+import { tutorClient } from './tutor-client.js';
 
 /**
  * `pnpm start` as a user runs it (the launcher without the build step, on free ports, nothing kept):
@@ -41,12 +42,16 @@ it('starts market-sim and the tutor with a demo tenant, and stops both on Ctrl-C
     expect(output).toMatch(/market console\s+http:\/\/127\.0\.0\.1:\d+\//);
     const marketUrl = /market console\s+(http:\/\/\S+)\//.exec(output)![1]!;
 
-    // the demo tenant exists at the market and on the tutor, with its document
-    const tenant = await (
-      await fetch(`${marketUrl}/sim/v1/services/keli_tutor/tenants/${DEMO.tenantId}`)
-    ).json();
-    expect(tenant).toMatchObject({ status: 'active', reportedStatus: 'active' });
-    expect((await fetch(`${tutorUrl}/api/health`)).status).toBe(200);
+    // the demo tenant exists at the market and on the tutor; the printed login works and the tutor
+    // answers the suggested question from the demo document
+    const tenant = await call(`${marketUrl}/sim/v1/services/keli_tutor/tenants/${DEMO.tenantId}`);
+    expect(tenant).toMatchObject({ status: 'active', plan: DEMO.plan });
+    const [, email, password] = /log in\s+(\S+) \/ (\S+)/.exec(output)!;
+    const client = tutorClient(tutorUrl, DEMO.tenantId);
+    await client.login(email!, password!);
+    const answer = await client.chat(DEMO.question);
+    expect(answer.final?.answer).toContain('reflects green light');
+    expect(answer.final?.sources.map((source) => source.title)).toContain(DEMO.document.title);
 
     const children = childrenOf(launcher.pid);
     expect(children).toHaveLength(2);

@@ -9,6 +9,7 @@
  * `child_process` (through `@mt-paas/test-env/processes`): both are in every supported Node, and the
  * launcher needs nothing a library would add.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -78,19 +79,27 @@ if (args.fresh && dataDir !== undefined) {
 }
 mkdirSync(stateDir, { recursive: true });
 
-/** The secrets of the last run, so that a restart finds its registration and its tenant again. */
-function loadSecrets(): ServiceSecrets {
-  const file = join(stateDir, 'secrets.json');
+/** What a restart must find again: the service's secrets (its registration) and the demo password. */
+interface LauncherState {
+  secrets: ServiceSecrets;
+  demoPassword: string;
+}
+
+function loadState(): LauncherState {
+  const file = join(stateDir, 'state.json');
   if (!memory) {
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as ServiceSecrets;
+      return JSON.parse(readFileSync(file, 'utf8')) as LauncherState;
     } catch {
       // first run (or a broken file): new secrets
     }
   }
-  const secrets = newServiceSecrets('keli_tutor');
-  if (!memory) writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  return secrets;
+  const state = {
+    secrets: newServiceSecrets('keli_tutor'),
+    demoPassword: `demo-${randomBytes(6).toString('base64url')}`,
+  };
+  if (!memory) writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  return state;
 }
 
 const logs: Record<string, string> = {};
@@ -156,7 +165,7 @@ const shared = {
 };
 
 try {
-  const secrets = loadSecrets();
+  const { secrets, demoPassword } = loadState();
   console.log(
     `starting market-sim and reference-tutor (${process.env.DATABASE_URL ? 'Postgres from DATABASE_URL' : memory ? 'PGlite in memory' : `PGlite under ${dataDir}`}, ${process.env.REDIS_URL ? 'Redis from REDIS_URL' : 'in-process limits'}, the local AI provider)…`,
   );
@@ -184,13 +193,13 @@ try {
 
   const driver = marketDriver(market.url);
   await registerTutor(driver, tutor.url, secrets);
-  const demo = await provisionDemo(driver, tutor.url, secrets);
+  const demo = await provisionDemo(driver, tutor.url, secrets, demoPassword);
 
   console.log(`
 mt-paas is running — Ctrl-C stops both.
 
   the tutor (demo tenant)   ${tutor.url}/?tenant=${demo.tenantId}
-  log in                    ${demo.login}
+  log in                    ${demo.email} / ${demoPassword}
   log in with the market    ${market.url}/sim/v1/sso/open?service_id=${secrets.serviceId}&user_id=${demo.userId}
   ask, e.g.                 "${demo.question}"
   tutor API docs            ${tutor.url}/docs

@@ -13,13 +13,16 @@ export interface TutorResponse {
   body: any;
 }
 
-/** The final event of a chat stream. */
+/** The final (`done`) event of a chat stream. */
 export interface ChatAnswer {
   answer: string;
   sources: Array<Record<string, unknown>>;
 }
 
-/** A chat stream as received: every event, the tokens and the final answer (when one came). */
+/**
+ * A chat stream as received: every event, the text of the `token` events, the `done` event's answer and
+ * an `error` event's (or a refused request's JSON) body.
+ */
 export interface ChatStream {
   status: number;
   headers: Headers;
@@ -127,10 +130,8 @@ export function tutorClient(baseUrl: string, tenantId: string) {
             stream.final = data as ChatAnswer;
           } else if (typeof data === 'object' && data !== null && 'error' in data) {
             stream.error = data;
-          } else if (typeof data === 'object' && data !== null && 'token' in data) {
-            stream.tokens.push(String((data as { token: unknown }).token));
-          } else if (typeof data === 'string') {
-            stream.tokens.push(data);
+          } else if (event.event === 'token' && typeof data === 'object' && data !== null && 'text' in data) {
+            stream.tokens.push(String((data as { text: unknown }).text));
           }
         },
       });
