@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig } from '@mt-paas/config';
 import { currentTenant, MtPaasError } from '@mt-paas/context';
 import { createCatalog, createTenantDb } from '@mt-paas/db';
-import { pipelineOptionsFromConfig } from '@mt-paas/middleware';
+import { pipelineOptionsFromConfig } from '@mt-paas/framework';
 import { mtPaasFastify, requireFeature } from '@mt-paas/middleware/fastify';
 import { createLocalEmbeddingModel, createLocalProvider } from '@mt-paas/providers-llm';
 import { createMemoryVectorStore } from '@mt-paas/providers-vector';

@@ -47,7 +47,8 @@ describe('chunkText', () => {
   });
 
   it('drops markdown markup and keeps headings as sentences', () => {
-    const markdown = '# Photosynthesis\n\n**Plants** turn [light](https://x.test) into sugar.\n\n- Chlorophyll is green.\n\n```\ncode\n```';
+    const markdown =
+      '# Photosynthesis\n\n**Plants** turn [light](https://x.test) into sugar.\n\n- Chlorophyll is green.\n\n```\ncode\n```';
     const [chunk] = chunkText(markdown, { chunkSize: 500, overlap: 50 });
     expect(chunk).toBe('Photosynthesis. Plants turn light into sugar. Chlorophyll is green. code');
   });
@@ -55,7 +56,10 @@ describe('chunkText', () => {
   it('segments Korean sentences', () => {
     const text = '한림대학교 도서관은 오전 9시에 엽니다. 열람실은 24시간 운영합니다. 대출은 2주입니다.';
     const chunks = chunkText(text, { chunkSize: 40, overlap: 0 });
-    expect(chunks).toEqual(['한림대학교 도서관은 오전 9시에 엽니다. 열람실은 24시간 운영합니다.', '대출은 2주입니다.']);
+    expect(chunks).toEqual([
+      '한림대학교 도서관은 오전 9시에 엽니다. 열람실은 24시간 운영합니다.',
+      '대출은 2주입니다.',
+    ]);
   });
 
   it('gives nothing for empty text and refuses bad sizes', () => {
@@ -68,11 +72,18 @@ describe('chunkText', () => {
 describe('ragSettingsFromCustom', () => {
   it('reads custom.rag with defaults', () => {
     expect(ragSettingsFromCustom(undefined)).toEqual({ chunk_size: 500, overlap: 50, top_k: 4 });
-    expect(ragSettingsFromCustom({ rag: { chunk_size: 300, overlap: 30 } })).toMatchObject({ chunk_size: 300, overlap: 30 });
+    expect(ragSettingsFromCustom({ rag: { chunk_size: 300, overlap: 30 } })).toMatchObject({
+      chunk_size: 300,
+      overlap: 30,
+    });
   });
 
   it('refuses an overlap not smaller than the chunk size, naming the key', () => {
-    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 100, overlap: 100 } })).toThrow(/custom\.rag\.overlap/);
-    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 'big' } })).toThrow(/CONFIG_INVALID|custom\.rag\.chunk_size/);
+    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 100, overlap: 100 } })).toThrow(
+      /custom\.rag\.overlap/,
+    );
+    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 'big' } })).toThrow(
+      /CONFIG_INVALID|custom\.rag\.chunk_size/,
+    );
   });
 });

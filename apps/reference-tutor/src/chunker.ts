@@ -102,7 +102,9 @@ function overlapTail(parts: string[], overlap: number): string[] {
   const last = parts[parts.length - 1] ?? '';
   const cut = last.slice(-overlap);
   const space = cut.indexOf(' ');
-  return [(space >= 0 && space < cut.length - 1 ? cut.slice(space + 1) : cut).trim()].filter((part) => part !== '');
+  return [(space >= 0 && space < cut.length - 1 ? cut.slice(space + 1) : cut).trim()].filter(
+    (part) => part !== '',
+  );
 }
 
 /**
@@ -115,13 +117,17 @@ export function chunkText(text: string, options: ChunkOptions): string[] {
     throw new MtPaasError('CONFIG_INVALID', `chunkSize must be a whole number ≥ 1, got ${chunkSize}.`);
   }
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= chunkSize) {
-    throw new MtPaasError('CONFIG_INVALID', `overlap must be a whole number from 0 to chunkSize - 1, got ${overlap}.`);
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `overlap must be a whole number from 0 to chunkSize - 1, got ${overlap}.`,
+    );
   }
   const pieces = sentencesOf(plainText(text)).flatMap((sentence) => cutLong(sentence, chunkSize));
   const chunks: string[] = [];
   let current: string[] = [];
   let fresh = 0; // pieces of `current` not yet emitted in a chunk
-  const lengthOf = (parts: string[]) => parts.reduce((sum, part) => sum + part.length, 0) + Math.max(0, parts.length - 1);
+  const lengthOf = (parts: string[]) =>
+    parts.reduce((sum, part) => sum + part.length, 0) + Math.max(0, parts.length - 1);
 
   for (const piece of pieces) {
     if (current.length > 0 && lengthOf([...current, piece]) > chunkSize) {

@@ -26,6 +26,8 @@ try {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (error) {
-  console.error(isMtPaasError(error) ? `reference-tutor could not start: ${error.code}: ${error.message}` : error);
+  console.error(
+    isMtPaasError(error) ? `reference-tutor could not start: ${error.code}: ${error.message}` : error,
+  );
   process.exit(1);
 }

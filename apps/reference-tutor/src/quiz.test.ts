@@ -14,7 +14,8 @@ const chunks = [
     documentId: 'd2',
     title: 'History',
     chunkIndex: 3,
-    content: 'The French Revolution began in 1789 in Paris. Napoleon crowned himself emperor in 1804 at Notre-Dame.',
+    content:
+      'The French Revolution began in 1789 in Paris. Napoleon crowned himself emperor in 1804 at Notre-Dame.',
   },
 ];
 

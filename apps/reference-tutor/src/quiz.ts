@@ -16,7 +16,9 @@ const segmenter = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 const WORD = /[\p{L}\p{N}][\p{L}\p{N}'-]*/gu;
 
 function termsOf(sentence: string): string[] {
-  return [...sentence.matchAll(WORD)].map((match) => match[0]).filter((word) => word.length >= 4 && !/^\d+$/.test(word));
+  return [...sentence.matchAll(WORD)]
+    .map((match) => match[0])
+    .filter((word) => word.length >= 4 && !/^\d+$/.test(word));
 }
 
 /** A stable pseudo-random order (FNV-1a of the seed) so a quiz can be reproduced from its inputs. */
@@ -55,11 +57,16 @@ export function generateQuiz(chunks: QuizChunk[], count: number, seed: string): 
     if (terms.length === 0) continue;
     // the rarest, then longest term of the sentence is its key term
     const key = [...terms].sort(
-      (a, b) => (frequency.get(a.toLowerCase()) ?? 0) - (frequency.get(b.toLowerCase()) ?? 0) || b.length - a.length,
+      (a, b) =>
+        (frequency.get(a.toLowerCase()) ?? 0) - (frequency.get(b.toLowerCase()) ?? 0) || b.length - a.length,
     )[0]!;
     const distractors = vocabulary
       .filter((term) => term !== key.toLowerCase() && !candidate.sentence.toLowerCase().includes(term))
-      .sort((a, b) => Math.abs(a.length - key.length) - Math.abs(b.length - key.length) || hash(`${seed}:${a}`) - hash(`${seed}:${b}`))
+      .sort(
+        (a, b) =>
+          Math.abs(a.length - key.length) - Math.abs(b.length - key.length) ||
+          hash(`${seed}:${a}`) - hash(`${seed}:${b}`),
+      )
       .slice(0, 3);
     if (distractors.length < 3) continue;
     const choices = [key, ...distractors];
@@ -69,7 +76,11 @@ export function generateQuiz(chunks: QuizChunk[], count: number, seed: string): 
       prompt: candidate.sentence.replace(key, '_____'),
       choices: rotated,
       answerIndex: rotated.indexOf(key),
-      source: { documentId: candidate.chunk.documentId, title: candidate.chunk.title, chunk: candidate.chunk.chunkIndex },
+      source: {
+        documentId: candidate.chunk.documentId,
+        title: candidate.chunk.title,
+        chunk: candidate.chunk.chunkIndex,
+      },
     });
   }
   return questions;

@@ -4,10 +4,10 @@
  * embedded, matched, and answered from the matching chunks.
  */
 import { MtPaasError } from '@mt-paas/context';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, count, eq, inArray } from 'drizzle-orm';
 import { chunkText, type RagSettings } from './chunker.js';
-import type { TenantAi, Tx } from './tutor.js';
 import { documentChunks, documents } from './schema.js';
+import type { TenantAi, Tx } from './tutor.js';
 
 /** A source cited by an answer. */
 export interface Source {
@@ -44,7 +44,10 @@ export interface NewDocument {
 export async function indexDocument(run: RunUnit, ai: TenantAi, settings: RagSettings, input: NewDocument) {
   const chunks = chunkText(input.content, { chunkSize: settings.chunk_size, overlap: settings.overlap });
   if (chunks.length === 0) {
-    throw new MtPaasError('INVALID_REQUEST', 'The document has no text: upload a non-empty text or markdown file.');
+    throw new MtPaasError(
+      'INVALID_REQUEST',
+      'The document has no text: upload a non-empty text or markdown file.',
+    );
   }
   const embeddings = await embedAll(ai, chunks);
   const { document, rows } = await run(async (tx) => {
@@ -54,7 +57,14 @@ export async function indexDocument(run: RunUnit, ai: TenantAi, settings: RagSet
       .returning();
     const rows = await tx
       .insert(documentChunks)
-      .values(chunks.map((content, chunkIndex) => ({ documentId: document!.id, courseId: input.courseId, chunkIndex, content })))
+      .values(
+        chunks.map((content, chunkIndex) => ({
+          documentId: document!.id,
+          courseId: input.courseId,
+          chunkIndex,
+          content,
+        })),
+      )
       .returning({ id: documentChunks.id, chunkIndex: documentChunks.chunkIndex });
     return { document: document!, rows };
   });
@@ -88,18 +98,31 @@ async function upsertVectors(
 }
 
 /**
- * Rebuilds the vector store from the stored chunks when it has none of them (an in-memory store after
- * a restart, a new store configured): the chunk table is the source of truth.
+ * Rebuilds the tenant's vectors from the stored chunks when the store holds fewer than there are chunks
+ * (an in-memory store after a restart, or on another instance; a new store configured): the chunk table
+ * is the source of truth. Upserts are idempotent, so a concurrent rebuild is harmless.
  */
 export async function ensureIndexed(run: RunUnit, ai: TenantAi): Promise<number> {
-  if ((await ai.vectorStore.count()) > 0) return 0;
+  const [stored, indexed] = await Promise.all([
+    run((tx) => tx.select({ value: count() }).from(documentChunks)),
+    ai.vectorStore.count(),
+  ]);
+  if (indexed >= (stored[0]?.value ?? 0)) return 0;
   const rows = await run((tx) =>
     tx
-      .select({ id: documentChunks.id, documentId: documentChunks.documentId, courseId: documentChunks.courseId, chunkIndex: documentChunks.chunkIndex, content: documentChunks.content })
+      .select({
+        id: documentChunks.id,
+        documentId: documentChunks.documentId,
+        courseId: documentChunks.courseId,
+        chunkIndex: documentChunks.chunkIndex,
+        content: documentChunks.content,
+      })
       .from(documentChunks),
   );
-  if (rows.length === 0) return 0;
-  const embeddings = await embedAll(ai, rows.map((row) => row.content));
+  const embeddings = await embedAll(
+    ai,
+    rows.map((row) => row.content),
+  );
   for (let start = 0; start < rows.length; start += 500) {
     await ai.vectorStore.upsert(
       rows.slice(start, start + 500).map((row, offset) => ({
@@ -132,9 +155,18 @@ export async function retrieve(
   // document) or not the tenant's is dropped here.
   const rows = await run((tx) =>
     tx
-      .select({ id: documentChunks.id, documentId: documentChunks.documentId, chunkIndex: documentChunks.chunkIndex, content: documentChunks.content, title: documents.title })
+      .select({
+        id: documentChunks.id,
+        documentId: documentChunks.documentId,
+        chunkIndex: documentChunks.chunkIndex,
+        content: documentChunks.content,
+        title: documents.title,
+      })
       .from(documentChunks)
-      .innerJoin(documents, and(eq(documents.id, documentChunks.documentId), eq(documents.tenantId, documentChunks.tenantId)))
+      .innerJoin(
+        documents,
+        and(eq(documents.id, documentChunks.documentId), eq(documents.tenantId, documentChunks.tenantId)),
+      )
       .where(inArray(documentChunks.id, ids)),
   );
   const byId = new Map(rows.map((row) => [row.id, row]));
@@ -142,13 +174,22 @@ export async function retrieve(
     const row = byId.get(match.id);
     return row === undefined
       ? []
-      : [{ documentId: row.documentId, title: row.title, chunk: row.chunkIndex, excerpt: row.content, score: match.score }];
+      : [
+          {
+            documentId: row.documentId,
+            title: row.title,
+            chunk: row.chunkIndex,
+            excerpt: row.content,
+            score: match.score,
+          },
+        ];
   });
 }
 
 /** The system prompt: numbered excerpts, then one short instruction. */
 export function contextPrompt(sources: Source[]): string {
-  if (sources.length === 0) return 'No course documents match this question. Say that you could not find it in the course documents.';
+  if (sources.length === 0)
+    return 'No course documents match this question. Say that you could not find it in the course documents.';
   return sources.map((source, index) => `[${index + 1}] ${source.title}: ${source.excerpt}`).join('\n\n');
 }
 

@@ -105,4 +105,3 @@ export interface QuizQuestion {
   answerIndex: number;
   source: { documentId: string; title: string; chunk: number };
 }
-

@@ -41,6 +41,8 @@ export interface TutorOptions {
   env?: Record<string, string | undefined>;
   /** Start the framework's timers (heartbeat, outbox dispatcher, kill-switch sweep). @default true */
   startTimers?: boolean;
+  /** The app role the framework creates on Postgres (without APP_DATABASE_URL). @default 'mt_paas_app' */
+  appRole?: string;
 }
 
 export interface RunningTutor {
@@ -56,7 +58,10 @@ export interface RunningTutor {
  * directory, so sessions survive a restart; with `TUTOR_DATA_DIR=memory` a fresh one per process.
  * Several instances must share `JWT_SECRET`.
  */
-async function jwtSecret(env: Record<string, string | undefined>, dataDir: string): Promise<{ secret: string; generated: boolean }> {
+async function jwtSecret(
+  env: Record<string, string | undefined>,
+  dataDir: string,
+): Promise<{ secret: string; generated: boolean }> {
   const given = env.JWT_SECRET?.trim();
   if (given) return { secret: given, generated: false };
   if (dataDir === 'memory') return { secret: randomBytes(32).toString('base64url'), generated: true };
@@ -75,7 +80,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
   const baseEnv: Record<string, string | undefined> = { ...process.env, ...options.env };
   const dataDir = baseEnv.TUTOR_DATA_DIR?.trim() || '.data/reference-tutor';
   const { secret, generated } = await jwtSecret(baseEnv, dataDir);
-  const env = { ...baseEnv, JWT_SECRET: secret };
+  const env: Record<string, string | undefined> = { ...baseEnv, JWT_SECRET: secret };
   const embedded = !env.DATABASE_URL?.trim();
 
   const mt = await createServiceFramework({
@@ -84,12 +89,15 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     migrationsFolder: MIGRATIONS_FOLDER,
     ...(embedded ? { dataDir: dataDir === 'memory' ? 'memory' : join(dataDir, 'pglite') } : {}),
     ...(options.startTimers === false ? { start: false } : {}),
+    ...(options.appRole === undefined ? {} : { appRole: options.appRole }),
     accessUrl: (tenantId) => `${publicUrl}/?tenant=${encodeURIComponent(tenantId)}`,
     hooks: {
       // The market's admin email becomes the tenant's admin; the password is set later (README: "First login").
       async afterOnboard({ tenant, adminEmail, adminName, scope }) {
         if (adminEmail === undefined) return;
-        const admin = await scope.run((tx) => ensureUser(tx, { email: adminEmail, name: adminName ?? adminEmail, role: 'admin' }));
+        const admin = await scope.run((tx) =>
+          ensureUser(tx, { email: adminEmail, name: adminName ?? adminEmail, role: 'admin' }),
+        );
         mt.logger.info(
           { tenantId: tenant.id, userId: admin.id },
           'tenant admin created; it logs in through the marketplace (SSO) or with a password link from POST /api/superadmin/tenants/:tenantId/password-reset',
@@ -103,15 +111,21 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
       ],
       apiKeys: {
         keys: [
-          ...(env.MARKET_API_KEY?.trim() ? [{ id: 'marketplace', key: env.MARKET_API_KEY.trim(), roles: ['marketplace'] }] : []),
-          ...(env.SUPERADMIN_API_KEY?.trim() ? [{ id: 'superadmin', key: env.SUPERADMIN_API_KEY.trim(), roles: ['superadmin'] }] : []),
+          ...(env.MARKET_API_KEY?.trim()
+            ? [{ id: 'marketplace', key: env.MARKET_API_KEY.trim(), roles: ['marketplace'] }]
+            : []),
+          ...(env.SUPERADMIN_API_KEY?.trim()
+            ? [{ id: 'superadmin', key: env.SUPERADMIN_API_KEY.trim(), roles: ['superadmin'] }]
+            : []),
         ],
       },
     },
   });
   let publicUrl = mt.config.service.publicUrl?.replace(/\/+$/, '') ?? '';
   if (generated) {
-    mt.logger.warn('JWT_SECRET is not set: using a generated secret (kept in the data directory); set JWT_SECRET when several instances serve the tutor');
+    mt.logger.warn(
+      'JWT_SECRET is not set: using a generated secret (kept in the data directory); set JWT_SECRET when several instances serve the tutor',
+    );
   }
 
   try {
@@ -124,7 +138,10 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
           'INVALID_REQUEST',
           `Invalid ${dataVar}: ${errors
             .slice(0, 5)
-            .map((error) => `${error.instancePath === '' ? dataVar : error.instancePath.slice(1).replaceAll('/', '.')} ${error.message ?? 'is invalid'}`)
+            .map(
+              (error) =>
+                `${error.instancePath === '' ? dataVar : error.instancePath.slice(1).replaceAll('/', '.')} ${error.message ?? 'is invalid'}`,
+            )
             .join('; ')}.`,
         ),
     });
@@ -132,7 +149,11 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     app.setSerializerCompiler(serializerCompiler);
     await app.register(swagger, {
       openapi: {
-        info: { title: `${mt.config.service.name} API`, description: 'The reference tutor built on @mt-paas/*', version: mt.config.service.version },
+        info: {
+          title: `${mt.config.service.name} API`,
+          description: 'The reference tutor built on @mt-paas/*',
+          version: mt.config.service.version,
+        },
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
@@ -150,7 +171,7 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     await serviceRoutes(app, tutor);
     await authRoutes(app, tutor);
     await ssoRoutes(app, tutor);
-    await userRoutes(app, tutor);
+    await userRoutes(app);
     await courseRoutes(app, tutor);
     await chatRoutes(app, tutor);
     await superadminRoutes(app, tutor);
@@ -158,7 +179,10 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
 
     const port = options.port ?? (env.PORT?.trim() ? Number(env.PORT) : 8085);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new MtPaasError('CONFIG_INVALID', `PORT must be a port number (0 picks a free one), got "${env.PORT}".`);
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        `PORT must be a port number (0 picks a free one), got "${env.PORT}".`,
+      );
     }
     const host = options.host ?? (env.HOST?.trim() || '127.0.0.1');
     await app.listen({ port, host });

@@ -6,11 +6,17 @@ import type { ServerResponse } from 'node:http';
 
 export function sseEvent(event: string, data: unknown): string {
   const json = JSON.stringify(data);
-  return `event: ${event}\n${json.split('\n').map((line) => `data: ${line}`).join('\n')}\n\n`;
+  return `event: ${event}\n${json
+    .split('\n')
+    .map((line) => `data: ${line}`)
+    .join('\n')}\n\n`;
 }
 
 /** Writes the SSE response head on a raw response (after `reply.hijack()`), with the given extra headers. */
-export function startSse(raw: ServerResponse, headers: Record<string, string | string[] | number | undefined>) {
+export function startSse(
+  raw: ServerResponse,
+  headers: Record<string, string | string[] | number | undefined>,
+) {
   const head: Record<string, string | string[] | number> = {};
   for (const [name, value] of Object.entries(headers)) if (value !== undefined) head[name] = value;
   raw.writeHead(200, {

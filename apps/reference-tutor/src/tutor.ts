@@ -5,8 +5,9 @@
 import { MtPaasError } from '@mt-paas/context';
 import type { TenantTransaction } from '@mt-paas/db';
 import type { FrameworkProviders, ServiceFramework } from '@mt-paas/framework';
+// the request decorations and route config of the tenant pipeline (req.tenant, config.mtPaas)
+import type {} from '@mt-paas/middleware/fastify';
 import type { FastifyRequest } from 'fastify';
-import { SignJWT } from 'jose';
 import type { RagSettings } from './chunker.js';
 
 export type Tx = TenantTransaction;
@@ -25,7 +26,7 @@ export interface Tutor {
   readonly rag: RagSettings;
   /** The request's tenant's AI (LLM chain, embeddings, vector store), from `mt.providersFor`. */
   ai(request: FastifyRequest): Promise<TenantAi>;
-  /** Signs a session JWT (`auth.jwt.secret`, HS*, `auth.jwt.expiry_hours`) with the tenant claim. */
+  /** A session JWT from `mt.issueToken` (`auth.jwt.secret`, `auth.jwt.expiry_hours`, the tenant claim). */
   issueToken(claims: SessionClaims): Promise<string>;
   /** `mt.logActivity`, never failing the request (a bad statement is logged, not thrown). */
   activity(verb: string, object: string, result?: Record<string, unknown>): void;
@@ -45,25 +46,23 @@ export function createTutor(mt: ServiceFramework, rag: RagSettings): Tutor {
       'The tutor signs its own session tokens: set auth.jwt.secret (JWT_SECRET, at least 32 characters) with an HS* algorithm.',
     );
   }
-  const key = new TextEncoder().encode(jwt.secret);
-  const tenantClaim = jwt.tenantClaim;
   return {
     mt,
     rag,
     async ai(request) {
       const tenantId = request.tenant?.tenantId;
-      if (tenantId === undefined) throw new MtPaasError('TENANT_CONTEXT_MISSING', 'This route has no tenant.');
+      if (tenantId === undefined)
+        throw new MtPaasError('TENANT_CONTEXT_MISSING', 'This route has no tenant.');
       return mt.providersFor(tenantId);
     },
-    async issueToken(claims) {
-      return new SignJWT({ [tenantClaim]: claims.tenantId, email: claims.email, name: claims.name, roles: claims.roles })
-        .setProtectedHeader({ alg: jwt.algorithm })
-        .setSubject(claims.sub)
-        .setIssuedAt()
-        .setExpirationTime(`${jwt.expiryHours}h`)
-        .setAudience(mt.config.service.id)
-        .setIssuer(mt.config.service.id)
-        .sign(key);
+    issueToken(claims) {
+      return mt.issueToken({
+        sub: claims.sub,
+        tenantId: claims.tenantId,
+        email: claims.email,
+        name: claims.name,
+        roles: claims.roles,
+      });
     },
     activity(verb, object, result) {
       try {

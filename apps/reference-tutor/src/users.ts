@@ -1,7 +1,7 @@
 /** Tenant users: lookup, creation at onboarding and SSO, and the public shape. */
 import { eq, sql } from 'drizzle-orm';
-import type { Tx } from './tutor.js';
 import { type UserRole, users } from './schema.js';
+import type { Tx } from './tutor.js';
 
 export type UserRow = typeof users.$inferSelect;
 
@@ -23,7 +23,10 @@ export function normalizeEmail(email: string): string {
 }
 
 export async function findUserByEmail(tx: Tx, email: string): Promise<UserRow | undefined> {
-  const [user] = await tx.select().from(users).where(eq(users.email, normalizeEmail(email)));
+  const [user] = await tx
+    .select()
+    .from(users)
+    .where(eq(users.email, normalizeEmail(email)));
   return user;
 }
 

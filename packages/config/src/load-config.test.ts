@@ -96,7 +96,7 @@ describe('the seed 001 sample config', () => {
     });
     expect(config.security).toEqual({
       crossTenantAudit: true,
-      encryption: { enabled: true, key: seedEnv.AES_SECRET_KEY },
+      encryption: { enabled: true, key: seedEnv.AES_SECRET_KEY, previousKeys: [] },
       rateLimit: { enabled: true, defaultRpm: 60 },
     });
     expect(config.logging).toEqual({

@@ -124,8 +124,8 @@ function maskText(text: string): string {
 }
 
 function isSecretKey(key: string, parentKey: string | undefined): boolean {
-  // `security.encryption.key`
-  if (key === 'key' && parentKey === 'encryption') return true;
+  // `security.encryption.key` and its retired keys (`previous_keys` / `previousKeys`)
+  if (parentKey === 'encryption' && (key === 'key' || /^previous[_-]?keys$/i.test(key))) return true;
   const words = wordsOf(key);
   if (words.some((word) => word === 'tokens') && words.some((word) => COUNT_WORDS.has(word))) return false;
   if (words.some((word) => SECRET_WORDS.has(word))) return true;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { getConfigIssues } from './config-error.js';
 import { parseConfig } from './parse-config.js';
+import { redact } from './redact.js';
 
 const parse = (text: string) => parseConfig(text, { env: {}, filename: 'mt-paas.yaml' });
 
@@ -535,8 +536,33 @@ describe('security', () => {
     );
     expect(config.security).toEqual({
       crossTenantAudit: false,
-      encryption: { enabled: true, key: '0123456789abcdef0123456789abcdef' },
+      encryption: { enabled: true, key: '0123456789abcdef0123456789abcdef', previousKeys: [] },
       rateLimit: { enabled: false, defaultRpm: 100 },
+    });
+  });
+
+  it('accepts retired encryption keys (one or a list) for a key rotation, only beside the current key', () => {
+    const one = parse(
+      'security:\n  encryption:\n    key: new-key-0123456789abcdef\n    previous_keys: old-key-0123456789abcdef\n',
+    );
+    expect(one.security.encryption.previousKeys).toEqual(['old-key-0123456789abcdef']);
+    const list = parse(
+      'security:\n  encryption:\n    key: new-key-0123456789abcdef\n    previous_keys: [old-1-0123456789abcdef, old-2-0123456789abcdef]\n',
+    );
+    expect(list.security.encryption.previousKeys).toEqual([
+      'old-1-0123456789abcdef',
+      'old-2-0123456789abcdef',
+    ]);
+    expect(issuesOf('security:\n  encryption:\n    previous_keys: [old-1-0123456789abcdef]\n')).toEqual([
+      expect.objectContaining({ path: 'security.encryption.previous_keys' }),
+    ]);
+    expect(
+      issuesOf('security:\n  encryption:\n    key: new-key-0123456789abcdef\n    previous_keys: [short]\n'),
+    ).toEqual([
+      expect.objectContaining({ path: expect.stringContaining('security.encryption.previous_keys') }),
+    ]);
+    expect(redact(list.security)).toMatchObject({
+      encryption: { key: '[redacted]', previousKeys: ['[redacted]', '[redacted]'] },
     });
   });
 

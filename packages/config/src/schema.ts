@@ -798,6 +798,11 @@ export interface SecurityConfig {
     enabled: boolean;
     /** Encryption key, at least 16 characters (`security.encryption.key`). Secret. */
     key?: string;
+    /**
+     * Retired keys still accepted for decrypting, newest first, during a key rotation
+     * (`security.encryption.previous_keys`, a key or a list). Secret. @default []
+     */
+    previousKeys: string[];
   };
   rateLimit: {
     /** `security.rate_limit.enabled`. @default true */
@@ -817,8 +822,24 @@ const securitySchema = z
           .string()
           .min(16, { error: 'must be at least 16 characters (32 random bytes, base64, recommended)' })
           .optional(),
+        previous_keys: z
+          .union(
+            [
+              z.string().min(16, { error: 'must be at least 16 characters, like key' }),
+              z.array(z.string().min(16, { error: 'must be at least 16 characters, like key' })),
+            ],
+            { error: 'expected a retired key or a list of retired keys' },
+          )
+          .optional(),
       })
       .superRefine((value, context) => {
+        if (value.previous_keys !== undefined && value.key === undefined) {
+          context.addIssue({
+            code: 'custom',
+            path: ['previous_keys'],
+            message: 'needs the current key too: set key to the new key and keep the retired ones here',
+          });
+        }
         if (value.enabled === true && value.key === undefined) {
           context.addIssue({
             code: 'custom',
@@ -842,6 +863,12 @@ const securitySchema = z
       encryption: {
         enabled: value.encryption.enabled ?? value.encryption.key !== undefined,
         key: value.encryption.key,
+        previousKeys:
+          value.encryption.previous_keys === undefined
+            ? []
+            : typeof value.encryption.previous_keys === 'string'
+              ? [value.encryption.previous_keys]
+              : value.encryption.previous_keys,
       },
       rateLimit: { enabled: value.rate_limit.enabled, defaultRpm: value.rate_limit.default_rpm },
     }),

@@ -11,8 +11,6 @@ export type { ControlMetrics, ControlMetricsOptions, QuotaUsageSample } from './
 export { createControlMetrics } from './control-metrics.js';
 export type { ControlPlane, ControlPlaneOptions } from './control-plane.js';
 export { createControlPlane } from './control-plane.js';
-export type { ControlConfigInput, ControlDependencies } from './from-config.js';
-export { controlOptionsFromConfig } from './from-config.js';
 export type { HeartbeatService, HeartbeatServiceOptions } from './heartbeat.js';
 export { createHeartbeatService } from './heartbeat.js';
 export type {

@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import type { ConfigEnv, MtPaasConfig } from '@mt-paas/config';
+import type { ConfigEnv } from '@mt-paas/config';
 import {
   MtPaasError,
   parseTenantId,
@@ -10,13 +9,11 @@ import {
 import {
   type ActivityInput,
   type ControlPlane,
-  controlOptionsFromConfig,
   createControlPlane,
   type XapiStatement,
 } from '@mt-paas/control';
-import { type Catalog, createCatalog, createTenantDb, type TenantDb, type TenantScope } from '@mt-paas/db';
+import type { Catalog, TenantDb, TenantScope } from '@mt-paas/db';
 import {
-  clientOptionsFromConfig,
   createCatalogReceiptStore,
   createMarketplaceClient,
   createMarketplaceReceiver,
@@ -24,17 +21,17 @@ import {
   createOutboxDispatcher,
   createOutboxUsageSink,
   type MarketplaceClient,
+  type MarketplaceLogin,
   type MarketplaceReceiver,
   type Outbox,
   type OutboxDispatcher,
-  receiverOptionsFromConfig,
+  type SsoLoginResponse,
 } from '@mt-paas/marketplace';
 import {
   createInProcessEventBus,
   createRedisClient,
   createRedisEventBus,
   createTenantPipeline,
-  pipelineOptionsFromConfig,
   type TenantPipeline,
   type TenantPipelineOptions,
 } from '@mt-paas/middleware';
@@ -48,9 +45,19 @@ import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createAfterCommit } from './after-commit.js';
-import { type FrameworkConfigSource, loadFrameworkConfig } from './load-framework-config.js';
+import { controlOptionsFromConfig } from './control-options-from-config.js';
+import {
+  type FrameworkConfig,
+  type FrameworkConfigSource,
+  loadFrameworkConfig,
+} from './load-framework-config.js';
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
+import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
+import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
+import { openStorage, type StorageOptions } from './storage.js';
+import { withoutSubscriptionExpiry } from './subscription-check.js';
 import { createTokenIssuer, type TokenIssuer } from './tokens.js';
 
 /** What the app's `afterOnboard` hook receives: the new tenant, its admin, and a unit-of-work runner. */
@@ -72,18 +79,11 @@ export interface FrameworkHooks extends Omit<ProvisioningHooks, 'afterOnboard'> 
 }
 
 /** Options of {@link createServiceFramework} besides where the config comes from. */
-export interface ServiceFrameworkExtras {
+export interface ServiceFrameworkExtras extends StorageOptions {
   /** Environment for `${VAR}` in the config and the variables read here. @default process.env */
   env?: ConfigEnv;
-  /** The app's drizzle-kit output folder of its tenant tables (applied in the configured mode). */
-  migrationsFolder?: string;
   /** Lifecycle hooks (seed the admin user at onboarding). */
   hooks?: FrameworkHooks;
-  /**
-   * Embedded database directory when no Postgres URL is configured: a path, or `'memory'`.
-   * @default `<database.data_dir>/pglite` (`.data/pglite`)
-   */
-  dataDir?: string;
   /** The URL a new tenant is reached at, answered to the marketplace. @default `<service.public_url>/?tenant=<id>` */
   accessUrl?: (tenantId: TenantId) => string;
   /** pino logger. @default pino at `logging.level` */
@@ -92,6 +92,13 @@ export interface ServiceFrameworkExtras {
   pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
   /** Start the timers (heartbeat, kill-switch sweep, outbox dispatcher). @default true */
   start?: boolean;
+  /** Marketplace SSO key source (`auth.marketplace_sso`). @default from `marketplace.api_url` */
+  sso?: SsoOptions;
+  /**
+   * Ends a verified marketplace login (the callback route): the app's own session. @default a login token
+   * from `issueToken` in an HttpOnly cookie `mt_paas_token` and a redirect to `/?tenant=<id>`
+   */
+  onSsoLogin?: (login: MarketplaceLogin) => SsoLoginResponse | Promise<SsoLoginResponse>;
 }
 
 /** Options of {@link createServiceFramework}. */
@@ -100,7 +107,7 @@ export type ServiceFrameworkOptions = FrameworkConfigSource & ServiceFrameworkEx
 /** Everything the framework built, and the few calls an app needs. */
 export interface ServiceFramework {
   /** The validated config (`mt.config.custom.rag`, `mt.config.service.id`, …). */
-  readonly config: MtPaasConfig;
+  readonly config: FrameworkConfig;
   readonly catalog: Catalog;
   /** Tenant-scoped database access in `isolation.mode`. */
   readonly tenantDb: TenantDb;
@@ -129,6 +136,11 @@ export interface ServiceFramework {
    * current request's.
    */
   issueToken: TokenIssuer;
+  /**
+   * Verifies a marketplace login token (`auth.marketplace_sso`): signature by the marketplace's keys,
+   * audience `service.id`, freshness, one use; returns the verified identity. `CONFIG_INVALID` when SSO is off.
+   */
+  verifySsoToken(token: string, options?: { expectedTenant?: string }): Promise<MarketplaceLogin>;
   /** Onboards a tenant (what the marketplace's provision request does). */
   onboard(input: OnboardInput): Promise<Tenant>;
   /** Stops timers, drains the outbox, closes pools and connections. Idempotent. */
@@ -154,7 +166,13 @@ export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFast
 export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
   const env = options.env ?? process.env;
   const config = await loadFrameworkConfig({ ...options, env });
-  const logger = options.logger ?? pino({ level: config.logging.level });
+  const logger =
+    options.logger ??
+    pino({
+      level: config.logging.level,
+      name: config.service.name,
+      base: { service: config.service.id, version: config.service.version },
+    });
   const closers: Array<() => Promise<unknown>> = [];
   const close = async () => {
     const errors: unknown[] = [];
@@ -176,47 +194,18 @@ export async function createServiceFramework(options: ServiceFrameworkOptions): 
 }
 
 async function build(
-  config: MtPaasConfig,
+  config: FrameworkConfig,
   options: ServiceFrameworkOptions,
   env: ConfigEnv,
   logger: Logger,
   closers: Array<() => Promise<unknown>>,
   close: () => Promise<void>,
 ): Promise<ServiceFramework> {
-  const centralUrl = config.database.central.url ?? nonEmpty(env.DATABASE_URL);
-  const catalog = await createCatalog(
-    centralUrl === undefined
-      ? { dataDir: options.dataDir ?? join(config.database.dataDir, 'pglite') }
-      : { connectionString: centralUrl, maxConnections: config.database.central.poolSize },
-  );
-  closers.push(() => catalog.close());
-  await catalog.migrate();
-
-  const mode = config.isolation.mode;
-  if (mode !== 'row') {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      `isolation.mode "${mode}" is not wired yet in this build; use row.`,
-    );
-  }
-  const tenantDb = await createTenantDb({
-    mode,
-    catalog,
-    ...(options.migrationsFolder === undefined ? {} : { migrationsFolder: options.migrationsFolder }),
-  });
-  closers.push(() => tenantDb.close());
-  if (options.migrationsFolder !== undefined) {
-    const migrated = await tenantDb.migrateTenants();
-    if (migrated.failed.length > 0) {
-      throw new MtPaasError(
-        'CONFIG_INVALID',
-        `The app's tenant migrations failed for ${migrated.failed.length} target(s); fix the migrations in ${options.migrationsFolder}.`,
-        { details: { failed: migrated.failed } },
-      );
-    }
-  }
+  const { catalog, tenantDb, mode, placements } = await openStorage(config, options, env, closers);
 
   const redisUrl = config.redis.url ?? nonEmpty(env.REDIS_URL);
+  // `redis.key_prefix` ("mt-paas:") prefixes every key and the event channel.
+  const keyPrefix = config.redis.keyPrefix.replace(/:+$/, '') || 'mtpaas';
   let redis: Redis | undefined;
   let events: TenantEventBus;
   if (redisUrl === undefined) {
@@ -224,7 +213,7 @@ async function build(
   } else {
     redis = createRedisClient({ url: redisUrl });
     const subscriber = createRedisClient({ url: redisUrl });
-    events = createRedisEventBus({ redis: subscriber });
+    events = createRedisEventBus({ redis: subscriber, channel: `${keyPrefix}:tenant-events` });
     closers.push(async () => {
       redis?.disconnect();
       subscriber.disconnect();
@@ -250,17 +239,29 @@ async function build(
     }),
   );
 
+  // logging.usage_report: usage goes to the marketplace (through the outbox) only when enabled.
   const usageSink =
-    marketplaceClient === undefined ? catalog.usage : createOutboxUsageSink({ outbox, next: catalog.usage });
+    marketplaceClient === undefined || !config.logging.usageReport.enabled
+      ? catalog.usage
+      : createOutboxUsageSink({ outbox, next: catalog.usage });
+  const fromConfig = pipelineOptionsFromConfig(config);
   const pipeline = createTenantPipeline({
-    ...pipelineOptionsFromConfig(config),
-    directory: catalog.directory,
+    ...fromConfig,
+    // marketplace.subscription_check: false serves tenants regardless of their subscription's end.
+    directory: config.marketplace.subscriptionCheck
+      ? catalog.directory
+      : withoutSubscriptionExpiry(catalog.directory),
     events,
     usageSink,
     auditSink: control.audit,
     logger,
     metrics: { registry },
-    ...(redis === undefined ? {} : { rateLimit: { redis }, quota: { redis } }),
+    keyPrefix,
+    rateLimit: { ...fromConfig.rateLimit, ...(redis === undefined ? {} : { redis }) },
+    quota: {
+      flushIntervalMs: config.logging.usageReport.intervalMinutes * 60_000,
+      ...(redis === undefined ? {} : { redis }),
+    },
     ...options.pipeline,
   });
   await pipeline.start();
@@ -269,8 +270,9 @@ async function build(
   const hooks = options.hooks ?? {};
   const provisioner = createProvisioner({
     catalog,
-    tenantDbs: { [mode]: tenantDb },
+    tenantDbs: { [tenantDb.mode]: tenantDb },
     defaultMode: mode,
+    placements,
     events,
     audit: control.audit,
     hooks: {
@@ -295,8 +297,11 @@ async function build(
     options.accessUrl ??
     ((tenantId: TenantId) =>
       `${config.service.publicUrl ?? 'http://localhost:3000'}/?tenant=${encodeURIComponent(tenantId)}`);
+  const issueToken = createTokenIssuer(config);
+  const sso = createSsoFromConfig(config, catalog, options.sso);
   const receiver = createMarketplaceReceiver({
     ...receiverOptionsFromConfig(config),
+    ...(sso === undefined ? {} : { sso, ssoCallbackPath: receiverOptionsFromConfig(config).ssoCallbackPath }),
     receipts: afterCommit.wrap(createCatalogReceiptStore(catalog)),
     handlers: createMarketplaceHandlers({
       catalog,
@@ -306,6 +311,13 @@ async function build(
       afterCommit,
       accessUrl,
       config,
+      ...(sso === undefined
+        ? {}
+        : {
+            onSsoLogin:
+              options.onSsoLogin ??
+              defaultSsoLogin(issueToken, config.service.publicUrl?.startsWith('https:') ?? false),
+          }),
     }),
     onHandlerError: (error, context) =>
       logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
@@ -353,7 +365,16 @@ async function build(
     fastify: undefined as unknown as FrameworkFastifyPlugin,
     logActivity: (input) => control.logActivity(input),
     providersFor: (tenantId) => providers.forTenant(parseTenantId(tenantId)),
-    issueToken: createTokenIssuer(config),
+    issueToken,
+    verifySsoToken: async (token, verifyOptions) => {
+      if (sso === undefined) {
+        throw new MtPaasError(
+          'CONFIG_INVALID',
+          'Marketplace SSO is off: set auth.marketplace_sso.enabled: true (with marketplace.api_url) to verify login tokens.',
+        );
+      }
+      return sso.verify(token, verifyOptions);
+    },
     onboard: (input) => provisioner.onboard(input),
     close: () => {
       closed ??= close();

@@ -15,6 +15,7 @@ export interface MarketplaceHandlerDependencies {
   afterCommit: AfterCommit;
   accessUrl: (tenantId: TenantId) => string;
   config: MtPaasConfig;
+  onSsoLogin?: MarketplaceHandlers['onSsoLogin'];
 }
 
 const GONE = ['deleted', 'purged'];
@@ -113,6 +114,8 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
         }),
       );
     },
+
+    ...(deps.onSsoLogin === undefined ? {} : { onSsoLogin: deps.onSsoLogin }),
 
     onUnblocked(data) {
       afterCommit.defer(() =>

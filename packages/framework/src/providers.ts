@@ -9,7 +9,13 @@ import {
 } from '@mt-paas/context';
 import type { Catalog } from '@mt-paas/db';
 import type { TenantPipeline } from '@mt-paas/middleware';
-import { providersFor, type TenantProviders } from '@mt-paas/providers-llm';
+import {
+  createSecretBox,
+  type LlmConfig,
+  providersFor,
+  type SecretBox,
+  type TenantProviders,
+} from '@mt-paas/providers-llm';
 import type { TenantVectorStore, VectorStore } from '@mt-paas/providers-vector';
 import { createVectorStoreFromConfig } from './vector-store-config.js';
 
@@ -42,6 +48,7 @@ export function createTenantProviders(options: {
 }): TenantProvidersFactory {
   const { config, pipeline } = options;
   const stores = new Map<string, VectorStore>();
+  const secretBox = secretBoxOf(config);
 
   function tokenQuota(tenant: Tenant): QuotaLimit | undefined {
     return tenant.entitlements.limits.quotas[TOKEN_METER] ?? config.plans[tenant.plan]?.quotas[TOKEN_METER];
@@ -72,8 +79,9 @@ export function createTenantProviders(options: {
                 }
               },
             };
-      const providers = await providersFor(tenant, providersConfigOf(config), {
+      const providers = await providersFor(tenant, llmSettingsOf(config), {
         usageSink,
+        ...(secretBox === undefined ? {} : { secretBox }),
         env: options.env,
         ...(meter === undefined || quota === undefined || quota.limit === null
           ? {}
@@ -100,20 +108,14 @@ export function createTenantProviders(options: {
   };
 }
 
-function providersConfigOf(config: MtPaasConfig) {
-  const encryption = config.security.encryption as {
-    enabled: boolean;
-    key?: string | undefined;
-    previousKeys?: readonly string[] | undefined;
-  };
-  return {
-    custom: config.custom,
-    security: {
-      encryption: {
-        enabled: encryption.enabled,
-        key: encryption.key,
-        previous_keys: encryption.previousKeys ?? [],
-      },
-    },
-  };
+/** `custom.llm` (validated at startup by the framework's custom schema). */
+function llmSettingsOf(config: MtPaasConfig): LlmConfig {
+  return ((config.custom as { llm?: LlmConfig }).llm ?? {}) as LlmConfig;
+}
+
+/** The secret box of `security.encryption` (`key` + `previous_keys`), when encryption is on. */
+export function secretBoxOf(config: MtPaasConfig): SecretBox | undefined {
+  const { encryption } = config.security;
+  if (!encryption.enabled || encryption.key === undefined) return undefined;
+  return createSecretBox({ key: encryption.key, previousKeys: encryption.previousKeys });
 }

@@ -19,7 +19,6 @@ export type {
   UserDeleted,
 } from './events.js';
 export { EVENT_SCHEMAS, envelopeSchema, ORDERING_KEYS, parseEvent } from './events.js';
-export { clientOptionsFromConfig, receiverOptionsFromConfig } from './from-config.js';
 export type {
   ClaimedMessage,
   DispatchRound,

@@ -13,8 +13,6 @@ export {
   planRank,
 } from './entitlements.js';
 export { createInProcessEventBus } from './event-bus.js';
-export type { ConfigPipelineOptions, PipelineConfigInput } from './from-config.js';
-export { pipelineOptionsFromConfig } from './from-config.js';
 export { assertRoles, normalizeFrameworkError } from './guards.js';
 export type {
   AdmittedRequest,

@@ -56,7 +56,6 @@ export type {
   ProviderInstance,
   ProviderRegistration,
   ProviderSettings,
-  ProvidersConfig,
   ProvidersForOptions,
   TenantLlmOverrides,
   TenantOverridesStore,
@@ -70,6 +69,5 @@ export {
   providersFor,
   providersForCurrentTenant,
   reencryptTenantApiKeys,
-  secretBoxFromConfig,
   tenantLlmOverridesSchema,
 } from './tenant-providers.js';

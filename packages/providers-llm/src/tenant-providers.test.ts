@@ -4,7 +4,7 @@ import { createCooldownTracker } from './fallback.js';
 import { createSecretBox } from './secret-box.js';
 import {
   encryptTenantApiKey,
-  type ProvidersConfig,
+  type LlmConfig,
   parseModelReference,
   providersFor,
   providersForCurrentTenant,
@@ -37,20 +37,18 @@ function tenant(id: string, metadata: Record<string, unknown> = {}): Tenant {
 }
 
 /** The seed's custom.llm, pointed at the local test server. */
-function seedConfig(extra: Record<string, unknown> = {}): ProvidersConfig {
+function seedConfig(extra: Record<string, unknown> = {}): LlmConfig {
   return {
-    custom: {
-      llm: {
-        default_model: 'gpt-4',
-        fallback_model: 'gpt-3.5-turbo',
-        base_urls: { openai: `${server.url}/v1`, anthropic: `${server.url}/v1` },
-        max_retries: 0,
-        ...extra,
-      },
-    },
-    security: { encryption: { enabled: true, key: ENCRYPTION_KEY } },
+    default_model: 'gpt-4',
+    fallback_model: 'gpt-3.5-turbo',
+    base_urls: { openai: `${server.url}/v1`, anthropic: `${server.url}/v1` },
+    max_retries: 0,
+    ...extra,
   };
 }
+
+/** What @mt-paas/framework builds from security.encryption. */
+const secretBox = createSecretBox({ key: ENCRYPTION_KEY });
 
 const platformEnv = { OPENAI_API_KEY: 'sk-platform', ANTHROPIC_API_KEY: 'sk-ant-platform' };
 
@@ -144,7 +142,7 @@ describe('providersFor', () => {
     server.on('/v1/chat/completions', { hang: true });
     const afterTimeout = await providersFor(
       tenant('univ_8'),
-      { ...config, custom: { llm: { ...config.custom?.llm, timeout_ms: 1_000 } } },
+      { ...config, timeout_ms: 1_000 },
       {
         env: platformEnv,
         cooldowns: createCooldownTracker(),
@@ -210,16 +208,20 @@ describe('providersFor', () => {
     const box = createSecretBox({ key: ENCRYPTION_KEY });
     const stored = encryptTenantApiKey(box, parseTenantId('univ_8'), 'openai', 'sk-tenant-own');
     const byok = tenant('univ_8', { llm: { api_keys: { openai: stored } } });
-    await (await providersFor(byok, seedConfig(), { env: platformEnv })).languageModel.generate({
+    await (await providersFor(byok, seedConfig(), { env: platformEnv, secretBox })).languageModel.generate({
       prompt: 'hi',
     });
     expect(server.requests[0]?.headers.authorization).toBe('Bearer sk-tenant-own');
 
-    const rotated: ProvidersConfig = {
-      ...seedConfig(),
-      security: { encryption: { key: 'brand-new-encryption-key-987654', previous_keys: [ENCRYPTION_KEY] } },
-    };
-    await (await providersFor(byok, rotated, { env: platformEnv })).languageModel.generate({ prompt: 'hi' });
+    const rotated = createSecretBox({
+      key: 'brand-new-encryption-key-987654',
+      previousKeys: [ENCRYPTION_KEY],
+    });
+    await (
+      await providersFor(byok, seedConfig(), { env: platformEnv, secretBox: rotated })
+    ).languageModel.generate({
+      prompt: 'hi',
+    });
     expect(server.requests[1]?.headers.authorization).toBe('Bearer sk-tenant-own');
 
     const newBox = createSecretBox({
@@ -230,9 +232,15 @@ describe('providersFor', () => {
     expect(updated.api_keys?.openai).not.toBe(stored);
     expect(newBox.needsReencryption(updated.api_keys!.openai!)).toBe(false);
 
+    // Without a secret box a tenant's own key is refused, never sent undecrypted or swapped for the platform's.
+    await expect(providersFor(byok, seedConfig(), { env: platformEnv })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('security.encryption.key'),
+    });
+
     // The ciphertext of one tenant does not work for another.
     const thief = tenant('univ_9', { llm: { api_keys: { openai: stored } } });
-    await expect(providersFor(thief, seedConfig(), { env: platformEnv })).rejects.toMatchObject({
+    await expect(providersFor(thief, seedConfig(), { env: platformEnv, secretBox })).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
     });
   });

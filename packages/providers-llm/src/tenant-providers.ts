@@ -222,26 +222,6 @@ export const tenantLlmOverridesSchema = z.looseObject({
 /** A tenant's own LLM settings. */
 export type TenantLlmOverrides = z.infer<typeof tenantLlmOverridesSchema>;
 
-/** The part of the mt-paas configuration `providersFor` reads. */
-export interface ProvidersConfig {
-  custom?: { llm?: Partial<LlmConfig> | undefined; [key: string]: unknown } | undefined;
-  security?:
-    | {
-        encryption?:
-          | {
-              enabled?: boolean;
-              /** `security.encryption.key`. */
-              key?: string | undefined;
-              /** Retired keys still accepted to decrypt tenant keys during a rotation. */
-              previous_keys?: readonly string[] | undefined;
-            }
-          | undefined;
-        [key: string]: unknown;
-      }
-    | undefined;
-  [key: string]: unknown;
-}
-
 /** Looks up tenant LLM overrides kept outside the tenant record. */
 export interface TenantOverridesStore {
   get(tenantId: TenantId): Promise<TenantLlmOverrides | undefined> | TenantLlmOverrides | undefined;
@@ -265,7 +245,10 @@ export interface ProvidersForOptions {
   cooldowns?: CooldownTracker;
   /** Transport options of the HTTP providers (merged under `timeout_ms` / `max_retries`). */
   http?: HttpProviderOptions;
-  /** Decrypts tenant keys. @default built from `security.encryption` */
+  /**
+   * Decrypts tenant keys (`createSecretBox({ key, previousKeys })`; `@mt-paas/framework` builds it from
+   * `security.encryption`). Without it a tenant with its own key is refused with `CONFIG_INVALID`.
+   */
   secretBox?: SecretBox;
   /**
    * What happens to a configured model whose provider has no key: `'skip'` it (and answer with
@@ -333,14 +316,6 @@ export function reencryptTenantApiKeys(
   return changed ? { ...overrides, api_keys: next } : overrides;
 }
 
-/** The {@link SecretBox} of `security.encryption` (key + previous_keys), if a key is configured. */
-export function secretBoxFromConfig(config: ProvidersConfig): SecretBox | undefined {
-  const encryption = config.security?.encryption;
-  if (encryption?.key === undefined || encryption.key === '' || encryption.enabled === false)
-    return undefined;
-  return createSecretBox({ key: encryption.key, previousKeys: encryption.previous_keys ?? [] });
-}
-
 function parseOverrides(value: unknown, tenantId: TenantId, source: string): TenantLlmOverrides {
   if (value === undefined || value === null) return {};
   const parsed = tenantLlmOverridesSchema.safeParse(value);
@@ -355,27 +330,27 @@ function parseOverrides(value: unknown, tenantId: TenantId, source: string): Ten
 }
 
 /**
- * The language model chain, embedding model and reranker of one tenant, from `custom.llm`
- * merged with the tenant's overrides (`tenant.metadata.llm`, then the overrides store):
+ * The language model chain, embedding model and reranker of one tenant, from the LLM settings (what
+ * `custom.llm` of `mt-paas.yaml` holds; `@mt-paas/framework` passes it) merged with the tenant's overrides (`tenant.metadata.llm`, then the overrides store):
  * `default_model` then `fallback_model`(s) as a fallback chain with cooldown; the tenant's own
- * keys (decrypted with `security.encryption.key`) over platform keys; every call budget-checked
+ * keys (decrypted with `options.secretBox`) over platform keys; every call budget-checked
  * and metered on `llm_tokens`. With no key anywhere it answers with the local provider.
  *
  * @example
- * const { languageModel } = await providersFor(tenant, config, { usageSink, budget });
+ * const { languageModel } = await providersFor(tenant, { default_model: 'openai:gpt-4o-mini' }, { usageSink, budget });
  * const { text } = await languageModel.generate({ system: context, prompt: question });
  */
 export async function providersFor(
   tenant: Tenant,
-  config: ProvidersConfig,
+  settings: LlmConfig = {},
   options: ProvidersForOptions = {},
 ): Promise<TenantProviders> {
   const tenantId = tenant.id;
-  const configParsed = llmConfigSchema.safeParse(config.custom?.llm ?? {});
+  const configParsed = llmConfigSchema.safeParse(settings);
   if (!configParsed.success) {
     throw new MtPaasError(
       'CONFIG_INVALID',
-      `custom.llm is invalid: ${configParsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}; fix custom.llm in mt-paas.yaml.`,
+      `The LLM settings (custom.llm) are invalid: ${configParsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}; fix custom.llm in mt-paas.yaml.`,
     );
   }
   const base = configParsed.data;
@@ -394,7 +369,7 @@ export async function providersFor(
     ...(base.timeout_ms === undefined ? {} : { timeoutMs: base.timeout_ms }),
     ...(base.max_retries === undefined ? {} : { maxRetries: base.max_retries }),
   };
-  let secretBox = options.secretBox;
+  const secretBox = options.secretBox;
   const instances = new Map<string, { instance: ProviderInstance; keyOwner: string } | { missing: string }>();
 
   function instanceFor(
@@ -413,11 +388,10 @@ export async function providersFor(
     let keyOwner = 'platform';
     const stored = overrides.api_keys?.[provider];
     if (stored !== undefined) {
-      secretBox ??= secretBoxFromConfig(config);
       if (secretBox === undefined) {
         throw new MtPaasError(
           'CONFIG_INVALID',
-          `Tenant "${tenantId}" has its own ${provider} key but no encryption key is configured; set security.encryption.key.`,
+          `Tenant "${tenantId}" has its own ${provider} key but no secretBox was given to decrypt it; set security.encryption.key (or pass createSecretBox({ key })).`,
         );
       }
       apiKey = secretBox.decrypt(stored, secretContext(tenantId, provider));
@@ -557,7 +531,7 @@ export async function providersFor(
  * pipeline sets it). The context must carry the tenant record.
  */
 export async function providersForCurrentTenant(
-  config: ProvidersConfig,
+  settings: LlmConfig = {},
   options: ProvidersForOptions = {},
 ): Promise<TenantProviders> {
   const context = tryCurrentTenant();
@@ -565,9 +539,9 @@ export async function providersForCurrentTenant(
     throw new MtPaasError(
       'TENANT_CONTEXT_MISSING',
       context === undefined
-        ? 'No tenant context: call providersForCurrentTenant() inside runWithTenant(), or use providersFor(tenant, config).'
-        : `The tenant context of "${context.tenantId}" carries no tenant record; pass { tenant } to runWithTenant(), or use providersFor(tenant, config).`,
+        ? 'No tenant context: call providersForCurrentTenant() inside runWithTenant(), or use providersFor(tenant, settings).'
+        : `The tenant context of "${context.tenantId}" carries no tenant record; pass { tenant } to runWithTenant(), or use providersFor(tenant, settings).`,
     );
   }
-  return providersFor(context.tenant, config, options);
+  return providersFor(context.tenant, settings, options);
 }

@@ -8,18 +8,15 @@ it('exports the factories, the contract suite and nothing by accident', () => {
     'MAX_TOP_K',
     'MAX_UPSERT_BATCH',
     'METADATA_KEY_PATTERN',
-    'VECTOR_STORE_TYPES',
     'cosineSimilarity',
     'createChromaVectorStore',
     'createMemoryVectorStore',
     'createPgVectorStore',
     'createQdrantVectorStore',
-    'createVectorStore',
     'createVectorStoreRouter',
     'defineVectorStore',
     'pgVectorSchemaSql',
     'qdrantPointId',
-    'vectorStoreConfigSchema',
   ]);
   expect(Object.keys(testing).sort()).toEqual(['deterministicVector', 'testVectorStore']);
 });

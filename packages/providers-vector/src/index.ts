@@ -1,16 +1,5 @@
 export type { ChromaLayout, ChromaVectorStoreOptions } from './chroma-store.js';
 export { createChromaVectorStore } from './chroma-store.js';
-export type {
-  CreateVectorStoreOptions,
-  VectorStoreConfig,
-  VectorStoreRouterOptions,
-} from './create-vector-store.js';
-export {
-  createVectorStore,
-  createVectorStoreRouter,
-  VECTOR_STORE_TYPES,
-  vectorStoreConfigSchema,
-} from './create-vector-store.js';
 export { defineVectorStore, MAX_UPSERT_BATCH } from './define-vector-store.js';
 export type { MemoryVectorStoreOptions } from './memory-store.js';
 export { createMemoryVectorStore } from './memory-store.js';
@@ -39,3 +28,5 @@ export type {
   VectorStoreKind,
 } from './types.js';
 export { cosineSimilarity, MAX_ID_LENGTH, MAX_TOP_K, METADATA_KEY_PATTERN } from './validation.js';
+export type { VectorStoreRouterOptions } from './vector-store-router.js';
+export { createVectorStoreRouter } from './vector-store-router.js';

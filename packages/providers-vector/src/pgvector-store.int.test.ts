@@ -2,7 +2,6 @@ import { isMtPaasError } from '@mt-paas/context';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createVectorStore } from './create-vector-store.js';
 import { createPgVectorStore } from './pgvector-store.js';
 
 describeWithPostgres('pgvector store on a Postgres server', () => {
@@ -85,9 +84,9 @@ describeWithPostgres('pgvector store on a Postgres server', () => {
     expect(outcomes).toEqual(['rollback']);
   });
 
-  it('is what createVectorStore builds for type pgvector with a url', async (context) => {
+  it('opens its own pool from a connectionString and reports the missing extension', async (context) => {
     if (hasPgvector) context.skip('this server has pgvector; the missing-extension path cannot be exercised');
-    const store = createVectorStore({ type: 'pgvector', url: database.url }, { dimensions: 8 });
+    const store = createPgVectorStore({ connectionString: database.url, dimensions: 8 });
     try {
       const error = await store
         .forTenant('acme_univ')

@@ -2,7 +2,8 @@ import { runWithTenant } from '@mt-paas/context';
 import { createLocalEmbeddingModel } from '@mt-paas/providers-llm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type FakeQdrant, startFakeQdrant } from './__fixtures__/fake-qdrant.js';
-import { createVectorStore, createVectorStoreRouter } from './create-vector-store.js';
+import { createQdrantVectorStore } from './qdrant-store.js';
+import { createVectorStoreRouter } from './vector-store-router.js';
 
 // The README example, with a local Qdrant stand-in for the configured server and the dedicated one.
 let sharedQdrant: FakeQdrant;
@@ -18,14 +19,11 @@ afterAll(async () => {
 });
 
 it('runs the per-tenant selection example end to end with the local embedding model', async () => {
-  const config = {
-    database: { vector: { type: 'qdrant', url: sharedQdrant.url, collection_prefix: 'tenant_' } },
-  };
   const embedding = createLocalEmbeddingModel({ dimensions: 384 });
   const model = { dimensions: embedding.dimensions, model: embedding.modelId };
 
-  const shared = createVectorStore(config.database.vector, model);
-  const dedicated = createVectorStore({ type: 'qdrant', url: dedicatedQdrant.url }, model);
+  const shared = createQdrantVectorStore({ ...model, url: sharedQdrant.url, collectionPrefix: 'tenant_' });
+  const dedicated = createQdrantVectorStore({ ...model, url: dedicatedQdrant.url });
   const vectors = createVectorStoreRouter({
     dimensions: 384,
     route: (tenantId) => (tenantId === 'hallym_univ' ? dedicated : shared),

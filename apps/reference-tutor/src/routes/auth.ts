@@ -8,19 +8,33 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { checkNewPassword, hashPassword, hashToken, verifyPassword } from '../passwords.js';
-import type { Tutor } from '../tutor.js';
 import { passwordTokens, users } from '../schema.js';
+import type { Tutor } from '../tutor.js';
 import { findUserByEmail, publicUser, touchLogin, type UserRow } from '../users.js';
 import { ErrorBody, sessionUser } from './common.js';
 
 export const Session = z.object({
   token: z.string().describe('JWT (HS256) with the tenant claim; send it as `Authorization: Bearer …`'),
-  user: z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string(), hasPassword: z.boolean(), createdAt: z.string(), lastLoginAt: z.string().nullable() }),
+  user: z.object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string(),
+    role: z.string(),
+    hasPassword: z.boolean(),
+    createdAt: z.string(),
+    lastLoginAt: z.string().nullable(),
+  }),
   tenant: z.object({ id: z.string(), name: z.string() }),
 });
 
 export async function issueSession(tutor: Tutor, tenant: { id: string; name: string }, user: UserRow) {
-  const token = await tutor.issueToken({ sub: user.id, tenantId: tenant.id, email: user.email, name: user.name, roles: [user.role] });
+  const token = await tutor.issueToken({
+    sub: user.id,
+    tenantId: tenant.id,
+    email: user.email,
+    name: user.name,
+    roles: [user.role],
+  });
   return { token, user: publicUser(user), tenant };
 }
 
@@ -44,7 +58,10 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
       // verifyPassword runs scrypt even without a user, so timing does not tell which emails exist
       const ok = await verifyPassword(req.body.password, user?.passwordHash ?? null);
       if (user === undefined || !ok) {
-        throw new MtPaasError('UNAUTHENTICATED', 'Wrong email or password. Log in with the marketplace, or ask your administrator for a password link.');
+        throw new MtPaasError(
+          'UNAUTHENTICATED',
+          'Wrong email or password. Log in with the marketplace, or ask your administrator for a password link.',
+        );
       }
       await req.tenantDb((tx) => touchLogin(tx, user.id));
       tutor.activity('launched', 'session');
@@ -58,7 +75,8 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
       config: { mtPaas: { auth: 'none' } },
       schema: {
         tags: ['auth'],
-        summary: 'Set a password with a one-time token (from the operator: POST /api/superadmin/tenants/:tenantId/password-reset)',
+        summary:
+          'Set a password with a one-time token (from the operator: POST /api/superadmin/tenants/:tenantId/password-reset)',
         body: z.object({ resetToken: z.string().min(20).max(200), password: z.string() }),
         response: { 200: Session, 401: ErrorBody },
       },
@@ -71,14 +89,27 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
         const [used] = await tx
           .update(passwordTokens)
           .set({ usedAt: sql`now()` })
-          .where(and(eq(passwordTokens.tokenHash, hashToken(req.body.resetToken)), isNull(passwordTokens.usedAt), gt(passwordTokens.expiresAt, sql`now()`)))
+          .where(
+            and(
+              eq(passwordTokens.tokenHash, hashToken(req.body.resetToken)),
+              isNull(passwordTokens.usedAt),
+              gt(passwordTokens.expiresAt, sql`now()`),
+            ),
+          )
           .returning({ userId: passwordTokens.userId });
         if (used === undefined) return undefined;
-        const [user] = await tx.update(users).set({ passwordHash, lastLoginAt: sql`now()` }).where(eq(users.id, used.userId)).returning();
+        const [user] = await tx
+          .update(users)
+          .set({ passwordHash, lastLoginAt: sql`now()` })
+          .where(eq(users.id, used.userId))
+          .returning();
         return user;
       });
       if (user === undefined) {
-        throw new MtPaasError('UNAUTHENTICATED', 'This password link is unknown, used or expired; ask the operator for a new one.');
+        throw new MtPaasError(
+          'UNAUTHENTICATED',
+          'This password link is unknown, used or expired; ask the operator for a new one.',
+        );
       }
       return issueSession(tutor, { id: tenant.id, name: tenant.name }, user);
     },
@@ -98,8 +129,14 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
     async (req) => {
       const password = checkNewPassword(req.body.password);
       const me = await sessionUser(req);
-      if (me.passwordHash !== null && !(await verifyPassword(req.body.currentPassword ?? '', me.passwordHash))) {
-        throw new MtPaasError('UNAUTHENTICATED', 'Give your current password (currentPassword) to change it.');
+      if (
+        me.passwordHash !== null &&
+        !(await verifyPassword(req.body.currentPassword ?? '', me.passwordHash))
+      ) {
+        throw new MtPaasError(
+          'UNAUTHENTICATED',
+          'Give your current password (currentPassword) to change it.',
+        );
       }
       const passwordHash = await hashPassword(password);
       await req.tenantDb((tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, me.id)));
@@ -111,7 +148,11 @@ export async function authRoutes(root: FastifyInstance, tutor: Tutor) {
     '/api/auth/me',
     {
       config: { mtPaas: { auth: 'jwt' } },
-      schema: { tags: ['auth'], summary: 'The logged-in user', response: { 200: Session.shape.user, 401: ErrorBody } },
+      schema: {
+        tags: ['auth'],
+        summary: 'The logged-in user',
+        response: { 200: Session.shape.user, 401: ErrorBody },
+      },
     },
     async (req) => publicUser(await sessionUser(req)),
   );

@@ -10,10 +10,10 @@ import { desc, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Tutor, Tx } from '../tutor.js';
 import { contextPrompt, retrieve } from '../rag.js';
 import { chatMessages, courses } from '../schema.js';
 import { sseEvent, startSse } from '../sse.js';
+import type { Tutor, Tx } from '../tutor.js';
 import { ErrorBody, userIdOf } from './common.js';
 
 const INSTRUCTION = 'Answer the question from the numbered course excerpts above and cite them as [n].';
@@ -27,10 +27,15 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
       config: { mtPaas: { auth: 'jwt', features: ['ai_chat'] } },
       schema: {
         tags: ['chat'],
-        summary: 'Ask the tutor; answered as text/event-stream (token events, then a done event with answer and sources)',
+        summary:
+          'Ask the tutor; answered as text/event-stream (token events, then a done event with answer and sources)',
         body: z.object({ question: z.string().trim().min(1).max(4000), courseId: z.uuid().optional() }),
         response: {
-          200: z.string().describe('text/event-stream: `event: token` {text} …, then `event: done` {answer, sources:[{documentId,title,chunk,excerpt,score}], model, usage}'),
+          200: z
+            .string()
+            .describe(
+              'text/event-stream: `event: token` {text} …, then `event: done` {answer, sources:[{documentId,title,chunk,excerpt,score}], model, usage}',
+            ),
           400: ErrorBody,
           403: ErrorBody,
           429: ErrorBody,
@@ -38,12 +43,16 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
       },
     },
     async (req, reply) => {
-      const tenant = req.tenant!.record!;
       const { question, courseId } = req.body;
       const run = <T>(fn: (tx: Tx) => T | Promise<T>) => req.tenantDb(fn);
       if (courseId !== undefined) {
-        const [course] = await run((tx) => tx.select({ id: courses.id }).from(courses).where(eq(courses.id, courseId)));
-        if (course === undefined) throw new MtPaasError('ROUTE_NOT_FOUND', 'No such course in this institution.', { httpStatus: 404 });
+        const [course] = await run((tx) =>
+          tx.select({ id: courses.id }).from(courses).where(eq(courses.id, courseId)),
+        );
+        if (course === undefined)
+          throw new MtPaasError('ROUTE_NOT_FOUND', 'No such course in this institution.', {
+            httpStatus: 404,
+          });
       }
       const ai = await tutor.ai(req);
       const sources = await retrieve(run, ai, question, { courseId, topK: tutor.rag.top_k });
@@ -67,7 +76,13 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
           reply.raw.write(sseEvent('token', { text: delta }));
         }
         const { usage } = await stream.result;
-        const cited = sources.map(({ documentId, title, chunk, excerpt, score }) => ({ documentId, title, chunk, excerpt, score }));
+        const cited = sources.map(({ documentId, title, chunk, excerpt, score }) => ({
+          documentId,
+          title,
+          chunk,
+          excerpt,
+          score,
+        }));
         await run((tx) =>
           tx.insert(chatMessages).values({
             userId: userIdOf(req),
@@ -79,7 +94,11 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
             totalTokens: usage.totalTokens,
           }),
         );
-        tutor.activity('asked', 'ai_tutor', { question_length: question.length, sources: cited.length, tokens: usage.totalTokens });
+        tutor.activity('asked', 'ai_tutor', {
+          question_length: question.length,
+          sources: cited.length,
+          tokens: usage.totalTokens,
+        });
         reply.raw.write(sseEvent('done', { answer, sources: cited, model: stream.model, usage }));
       } catch (error) {
         if (!abort.signal.aborted) {

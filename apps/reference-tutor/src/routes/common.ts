@@ -2,7 +2,6 @@ import { MtPaasError } from '@mt-paas/context';
 import { eq } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Tutor } from '../tutor.js';
 import { users } from '../schema.js';
 import type { UserRow } from '../users.js';
 
@@ -10,13 +9,17 @@ import type { UserRow } from '../users.js';
 export const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
 /** The user of the request's token, read from the tenant's table (a deleted user's token stops working). */
-export async function sessionUser(tutor: Tutor, req: FastifyRequest): Promise<UserRow> {
+export async function sessionUser(req: FastifyRequest): Promise<UserRow> {
   const id = req.tenant?.principal.user?.id;
   if (id === undefined || !z.uuid().safeParse(id).success) {
-    throw new MtPaasError('UNAUTHENTICATED', 'Log in first: send the token from POST /api/auth/login as Authorization: Bearer <token>.');
+    throw new MtPaasError(
+      'UNAUTHENTICATED',
+      'Log in first: send the token from POST /api/auth/login as Authorization: Bearer <token>.',
+    );
   }
   const [user] = await req.tenantDb((tx) => tx.select().from(users).where(eq(users.id, id)));
-  if (user === undefined) throw new MtPaasError('UNAUTHENTICATED', 'Your user no longer exists in this institution; log in again.');
+  if (user === undefined)
+    throw new MtPaasError('UNAUTHENTICATED', 'Your user no longer exists in this institution; log in again.');
   return user;
 }
 

@@ -10,10 +10,16 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Tutor } from '../tutor.js';
 
-const PUBLIC = { config: { mtPaas: { tenant: 'host-only' as const, auth: 'none' as const } }, schema: { hide: true } };
+const PUBLIC = {
+  config: { mtPaas: { tenant: 'host-only' as const, auth: 'none' as const } },
+  schema: { hide: true },
+};
 
 const brandingSchema = z.object({
-  primary_color: z.string().regex(/^#[0-9a-fA-F]{6}$/).optional(),
+  primary_color: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/)
+    .optional(),
   logo_url: z.url({ protocol: /^https?$/ }).optional(),
   welcome: z.string().max(300).optional(),
 });
@@ -26,7 +32,11 @@ function defaultColor(tenantId: string): string {
 }
 
 /** The branding a tenant's page shows: `metadata.branding` (validated), else defaults from its id. */
-export function brandingOf(tenant: { id: string; name: string; metadata: Readonly<Record<string, unknown>> }) {
+export function brandingOf(tenant: {
+  id: string;
+  name: string;
+  metadata: Readonly<Record<string, unknown>>;
+}) {
   const parsed = brandingSchema.safeParse(tenant.metadata.branding ?? {});
   const branding = parsed.success ? parsed.data : {};
   return {
@@ -36,21 +46,38 @@ export function brandingOf(tenant: { id: string; name: string; metadata: Readonl
   };
 }
 
-export async function pageRoutes(app: FastifyInstance, tutor: Tutor, options: { baseDomain?: string | undefined }) {
+export async function pageRoutes(
+  app: FastifyInstance,
+  tutor: Tutor,
+  options: { baseDomain?: string | undefined },
+) {
   const [tenantClient, sseParser] = await Promise.all([
     readFile(fileURLToPath(import.meta.resolve('@mt-paas/middleware/client')), 'utf8'),
     readFile(fileURLToPath(import.meta.resolve('eventsource-parser')), 'utf8'),
   ]);
-  const page = PAGE.replace('__TUTOR_SETTINGS__', JSON.stringify({ baseDomain: options.baseDomain ?? null, service: tutor.mt.config.service.name }).replaceAll('<', '\\u003c'));
+  const page = PAGE.replace(
+    '__TUTOR_SETTINGS__',
+    JSON.stringify({
+      baseDomain: options.baseDomain ?? null,
+      service: tutor.mt.config.service.name,
+    }).replaceAll('<', '\\u003c'),
+  );
 
   app.get('/', PUBLIC, async (_req, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+      .header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
+      )
       .send(page),
   );
-  app.get('/assets/tenant-client.js', PUBLIC, async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(tenantClient));
-  app.get('/assets/eventsource-parser.js', PUBLIC, async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(sseParser));
+  app.get('/assets/tenant-client.js', PUBLIC, async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').send(tenantClient),
+  );
+  app.get('/assets/eventsource-parser.js', PUBLIC, async (_req, reply) =>
+    reply.type('text/javascript; charset=utf-8').send(sseParser),
+  );
 }
 
 const PAGE = `<!doctype html>

@@ -17,7 +17,15 @@ export async function serviceRoutes(root: FastifyInstance, tutor: Tutor) {
       schema: {
         tags: ['service'],
         summary: 'Liveness (seed 002 §7.3: also with X-Tenant-ID, then the tenant must be admitted)',
-        response: { 200: z.object({ status: z.literal('healthy'), service: z.string(), version: z.string(), isolation: z.string(), tenant_id: z.string().optional() }) },
+        response: {
+          200: z.object({
+            status: z.literal('healthy'),
+            service: z.string(),
+            version: z.string(),
+            isolation: z.string(),
+            tenant_id: z.string().optional(),
+          }),
+        },
       },
     },
     async (req) => ({
@@ -31,7 +39,10 @@ export async function serviceRoutes(root: FastifyInstance, tutor: Tutor) {
 
   app.get(
     '/metrics',
-    { config: { mtPaas: { tenant: 'host-only', auth: 'none' } }, schema: { tags: ['service'], summary: 'Prometheus metrics (pipeline and control plane)' } },
+    {
+      config: { mtPaas: { tenant: 'host-only', auth: 'none' } },
+      schema: { tags: ['service'], summary: 'Prometheus metrics (pipeline and control plane)' },
+    },
     async (_req, reply) => reply.type(mt.registry.contentType).send(await mt.registry.metrics()),
   );
 
@@ -48,7 +59,11 @@ export async function serviceRoutes(root: FastifyInstance, tutor: Tutor) {
             name: z.string(),
             plan: z.string(),
             features: z.record(z.string(), z.boolean()),
-            branding: z.object({ primaryColor: z.string(), logoUrl: z.string().nullable(), welcome: z.string() }),
+            branding: z.object({
+              primaryColor: z.string(),
+              logoUrl: z.string().nullable(),
+              welcome: z.string(),
+            }),
           }),
           403: ErrorBody,
           404: ErrorBody,

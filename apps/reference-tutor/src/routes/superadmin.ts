@@ -27,12 +27,18 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
   const configured = (mt.config.custom as { superadmin_api_key?: unknown }).superadmin_api_key;
   const expected = typeof configured === 'string' && configured.length >= 16 ? digest(configured) : undefined;
   if (typeof configured === 'string' && configured.length > 0 && expected === undefined) {
-    throw new MtPaasError('CONFIG_INVALID', 'custom.superadmin_api_key (SUPERADMIN_API_KEY) must have at least 16 characters.');
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'custom.superadmin_api_key (SUPERADMIN_API_KEY) must have at least 16 characters.',
+    );
   }
 
   async function checkKey(req: FastifyRequest) {
     if (expected === undefined) {
-      throw new MtPaasError('FORBIDDEN', 'The superadmin API is off: set SUPERADMIN_API_KEY (custom.superadmin_api_key) to use it.');
+      throw new MtPaasError(
+        'FORBIDDEN',
+        'The superadmin API is off: set SUPERADMIN_API_KEY (custom.superadmin_api_key) to use it.',
+      );
     }
     const given = req.headers['x-api-key'];
     if (typeof given !== 'string' || !timingSafeEqual(digest(given), expected)) {
@@ -40,7 +46,10 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
     }
   }
 
-  const policy = { config: { mtPaas: { tenant: 'host-only' as const, auth: 'none' as const } }, preHandler: checkKey };
+  const policy = {
+    config: { mtPaas: { tenant: 'host-only' as const, auth: 'none' as const } },
+    preHandler: checkKey,
+  };
   const TenantIdQuery = z.object({ tenant_id: z.string().optional() });
 
   app.get(
@@ -53,7 +62,14 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
         response: {
           200: z.object({
             tenants: z.array(
-              z.object({ id: z.string(), name: z.string(), status: z.string(), plan: z.string(), features: z.record(z.string(), z.boolean()), createdAt: z.string() }),
+              z.object({
+                id: z.string(),
+                name: z.string(),
+                status: z.string(),
+                plan: z.string(),
+                features: z.record(z.string(), z.boolean()),
+                createdAt: z.string(),
+              }),
             ),
           }),
           401: ErrorBody,
@@ -65,7 +81,10 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       const tenants = [];
       let cursor: string | undefined;
       do {
-        const page = await mt.catalog.directory.list({ limit: 500, ...(cursor === undefined ? {} : { cursor }) });
+        const page = await mt.catalog.directory.list({
+          limit: 500,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
         tenants.push(...page.tenants);
         cursor = page.nextCursor;
       } while (cursor !== undefined);
@@ -88,13 +107,20 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       ...policy,
       schema: {
         tags: ['superadmin'],
-        summary: 'Metered usage per tenant and meter (the usage ledger); with tenant_id also its users and chats (seed 002 §8.1.1)',
+        summary:
+          'Metered usage per tenant and meter (the usage ledger); with tenant_id also its users and chats (seed 002 §8.1.1)',
         querystring: TenantIdQuery,
         response: {
           200: z.object({
             meters: z.array(z.object({ tenant_id: z.string(), meter: z.string(), quantity: z.number() })),
             tenant_id: z.string().optional(),
-            usage: z.object({ user_count: z.number(), chat_count: z.number(), last_activity: z.string().nullable() }).optional(),
+            usage: z
+              .object({
+                user_count: z.number(),
+                chat_count: z.number(),
+                last_activity: z.string().nullable(),
+              })
+              .optional(),
           }),
           401: ErrorBody,
           403: ErrorBody,
@@ -111,14 +137,20 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
         .where(tenantId === undefined ? undefined : eq(ledger.tenantId, tenantId))
         .groupBy(ledger.tenantId, ledger.meter)
         .orderBy(ledger.tenantId, ledger.meter);
-      const meters = rows.map((row) => ({ tenant_id: row.tenantId, meter: row.meter, quantity: Number(row.quantity ?? 0) }));
+      const meters = rows.map((row) => ({
+        tenant_id: row.tenantId,
+        meter: row.meter,
+        quantity: Number(row.quantity ?? 0),
+      }));
       if (tenantId === undefined) return { meters };
       if ((await mt.catalog.directory.get(tenantId)) === undefined) {
         throw new MtPaasError('TENANT_NOT_FOUND', `Tenant "${tenantId}" does not exist.`);
       }
       const usage = await mt.tenantDb.forTenant(tenantId).run(async (tx) => {
         const [userCount] = await tx.select({ value: count() }).from(users);
-        const [chats] = await tx.select({ value: count(), last: max(chatMessages.createdAt) }).from(chatMessages);
+        const [chats] = await tx
+          .select({ value: count(), last: max(chatMessages.createdAt) })
+          .from(chatMessages);
         return {
           user_count: userCount?.value ?? 0,
           chat_count: chats?.value ?? 0,
@@ -187,7 +219,13 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
         params: z.object({ tenantId: z.string() }),
         body: z.object({ email: z.string().min(3).max(320) }),
         response: {
-          201: z.object({ tenant_id: z.string(), email: z.string(), resetToken: z.string(), expiresAt: z.string(), url: z.string() }),
+          201: z.object({
+            tenant_id: z.string(),
+            email: z.string(),
+            resetToken: z.string(),
+            expiresAt: z.string(),
+            url: z.string(),
+          }),
           401: ErrorBody,
           403: ErrorBody,
           404: ErrorBody,
@@ -210,7 +248,9 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
         return user;
       });
       if (user === undefined) {
-        throw new MtPaasError('ROUTE_NOT_FOUND', `No user ${req.body.email} in tenant "${tenantId}".`, { httpStatus: 404 });
+        throw new MtPaasError('ROUTE_NOT_FOUND', `No user ${req.body.email} in tenant "${tenantId}".`, {
+          httpStatus: 404,
+        });
       }
       mt.logger.info({ tenantId, userId: user.id }, 'password link issued by the superadmin');
       reply.code(201);

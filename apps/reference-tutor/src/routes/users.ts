@@ -3,13 +3,12 @@ import { asc } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Tutor } from '../tutor.js';
 import { users } from '../schema.js';
 import { publicUser } from '../users.js';
-import { ErrorBody } from './common.js';
 import { Session } from './auth.js';
+import { ErrorBody } from './common.js';
 
-export async function userRoutes(root: FastifyInstance, tutor: Tutor) {
+export async function userRoutes(root: FastifyInstance) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   app.get(
     '/api/users',

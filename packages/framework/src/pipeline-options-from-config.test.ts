@@ -1,9 +1,33 @@
 import { parseConfig } from '@mt-paas/config';
+import type { Tenant, TenantDirectory, TenantId } from '@mt-paas/context';
+import { createTenantPipeline } from '@mt-paas/middleware';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { makeTenant, memoryDirectory } from './__fixtures__/tenants.js';
-import { pipelineOptionsFromConfig } from './from-config.js';
-import { createTenantPipeline } from './pipeline.js';
+import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
+
+function directoryOf(tenants: Tenant[]): TenantDirectory {
+  return {
+    get: async (id) => tenants.find((tenant) => tenant.id === id),
+    resolveDomain: async () => undefined,
+    list: async () => ({ tenants, nextCursor: undefined }),
+  };
+}
+
+function makeTenant(id: string, overrides: Partial<Tenant>): Tenant {
+  const at = new Date('2026-01-01T00:00:00Z');
+  return {
+    id: id as TenantId,
+    name: `Tenant ${id}`,
+    status: 'active',
+    plan: 'starter',
+    entitlements: { plan: 'starter', features: {}, limits: { rpm: null, quotas: {} } },
+    placement: { mode: 'row' },
+    metadata: {},
+    createdAt: at,
+    updatedAt: at,
+    ...overrides,
+  };
+}
 
 const yaml = `
 marketplace:
@@ -55,7 +79,7 @@ describe('pipelineOptionsFromConfig', () => {
 
   it('drives a working pipeline: subdomain resolution, feature defaults and plan defaults', async () => {
     const config = parseConfig(yaml, { env: {} });
-    const directory = memoryDirectory([
+    const directory = directoryOf([
       makeTenant('univ_8', {
         plan: 'professional',
         entitlements: { plan: 'professional', features: {}, limits: { rpm: null, quotas: {} } },

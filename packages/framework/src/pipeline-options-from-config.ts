@@ -1,14 +1,13 @@
 import type { QuotaEnforcement, QuotaPeriod } from '@mt-paas/context';
 import { MtPaasError } from '@mt-paas/context';
-import type { EntitlementsLayer } from './entitlements.js';
-import type { JwtAuthOptions } from './jwt-auth.js';
-import type { TenantPipelineOptions } from './pipeline.js';
-import type { ResolutionStrategy } from './tenant-resolver.js';
+import type {
+  EntitlementsLayer,
+  JwtAuthOptions,
+  ResolutionStrategy,
+  TenantPipelineOptions,
+} from '@mt-paas/middleware';
 
-/**
- * The parts of `@mt-paas/config`'s typed `MtPaasConfig` the pipeline reads. Declared structurally so
- * this package does not depend on the config package: pass `loadConfig()`'s result as is.
- */
+/** The parts of `@mt-paas/config`'s typed `MtPaasConfig` the pipeline options come from. */
 export interface PipelineConfigInput {
   tenantIdentification?: {
     methods: ReadonlyArray<

@@ -1,8 +1,16 @@
 import { parseConfig } from '@mt-paas/config';
+import { createMarketplaceReceiver, type MarketplaceHandlers } from '@mt-paas/marketplace';
 import { describe, expect, it } from 'vitest';
-import { noopHandlers } from './__fixtures__/handlers.js';
-import { clientOptionsFromConfig, receiverOptionsFromConfig } from './from-config.js';
-import { createMarketplaceReceiver } from './receiver.js';
+import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
+
+const noopHandlers = (): MarketplaceHandlers => ({
+  onProvisionRequested: () => ({}),
+  onSubscriptionUpdated: () => undefined,
+  onServiceCancelled: () => ({}),
+  onUserDeleted: () => ({ deletedTenants: [] }),
+  onBlocked: () => undefined,
+  onUnblocked: () => undefined,
+});
 
 const YAML = `
 service:

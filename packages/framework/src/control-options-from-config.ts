@@ -1,11 +1,14 @@
 import { MtPaasError, type TenantEventBus } from '@mt-paas/context';
+import {
+  type ControlLogger,
+  type ControlPlaneOptions,
+  createRegistryMetricsSource,
+  type HeartbeatSender,
+  type MarketOutbox,
+} from '@mt-paas/control';
 import type { Catalog } from '@mt-paas/db';
 import { createMarketplaceClient } from '@mt-paas/marketplace';
 import type { Registry } from 'prom-client';
-import type { ControlPlaneOptions } from './control-plane.js';
-import type { ControlLogger } from './logger.js';
-import type { HeartbeatSender, MarketOutbox } from './market.js';
-import { createRegistryMetricsSource } from './registry-metrics-source.js';
 
 /** The parts of a parsed `mt-paas.yaml` (`@mt-paas/config`'s `MtPaasConfig`) control reads. */
 export interface ControlConfigInput {

@@ -1,7 +1,6 @@
 import type { MtPaasConfig } from '@mt-paas/config';
 import { MtPaasError } from '@mt-paas/context';
-import type { MarketplaceClientOptions } from './client.js';
-import type { MarketplaceReceiverOptions } from './receiver.js';
+import type { MarketplaceClientOptions, MarketplaceReceiverOptions } from '@mt-paas/marketplace';
 
 type ConfigPart = Pick<MtPaasConfig, 'service' | 'marketplace' | 'auth'>;
 

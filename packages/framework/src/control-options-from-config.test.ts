@@ -1,13 +1,12 @@
 import { parseConfig } from '@mt-paas/config';
 import type { AuditEvent, TenantId } from '@mt-paas/context';
+import { createAuditLogger, createHeartbeatService } from '@mt-paas/control';
 import { createMarketplaceClient } from '@mt-paas/marketplace';
 import { createPipelineMetrics } from '@mt-paas/middleware';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { captureLogger } from './__fixtures__/capture-logger.js';
-import { type MarketStandIn, startMarketStandIn } from './__fixtures__/market-server.js';
-import { createAuditLogger } from './audit-logger.js';
-import { controlOptionsFromConfig } from './from-config.js';
-import { createHeartbeatService } from './heartbeat.js';
+import { type MarketStandIn, startMarketStandIn } from './__fixtures__/market-stand-in.js';
+import { controlOptionsFromConfig } from './control-options-from-config.js';
 
 const catalog = {} as Parameters<typeof controlOptionsFromConfig>[1]['catalog'];
 
@@ -69,7 +68,7 @@ describe('controlOptionsFromConfig', () => {
     const service = createHeartbeatService({
       ...heartbeat,
       serviceId: options.serviceId,
-      logger: captureLogger(),
+      logger: pino({ level: 'silent' }),
     });
     await expect(service.beat()).resolves.toBe(true);
     expect(market.beats[0]?.headers.authorization).toBe('Bearer mk_1');
