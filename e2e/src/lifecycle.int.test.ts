@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeWith, testRedis, useTestDatabase } from '@mt-paas/test-env';
 import { call, type RunningProcess } from '@mt-paas/test-env/processes';
@@ -11,6 +14,7 @@ import {
   registerTutor,
   startMarketSim,
   startTutor,
+  TUTOR_DIR,
   tutorEnv,
 } from './stack.js';
 import { adminLogin } from './tutor-admin.js';
@@ -22,7 +26,7 @@ import { type TutorClient, tutorClient } from './tutor-client.js';
  * beside it the whole time; after every step its data is checked to be invisible to the first tenant and
  * its own service to be unaffected.
  */
-const CONFIG = fileURLToPath(new URL('./__fixtures__/mt-paas.e2e.yaml', import.meta.url));
+const OVERLAY = fileURLToPath(new URL('./__fixtures__/mt-paas.e2e.yaml', import.meta.url));
 const MODES = ['row', 'schema', 'database'] as const;
 const PROVISIONING_CLI = `${REPO_ROOT}packages/provisioning/dist/cli.js`;
 const TUTOR_MIGRATIONS = `${REPO_ROOT}apps/reference-tutor/drizzle`;
@@ -50,6 +54,12 @@ for (const mode of MODES) {
     let sim: MarketDriver;
     let admin: pg.Client;
     const members: Record<'a' | 'b', Member> = {} as never;
+    // the tutor's own config with the suite's overlay beside it (MT_PAAS_ENV=e2e)
+    const configDir = mkdtempSync(join(tmpdir(), 'mtpaas-e2e-'));
+    const config = join(configDir, 'mt-paas.yaml');
+    copyFileSync(join(TUTOR_DIR, 'mt-paas.yaml'), config);
+    copyFileSync(OVERLAY, join(configDir, 'mt-paas.e2e.yaml'));
+    const configEnv = { MT_PAAS_CONFIG: config, MT_PAAS_ENV: 'e2e', ISOLATION_MODE: mode };
 
     beforeAll(async () => {
       const redis = testRedis({ label: mode });
@@ -64,8 +74,9 @@ for (const mode of MODES) {
       const env = tutorEnv(market, secrets, {
         DATABASE_URL: database.url,
         REDIS_URL: redis.url,
-        ISOLATION_MODE: mode,
-        MT_PAAS_CONFIG: CONFIG,
+        HEARTBEAT_INTERVAL_SECONDS: '1',
+        TUTOR_DATA_DIR: 'memory',
+        ...configEnv,
       });
       // the first instance migrates; the second starts on a migrated database
       tutors.push(await startTutor(env, { name: `tutor-1 (${mode})` }));
@@ -87,6 +98,7 @@ for (const mode of MODES) {
         }
       }
       await admin?.end();
+      rmSync(configDir, { recursive: true, force: true });
     });
 
     /** The tenant's state at the market, the service's report included. */
@@ -382,7 +394,7 @@ for (const mode of MODES) {
           new Promise((resolve) => {
             const child = spawn(
               process.execPath,
-              [PROVISIONING_CLI, ...args, '--config', CONFIG, '--migrations', TUTOR_MIGRATIONS],
+              [PROVISIONING_CLI, ...args, '--config', config, '--migrations', TUTOR_MIGRATIONS],
               {
                 env: {
                   PATH: process.env.PATH ?? '',
