@@ -190,7 +190,8 @@ export async function retrieve(
 export function contextPrompt(sources: Source[]): string {
   if (sources.length === 0)
     return 'No course documents match this question. Say that you could not find it in the course documents.';
-  return sources.map((source, index) => `[${index + 1}] ${source.title}: ${source.excerpt}`).join('\n\n');
+  // the marker on its own line, so an extractive model never quotes it as part of a sentence
+  return sources.map((source, index) => `[${index + 1}] (${source.title})\n${source.excerpt}`).join('\n\n');
 }
 
 /** Deletes the vectors of the given chunks (a deleted document or course). */

@@ -329,7 +329,7 @@ export async function courseRoutes(root: FastifyInstance, tutor: Tutor) {
       if (questions.length === 0) {
         throw new MtPaasError(
           'INVALID_REQUEST',
-          'This course has too little text for a quiz: upload a document first.',
+          'This course has too little text for a quiz (it needs several sentences with distinct terms): upload more course material.',
         );
       }
       const [quiz] = await req.tenantDb((tx) =>
