@@ -130,6 +130,7 @@ for (const mode of MODES) {
     /** B is untouched: its courses are its own, and A's admin cannot see or reach any of them. */
     async function expectBIsolated(options: { aActive: boolean }) {
       const { a, b } = members;
+      if (options.aActive) await settleRateLimit();
       for (const index of [0, 1] as const) {
         const bCourses = await b.clients[index].ok('GET', '/api/courses');
         expect(JSON.stringify(bCourses)).toContain(b.documentTitle.replace('.md', ''));
