@@ -75,15 +75,18 @@ describeWithPostgres('seed 002 §7 against the reference tutor (legacy wire, rea
       expect(refused.status).toBe(401);
     }
 
-    // §7.1.3 — GET /api/users with X-Tenant-ID
-    const users = await fetch(`${base}/users`, { headers: { 'X-Tenant-ID': 'test_univ' } });
-    expect([200, 401]).toContain(users.status);
-    if (users.status === 200) {
-      expect(JSON.stringify(await users.json())).toContain('admin@test.ac.kr');
-    } else {
-      // the tutor asks for a login on /api/users: the refusal names itself in the documented shape
-      expect((await users.json()).error.code).toBe('UNAUTHENTICATED');
-    }
+    // §7.1.3 — GET /api/users with X-Tenant-ID. The seed's route answers anyone who names a tenant; the
+    // tutor asks who is asking: the seed's exact request is refused, and answered with the market's key
+    const bare = await fetch(`${base}/users`, { headers: { 'X-Tenant-ID': 'test_univ' } });
+    expect(bare.status).toBe(401);
+    expect((await bare.json()).error.code).toBe('UNAUTHENTICATED');
+    const users = await fetch(`${base}/users`, {
+      headers: { 'X-Tenant-ID': 'test_univ', 'X-API-Key': secrets.apiKey },
+    });
+    expect(users.status).toBe(200);
+    const listed = await users.json();
+    expect(listed).toMatchObject({ tenant_id: 'test_univ', count: 1 });
+    expect(listed.users).toEqual([expect.objectContaining({ email: 'admin@test.ac.kr', role: 'admin' })]);
 
     // §7.2.1 — the exact webhook; a wrong secret changes nothing
     const webhook = {
@@ -102,8 +105,11 @@ describeWithPostgres('seed 002 §7 against the reference tutor (legacy wire, rea
     });
     expect(deleted.status).toBe(200);
     expect(await deleted.json()).toMatchObject({ success: true, deleted_tenants: ['test_univ'] });
-    const after = await fetch(`${base}/users`, { headers: { 'X-Tenant-ID': 'test_univ' } });
-    expect(after.status).toBeGreaterThanOrEqual(400);
+    const after = await fetch(`${base}/users`, {
+      headers: { 'X-Tenant-ID': 'test_univ', 'X-API-Key': secrets.apiKey },
+    });
+    expect(after.status).toBe(403);
+    expect((await after.json()).error.code).toBe('TENANT_DELETED');
   });
 
   it('§7.3.1 the pytest lifecycle: create (demo) → /api/health with X-Tenant-ID → user-deleted webhook', async () => {
