@@ -55,6 +55,8 @@ export const SMOKE = {
   '@mt-paas/provisioning': { scenarios: ['provisioning-lifecycle'] },
   // control-kill-switch (@mt-paas/control)
   '@mt-paas/control': { scenarios: ['control-kill-switch'] },
+  // framework-one-line-setup (@mt-paas/framework)
+  '@mt-paas/framework': { scenarios: ['framework-one-line-setup'] },
   '@mt-paas/config': {
     scenarios: [],
     alone: true,
@@ -211,6 +213,72 @@ console.log('${RESULT_PREFIX}' + JSON.stringify({ block: { tenantId: block.tenan
   metrics: { contentType: metrics.contentType, body: metrics.body } }));
 `;
 // --- end control-kill-switch ---
+
+// --- framework-one-line-setup (@mt-paas/framework) ------------------------------------------------------
+// The one-line setup on embedded defaults (PGlite, in-process limits, the local LLM): createServiceFramework from
+// an mt-paas.yaml, mt.fastify on an app, the marketplace's provision request onboarding a tenant whose admin the
+// vendor's afterOnboard hook seeds, req.tenantDb and req.hasFeature on a route, providersFor, close().
+const FRAMEWORK_APP = `import { createServiceFramework } from '@mt-paas/framework';
+import { pgTable, text } from 'drizzle-orm/pg-core';
+import Fastify from 'fastify';
+
+const users = pgTable('users', { tenantId: text('tenant_id'), email: text('email').notNull(), role: text('role').notNull() });
+const mt = await createServiceFramework({
+  configPath: 'mt-paas.yaml',
+  env: { MARKETPLACE_API_KEY: 'mk_rehearsal_0123456789' },
+  dataDir: 'memory',
+  migrationsFolder: './drizzle',
+  hooks: {
+    afterOnboard: ({ scope, adminEmail }) =>
+      scope.run((tx) => tx.insert(users).values({ email: adminEmail!, role: 'admin' }).onConflictDoNothing()),
+  },
+});
+const app = Fastify();
+await app.register(mt.fastify);
+app.get('/users', async (req) => req.tenantDb((tx) => tx.select({ email: users.email, role: users.role }).from(users)));
+app.get('/quiz', async (req) => ({ quiz: req.hasFeature('quiz') }));
+const base = await app.listen({ host: '127.0.0.1', port: 0 });
+
+const created = await fetch(\`\${base}/api/tenant/create\`, {
+  method: 'POST',
+  headers: { 'x-api-key': 'mk_rehearsal_0123456789', 'content-type': 'application/json' },
+  body: JSON.stringify({ tenant_id: 'univ_8', tenant_name: 'Gwangju University', admin_email: 'admin@univ8.ac.kr',
+    application_id: 'app-1', application_kind: 'service', plan: 'professional' }),
+});
+const get = async (path: string, tenant?: string) => {
+  const response = await fetch(\`\${base}\${path}\`, { headers: tenant === undefined ? {} : { 'x-tenant-id': tenant } });
+  return { status: response.status, body: await response.json() };
+};
+const result = {
+  created: { status: created.status, body: await created.json() },
+  users: await get('/users', 'univ_8'),
+  quiz: await get('/quiz', 'univ_8'),
+  unknown: await get('/users', 'univ_9'),
+  models: (await mt.providersFor('univ_8')).models,
+  rag: mt.config.custom.rag,
+};
+await app.close();
+await mt.close();
+console.log('${RESULT_PREFIX}' + JSON.stringify(result));
+`;
+const FRAMEWORK_CONFIG = `service:
+  id: keli_tutor
+  public_url: https://tutor.example
+marketplace:
+  enabled: false
+  api_key: "\${MARKETPLACE_API_KEY}"
+plans:
+  professional:
+    features:
+      quiz: true
+logging:
+  level: silent
+custom:
+  rag:
+    chunk_size: 400
+    overlap: 40
+`;
+// --- end framework-one-line-setup ---
 
 const DB_MIGRATION = `CREATE TABLE "notes" (
 	"tenant_id" text DEFAULT nullif(current_setting('app.tenant_id', true), '') NOT NULL,
@@ -445,6 +513,32 @@ export const SCENARIOS = {
       ];
     },
   },
+  // --- framework-one-line-setup (@mt-paas/framework) ---
+  'framework-one-line-setup': {
+    packages: ['@mt-paas/framework'],
+    install: ['fastify', '@electric-sql/pglite', 'drizzle-orm'],
+    files: {
+      'app.mts': FRAMEWORK_APP,
+      'mt-paas.yaml': FRAMEWORK_CONFIG,
+      'drizzle/0000_users.sql': PROVISIONING_USERS_MIGRATION,
+      'drizzle/meta/_journal.json': `${JSON.stringify({ version: '7', dialect: 'postgresql', entries: [{ idx: 0, version: '7', when: 1, tag: '0000_users', breakpoints: true }] }, null, 2)}\n`,
+    },
+    expect: (r) => [
+      ...same('the provision request', r.created, {
+        status: 200,
+        body: { success: true, tenant_id: 'univ_8', access_url: 'https://tutor.example/?tenant=univ_8' },
+      }),
+      ...same('the seeded admin through req.tenantDb', r.users, {
+        status: 200,
+        body: [{ email: 'admin@univ8.ac.kr', role: 'admin' }],
+      }),
+      ...same('req.hasFeature of the professional plan', r.quiz, { status: 200, body: { quiz: true } }),
+      ...same('an unknown tenant', r.unknown?.status, 404),
+      ...same('providersFor without keys', r.models, ['local:extractive']),
+      ...same('mt.config.custom.rag', r.rag, { chunkSize: 400, overlap: 40 }),
+    ],
+  },
+  // --- end framework-one-line-setup ---
   // --- control-kill-switch (@mt-paas/control) ---
   'control-kill-switch': {
     packages: ['@mt-paas/control', '@mt-paas/context', '@mt-paas/db', '@mt-paas/marketplace'],

@@ -1,6 +1,6 @@
 import { MtPaasError } from '@mt-paas/context';
 import { describe, expect, it } from 'vitest';
-import { chunkText, ragSettingsFromCustom } from './chunker.js';
+import { chunkText } from './chunker.js';
 
 const sentence = (index: number) => `Sentence number ${index} talks about topic ${index}.`;
 
@@ -66,24 +66,5 @@ describe('chunkText', () => {
     expect(chunkText('  \n\n ', { chunkSize: 100, overlap: 10 })).toEqual([]);
     expect(() => chunkText('a', { chunkSize: 0, overlap: 0 })).toThrow(MtPaasError);
     expect(() => chunkText('a', { chunkSize: 10, overlap: 10 })).toThrow(/overlap/);
-  });
-});
-
-describe('ragSettingsFromCustom', () => {
-  it('reads custom.rag with defaults', () => {
-    expect(ragSettingsFromCustom(undefined)).toEqual({ chunk_size: 500, overlap: 50, top_k: 4 });
-    expect(ragSettingsFromCustom({ rag: { chunk_size: 300, overlap: 30 } })).toMatchObject({
-      chunk_size: 300,
-      overlap: 30,
-    });
-  });
-
-  it('refuses an overlap not smaller than the chunk size, naming the key', () => {
-    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 100, overlap: 100 } })).toThrow(
-      /custom\.rag\.overlap/,
-    );
-    expect(() => ragSettingsFromCustom({ rag: { chunk_size: 'big' } })).toThrow(
-      /CONFIG_INVALID|custom\.rag\.chunk_size/,
-    );
   });
 });

@@ -8,34 +8,6 @@
  * boundary is still found whole in one chunk.
  */
 import { MtPaasError } from '@mt-paas/context';
-import { z } from 'zod';
-
-/** `custom.rag` of the tutor's `mt-paas.yaml`. */
-export const ragSettingsSchema = z
-  .object({
-    chunk_size: z.number().int().min(50).max(20_000).default(500),
-    overlap: z.number().int().min(0).default(50),
-    top_k: z.number().int().min(1).max(50).default(4),
-  })
-  .refine((value) => value.overlap < value.chunk_size, {
-    message: 'overlap must be smaller than chunk_size',
-    path: ['overlap'],
-  });
-
-export type RagSettings = z.infer<typeof ragSettingsSchema>;
-
-/** Reads `custom.rag` (absent → defaults); a bad value is `CONFIG_INVALID` naming the key. */
-export function ragSettingsFromCustom(custom: Record<string, unknown> | undefined): RagSettings {
-  const parsed = ragSettingsSchema.safeParse(custom?.rag ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      `custom.rag.${issue.path.join('.')}: ${issue.message}; fix it in mt-paas.yaml (e.g. chunk_size: 500, overlap: 50).`,
-    );
-  }
-  return parsed.data;
-}
 
 export interface ChunkOptions {
   /** Largest chunk, in characters. */

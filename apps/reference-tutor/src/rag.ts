@@ -4,10 +4,10 @@
  * embedded, matched, and answered from the matching chunks.
  */
 import { MtPaasError } from '@mt-paas/context';
-import { and, count, eq, inArray } from 'drizzle-orm';
-import { chunkText, type RagSettings } from './chunker.js';
+import { and, count, eq, inArray, type SQL } from 'drizzle-orm';
+import { chunkText } from './chunker.js';
 import { documentChunks, documents } from './schema.js';
-import type { TenantAi, Tx } from './tutor.js';
+import type { RagSettings, TenantAi, Tx } from './tutor.js';
 
 /** A source cited by an answer. */
 export interface Source {
@@ -42,7 +42,7 @@ export interface NewDocument {
 
 /** Chunks, stores and embeds a document; on an embedding failure nothing stays behind. */
 export async function indexDocument(run: RunUnit, ai: TenantAi, settings: RagSettings, input: NewDocument) {
-  const chunks = chunkText(input.content, { chunkSize: settings.chunk_size, overlap: settings.overlap });
+  const chunks = chunkText(input.content, { chunkSize: settings.chunkSize, overlap: settings.overlap });
   if (chunks.length === 0) {
     throw new MtPaasError(
       'INVALID_REQUEST',
@@ -135,6 +135,24 @@ export async function ensureIndexed(run: RunUnit, ai: TenantAi): Promise<number>
   return rows.length;
 }
 
+/** Chunks with the title of their document (joined on both keys: `tenant_id` and id). */
+export function chunksWithTitles(tx: Tx, where: SQL | undefined) {
+  return tx
+    .select({
+      id: documentChunks.id,
+      documentId: documentChunks.documentId,
+      chunkIndex: documentChunks.chunkIndex,
+      content: documentChunks.content,
+      title: documents.title,
+    })
+    .from(documentChunks)
+    .innerJoin(
+      documents,
+      and(eq(documents.id, documentChunks.documentId), eq(documents.tenantId, documentChunks.tenantId)),
+    )
+    .where(where);
+}
+
 /** The chunks closest to the question (of one course, or of all the tenant's courses). */
 export async function retrieve(
   run: RunUnit,
@@ -153,22 +171,7 @@ export async function retrieve(
   const ids = matches.map((match) => match.id);
   // The chunk rows are read in the tenant's unit of work: a vector whose chunk is gone (deleted
   // document) or not the tenant's is dropped here.
-  const rows = await run((tx) =>
-    tx
-      .select({
-        id: documentChunks.id,
-        documentId: documentChunks.documentId,
-        chunkIndex: documentChunks.chunkIndex,
-        content: documentChunks.content,
-        title: documents.title,
-      })
-      .from(documentChunks)
-      .innerJoin(
-        documents,
-        and(eq(documents.id, documentChunks.documentId), eq(documents.tenantId, documentChunks.tenantId)),
-      )
-      .where(inArray(documentChunks.id, ids)),
-  );
+  const rows = await run((tx) => chunksWithTitles(tx, inArray(documentChunks.id, ids)));
   const byId = new Map(rows.map((row) => [row.id, row]));
   return matches.flatMap((match) => {
     const row = byId.get(match.id);

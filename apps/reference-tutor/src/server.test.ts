@@ -259,6 +259,106 @@ describe('reference tutor on embedded defaults', () => {
     expect(other.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
   });
 
+  it('lets an admin of a plan with custom_branding set the page’s colour, logo and welcome', async () => {
+    const set = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { primary_color: '#123abc', welcome: '한림대 튜터에 오신 것을 환영합니다' },
+    });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ primaryColor: '#123abc', logoUrl: null });
+    await expect
+      .poll(
+        async () =>
+          (await client.call('GET', '/api/tenant', { tenant: 'hallym' })).body.branding.primaryColor,
+      )
+      .toBe('#123abc');
+    const script = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'hallym',
+      token: sessions.hallym,
+      body: { logo_url: 'javascript:alert(1)' },
+    });
+    expect(script.status).toBe(400);
+    const free = await client.call('PATCH', '/api/tenant/branding', {
+      tenant: 'gwangju',
+      token: sessions.gwangju,
+      body: { primary_color: '#000000' },
+    });
+    expect(free.body.error.code).toBe('FEATURE_NOT_IN_PLAN');
+  });
+
+  it('lets the marketplace key and the superadmin key list a tenant’s users (seed 002 §7.1.3 + a key)', async () => {
+    for (const key of [TEST_ENV.MARKET_API_KEY, TEST_ENV.SUPERADMIN_API_KEY]) {
+      const users = await client.call('GET', '/api/users', {
+        tenant: 'gwangju',
+        headers: { 'x-api-key': key },
+      });
+      expect(users.status).toBe(200);
+      expect(users.body.users.map((user: { email: string }) => user.email)).toEqual(['admin@gwangju.ac.kr']);
+    }
+    expect(
+      (await client.call('GET', '/api/users', { tenant: 'gwangju', headers: { 'x-api-key': 'not a key' } }))
+        .status,
+    ).toBe(401);
+  });
+
+  it('meters the chat’s tokens on the llm_tokens quota and refuses the chat once it is used up', async () => {
+    const quota = { limit: 1000, period: 'monthly' as const, enforcement: 'block' as const };
+    await client.setPlan(
+      'gwangju',
+      'free',
+      { ai_chat: true, file_upload: true },
+      { quotas: { llm_tokens: quota } },
+    );
+    await expect
+      .poll(
+        async () =>
+          (await tutor.mt.pipeline.directory.get('gwangju' as never))?.entitlements.limits.quotas.llm_tokens
+            ?.limit,
+      )
+      .toBe(1000);
+    const meter = tutor.mt.pipeline.quotas!;
+    const before = await meter.usage('gwangju' as never, 'llm_tokens', 'monthly');
+    const answer = await client.chat('gwangju', sessions.gwangju!, {
+      question: 'What does the cafeteria serve on Tuesday?',
+    });
+    const after = await meter.usage('gwangju' as never, 'llm_tokens', 'monthly');
+    // the answer's tokens (and the question's embedding) were counted
+    expect(after - before).toBeGreaterThanOrEqual(answer.done.usage.totalTokens);
+    // use the rest of the quota up: the next question is refused before any stream starts
+    await meter.consume('gwangju' as never, 'llm_tokens', quota, quota.limit - after);
+    const refused = await client.chat('gwangju', sessions.gwangju!, { question: 'And on Wednesday?' });
+    expect(refused.status).toBe(429);
+    expect(refused.contentType).toContain('application/json');
+    expect(refused.error.error.code).toBe('QUOTA_EXCEEDED');
+    // the other tenant still chats
+    expect(
+      (await client.chat('hallym', sessions.hallym!, { question: 'When does the library open?' })).status,
+    ).toBe(200);
+  });
+
+  it('drops a purged tenant’s vectors with its storage', async () => {
+    await client.createTenant('leaving_u', 'Leaving University', 'admin@leaving.ac.kr');
+    const token = (await client.adminSession('leaving_u', 'admin@leaving.ac.kr')).token;
+    const course = await client.call('POST', '/api/courses', {
+      tenant: 'leaving_u',
+      token,
+      body: { title: 'Last course' },
+    });
+    await client.call('POST', `/api/courses/${course.body.id}/documents`, {
+      tenant: 'leaving_u',
+      token,
+      body: { title: 'Notes', content: 'Farewell notes for everyone.' },
+    });
+    const { vectorStore } = await tutor.mt.providersFor('leaving_u');
+    expect(await vectorStore.count()).toBe(1);
+    await tutor.mt.provisioner.offboard('leaving_u');
+    await tutor.mt.provisioner.purge('leaving_u', { force: true });
+    expect(await vectorStore.count()).toBe(0);
+    // the other tenants' vectors are untouched
+    expect(await (await tutor.mt.providersFor('hallym')).vectorStore.count()).toBeGreaterThan(0);
+  });
+
   it('keeps the superadmin routes behind the superadmin key', async () => {
     expect((await client.call('GET', '/api/superadmin/tenants')).status).toBe(401);
     expect(
@@ -274,10 +374,10 @@ describe('reference tutor on embedded defaults', () => {
     const tenants = await client.call('GET', '/api/superadmin/tenants', {
       headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
     });
-    expect(tenants.body.tenants.map((tenant: { id: string }) => tenant.id).sort()).toEqual([
-      'gwangju',
-      'hallym',
-    ]);
+    const statuses = Object.fromEntries(
+      tenants.body.tenants.map((tenant: { id: string; status: string }) => [tenant.id, tenant.status]),
+    );
+    expect(statuses).toEqual({ gwangju: 'active', hallym: 'active', leaving_u: 'purged' });
     const usage = await client.call('GET', '/api/superadmin/usage?tenant_id=hallym', {
       headers: { 'x-api-key': TEST_ENV.SUPERADMIN_API_KEY },
     });

@@ -13,16 +13,15 @@ import { MtPaasError } from '@mt-paas/context';
 import { createServiceFramework, type ServiceFramework } from '@mt-paas/framework';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { ragSettingsFromCustom } from './chunker.js';
 import { authRoutes } from './routes/auth.js';
 import { chatRoutes } from './routes/chat.js';
 import { courseRoutes } from './routes/courses.js';
 import { pageRoutes } from './routes/page.js';
 import { serviceRoutes } from './routes/service.js';
-import { ssoRoutes } from './routes/sso.js';
+import { ssoLoginHook, ssoRoutes } from './routes/sso.js';
 import { superadminRoutes } from './routes/superadmin.js';
 import { userRoutes } from './routes/users.js';
-import { createTutor } from './tutor.js';
+import { createTutor, type Tutor } from './tutor.js';
 import { ensureUser } from './users.js';
 
 /** The app's own `mt-paas.yaml` (next to `src/` and `dist/`). */
@@ -80,7 +79,16 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
   const baseEnv: Record<string, string | undefined> = { ...process.env, ...options.env };
   const dataDir = baseEnv.TUTOR_DATA_DIR?.trim() || '.data/reference-tutor';
   const { secret, generated } = await jwtSecret(baseEnv, dataDir);
-  const env: Record<string, string | undefined> = { ...baseEnv, JWT_SECRET: secret };
+  const ssoIssuer = baseEnv.MARKET_SSO_ISSUER?.trim() || undefined;
+  const env: Record<string, string | undefined> = {
+    ...baseEnv,
+    JWT_SECRET: secret,
+    // marketplace login is on when there is a market to verify its tokens against
+    MARKET_SSO_ENABLED:
+      baseEnv.MARKET_SSO_ENABLED?.trim() ||
+      String(ssoIssuer !== undefined || Boolean(baseEnv.MARKET_URL?.trim())),
+  };
+  let tutor: Tutor | undefined;
   const embedded = !env.DATABASE_URL?.trim();
 
   const mt = await createServiceFramework({
@@ -90,8 +98,27 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
     ...(embedded ? { dataDir: dataDir === 'memory' ? 'memory' : join(dataDir, 'pglite') } : {}),
     ...(options.startTimers === false ? { start: false } : {}),
     ...(options.appRole === undefined ? {} : { appRole: options.appRole }),
+    ...(ssoIssuer === undefined
+      ? {}
+      : {
+          sso: {
+            issuer: ssoIssuer,
+            jwksUrl:
+              env.MARKET_SSO_JWKS_URL?.trim() || `${ssoIssuer.replace(/\/+$/, '')}/.well-known/jwks.json`,
+          },
+        }),
+    onSsoLogin: ssoLoginHook(() => {
+      if (tutor === undefined)
+        throw new MtPaasError('SERVICE_UNAVAILABLE', 'The tutor is still starting; try again.');
+      return tutor;
+    }),
     accessUrl: (tenantId) => `${publicUrl}/?tenant=${encodeURIComponent(tenantId)}`,
     hooks: {
+      // The tenant's vectors live outside its storage: drop them with it.
+      async beforePurge({ tenant }) {
+        const { vectorStore } = await mt.providersFor(tenant.id);
+        await vectorStore.purgeTenant();
+      },
       // The market's admin email becomes the tenant's admin; the password is set later (README: "First login").
       async afterOnboard({ tenant, adminEmail, adminName, scope }) {
         if (adminEmail === undefined) return;
@@ -124,12 +151,12 @@ export async function startTutor(options: TutorOptions = {}): Promise<RunningTut
   let publicUrl = mt.config.service.publicUrl?.replace(/\/+$/, '') ?? '';
   if (generated) {
     mt.logger.warn(
-      'JWT_SECRET is not set: using a generated secret (kept in the data directory); set JWT_SECRET when several instances serve the tutor',
+      `JWT_SECRET is not set: using a generated secret (${dataDir === 'memory' ? 'new at every start' : `kept in ${join(dataDir, 'jwt-secret')}`}); set JWT_SECRET when several instances serve the tutor`,
     );
   }
 
   try {
-    const tutor = createTutor(mt, ragSettingsFromCustom(mt.config.custom));
+    tutor = createTutor(mt);
     const app = Fastify({
       logger: false,
       bodyLimit: 1_048_576,

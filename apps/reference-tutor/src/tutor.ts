@@ -8,9 +8,38 @@ import type { FrameworkProviders, ServiceFramework } from '@mt-paas/framework';
 // the request decorations and route config of the tenant pipeline (req.tenant, config.mtPaas)
 import type {} from '@mt-paas/middleware/fastify';
 import type { FastifyRequest } from 'fastify';
-import type { RagSettings } from './chunker.js';
+import { z } from 'zod';
 
 export type Tx = TenantTransaction;
+
+/** Chunking (`custom.rag`, validated by the framework) and retrieval (`custom.tutor.top_k`). */
+export interface RagSettings {
+  chunkSize: number;
+  overlap: number;
+  /** Chunks retrieved per question. */
+  topK: number;
+}
+
+/** `custom.tutor`: the tutor's own settings. */
+const tutorSettingsSchema = z.object({
+  top_k: z.number().int().min(1).max(50).default(4),
+  superadmin_api_key: z.string().min(16, { error: 'must have at least 16 characters' }).nullish(),
+});
+
+export type TutorSettings = z.infer<typeof tutorSettingsSchema>;
+
+/** Reads `custom.tutor`; a bad value is `CONFIG_INVALID` naming the key. */
+export function tutorSettingsOf(custom: Record<string, unknown>): TutorSettings {
+  const parsed = tutorSettingsSchema.safeParse(custom.tutor ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      `custom.tutor.${issue.path.join('.')}: ${issue.message}; fix it in mt-paas.yaml (SUPERADMIN_API_KEY for superadmin_api_key).`,
+    );
+  }
+  return parsed.data;
+}
 export type TenantAi = FrameworkProviders;
 
 export interface SessionClaims {
@@ -24,6 +53,7 @@ export interface SessionClaims {
 export interface Tutor {
   readonly mt: ServiceFramework;
   readonly rag: RagSettings;
+  readonly settings: TutorSettings;
   /** The request's tenant's AI (LLM chain, embeddings, vector store), from `mt.providersFor`. */
   ai(request: FastifyRequest): Promise<TenantAi>;
   /** A session JWT from `mt.issueToken` (`auth.jwt.secret`, `auth.jwt.expiry_hours`, the tenant claim). */
@@ -38,7 +68,13 @@ export const VERBS = {
   uploaded: 'https://w3id.org/xapi/dod-isd/verbs/uploaded',
 } as const;
 
-export function createTutor(mt: ServiceFramework, rag: RagSettings): Tutor {
+export function createTutor(mt: ServiceFramework): Tutor {
+  const settings = tutorSettingsOf(mt.config.custom);
+  const rag = {
+    chunkSize: mt.config.custom.rag.chunkSize,
+    overlap: mt.config.custom.rag.overlap,
+    topK: settings.top_k,
+  };
   const jwt = mt.config.auth.jwt;
   if (jwt.secret === undefined || !jwt.algorithm.startsWith('HS')) {
     throw new MtPaasError(
@@ -49,6 +85,7 @@ export function createTutor(mt: ServiceFramework, rag: RagSettings): Tutor {
   return {
     mt,
     rag,
+    settings,
     async ai(request) {
       const tenantId = request.tenant?.tenantId;
       if (tenantId === undefined)

@@ -136,6 +136,71 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     expect(answer.text.length).toBeGreaterThan(0);
   });
 
+  it('a failed onboarding leaves the delivery retryable: the retry with the same id onboards', async () => {
+    let attempts = 0;
+    const mt = await createServiceFramework({
+      config: CONFIG,
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+      hooks: {
+        afterOnboard: async (context) => {
+          attempts += 1;
+          if (attempts === 1) throw new Error('the mail server is down');
+          await seedAdmin.afterOnboard?.(context);
+        },
+      },
+    });
+    open.push(mt);
+    const app = await buildApp(mt);
+    const delivery = provision('retried');
+    const withId = { ...delivery, headers: { ...delivery.headers, 'idempotency-key': 'delivery-1' } };
+    const failed = await app.inject(withId);
+    expect(failed.statusCode).toBe(500);
+    expect((await mt.catalog.directory.get('retried' as never))?.status).toBe('provisioning');
+    const retried = await app.inject(withId);
+    expect(retried.statusCode).toBe(200);
+    expect(retried.headers['x-mt-paas-receipt']).not.toBe('duplicate');
+    expect((await mt.catalog.directory.get('retried' as never))?.status).toBe('active');
+    expect((await app.inject({ url: '/users', headers: { 'x-tenant-id': 'retried' } })).json()).toEqual([
+      { email: 'admin@retried.ac.kr', role: 'admin' },
+    ]);
+    // Now processed: the same id again is answered from the receipt, without onboarding again.
+    const duplicate = await app.inject(withId);
+    expect(duplicate.statusCode).toBe(200);
+    expect(duplicate.headers['x-mt-paas-receipt']).toBe('duplicate');
+    expect(attempts).toBe(2);
+    await app.close();
+  });
+
+  it('quota thresholds and refusals are audited (the refusal as high, which control forwards as an alert)', async () => {
+    const mt = await createServiceFramework({
+      config: CONFIG.replace(
+        'plans:\n',
+        'plans:\n  free:\n    quotas:\n      api_requests:\n        limit: 5\n        period: monthly\n        enforcement: block\n',
+      ),
+      env: {},
+      dataDir: 'memory',
+      migrationsFolder: FIXTURE_MIGRATIONS,
+    });
+    open.push(mt);
+    const app = await buildApp(mt);
+    await mt.onboard({ id: 'metered', name: 'Metered', plan: 'free' });
+    const statuses: number[] = [];
+    for (let index = 0; index < 6; index++) {
+      statuses.push(
+        (await app.inject({ url: '/courses', headers: { 'x-tenant-id': 'metered' } })).statusCode,
+      );
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    const { rows } = await mt.catalog.driver.query<{ type: string; severity: string }>(
+      `SELECT type, severity FROM mt_paas.audit_log WHERE tenant_id = 'metered' AND type LIKE 'quota%' ORDER BY id`,
+    );
+    expect(rows).toContainEqual({ type: 'quota_threshold', severity: 'medium' });
+    expect(rows).toContainEqual({ type: 'quota_exceeded', severity: 'high' });
+    await app.close();
+  });
+
   it('close() is idempotent', async () => {
     const mt = await framework();
     await mt.close();

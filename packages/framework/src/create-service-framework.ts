@@ -35,6 +35,7 @@ import {
   type TenantPipeline,
   type TenantPipelineOptions,
 } from '@mt-paas/middleware';
+import type { SqlExecutor } from '@mt-paas/providers-vector';
 import {
   createProvisioner,
   type OnboardInput,
@@ -54,7 +55,7 @@ import {
 import { createMarketplaceHandlers } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
-import { createTenantProviders, type FrameworkProviders } from './providers.js';
+import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
@@ -80,13 +81,15 @@ export interface FrameworkHooks extends Omit<ProvisioningHooks, 'afterOnboard'> 
 
 /** Options of {@link createServiceFramework} besides where the config comes from. */
 export interface ServiceFrameworkExtras extends StorageOptions {
+  /** The drizzle-kit output folder of the app's tenant tables, applied at startup and to every new tenant. */
+  migrationsFolder: string;
   /** Environment for `${VAR}` in the config and the variables read here. @default process.env */
   env?: ConfigEnv;
   /** Lifecycle hooks (seed the admin user at onboarding). */
   hooks?: FrameworkHooks;
   /** The URL a new tenant is reached at, answered to the marketplace. @default `<service.public_url>/?tenant=<id>` */
   accessUrl?: (tenantId: TenantId) => string;
-  /** pino logger. @default pino at `logging.level` */
+  /** pino logger. @default pino at `logging.level`, with `service` and `version` fields */
   logger?: Logger;
   /** Extra pipeline options (routes, api keys, …) merged over what the config says. */
   pipeline?: Partial<Omit<TenantPipelineOptions, 'directory'>>;
@@ -166,6 +169,13 @@ export type FrameworkFastifyPlugin = import('./fastify-plugin.js').FrameworkFast
 export async function createServiceFramework(options: ServiceFrameworkOptions): Promise<ServiceFramework> {
   const env = options.env ?? process.env;
   const config = await loadFrameworkConfig({ ...options, env });
+  assertLlmSettings(config);
+  if (options.migrationsFolder === undefined) {
+    throw new MtPaasError(
+      'CONFIG_INVALID',
+      'createServiceFramework needs migrationsFolder: the drizzle-kit "out" folder of your tenant tables (tenantTable() of @mt-paas/db), applied at startup and to every new tenant.',
+    );
+  }
   const logger =
     options.logger ??
     pino({
@@ -220,6 +230,18 @@ async function build(
     });
   }
   closers.push(() => events.close());
+  // Closed after the pipeline and control (registered before them: closers run in reverse), so the usage
+  // and alerts they flush on close are sent in the drain.
+  let dispatcher: OutboxDispatcher | undefined;
+  closers.push(async () => {
+    if (dispatcher === undefined) return;
+    await dispatcher.stop();
+    await dispatcher
+      .runOnce()
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'mt-paas: the outbox could not be drained; it is sent on the next start'),
+      );
+  });
 
   const registry = new Registry();
   const outbox = createOutbox(catalog);
@@ -260,6 +282,27 @@ async function build(
     rateLimit: { ...fromConfig.rateLimit, ...(redis === undefined ? {} : { redis }) },
     quota: {
       flushIntervalMs: config.logging.usageReport.intervalMinutes * 60_000,
+      // A threshold (80 %) or a refusal (100 %) is audited — `quota.exceeded` as `high`, which control forwards
+      // to the marketplace as an alert — and counted in the control metrics.
+      onEvent: (event) => {
+        control.metrics.quotaEvent(event);
+        void control.audit
+          .record({
+            type: event.type === 'quota.exceeded' ? 'quota_exceeded' : 'quota_threshold',
+            severity: event.type === 'quota.exceeded' ? 'high' : 'medium',
+            tenantId: event.tenantId,
+            details: {
+              meter: event.meter,
+              percent: event.percent,
+              used: event.used,
+              limit: event.limit,
+              enforcement: event.enforcement,
+              periodStart: event.periodStart,
+            },
+            at: new Date(),
+          })
+          .catch((error: unknown) => logger.warn({ err: error }, 'mt-paas: a quota event was not audited'));
+      },
       ...(redis === undefined ? {} : { redis }),
     },
     ...options.pipeline,
@@ -323,23 +366,29 @@ async function build(
       logger.error({ err: error, ...context }, 'mt-paas: a marketplace delivery failed'),
   });
 
-  let dispatcher: OutboxDispatcher | undefined;
   if (marketplaceClient !== undefined) {
-    const activeDispatcher = createOutboxDispatcher({
+    dispatcher = createOutboxDispatcher({
       outbox,
       client: marketplaceClient,
       onError: (error) => logger.warn({ err: error }, 'mt-paas: outbox delivery failed'),
     });
-    dispatcher = activeDispatcher;
-    closers.push(async () => {
-      await activeDispatcher.stop();
-      // Drain: one more bounded round, so what this instance queued last is sent now.
-      await activeDispatcher.runOnce().catch(() => {});
-    });
   }
   closers.push(() => control.stop());
 
-  const providers = createTenantProviders({ config, catalog, pipeline, env, usageSink });
+  const centralUrl = config.database.central.url ?? env.DATABASE_URL;
+  const providers = createTenantProviders({
+    config,
+    catalog,
+    pipeline,
+    env,
+    usageSink,
+    pgvector:
+      catalog.driver.pglite !== undefined
+        ? { executor: catalog.driver.pglite as unknown as SqlExecutor }
+        : centralUrl === undefined || centralUrl === ''
+          ? {}
+          : { connectionString: centralUrl },
+  });
   closers.push(() => providers.close());
 
   if (options.start !== false) {

@@ -11,23 +11,13 @@ import {
   testRedis,
 } from '@mt-paas/test-env';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, FIXTURE_MIGRATIONS, seedAdmin } from './__fixtures__/app.js';
 import { deliver, eventually, provisionData, WEBHOOK_SECRET } from './__fixtures__/market.js';
+import { adminQuery, dropTenantDatabases } from './__fixtures__/postgres.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 
 const MODES = ['row', 'schema', 'database'] as const;
-
-async function adminQuery<R extends pg.QueryResultRow>(url: string, text: string, params?: unknown[]) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describeWith(['postgres', 'redis'], 'createServiceFramework on Postgres + Redis', () => {
   describe.each(MODES)('%s mode', (mode) => {
@@ -87,13 +77,7 @@ logging:
         await mt.close();
       }
       if (database === undefined) return;
-      const left = await adminQuery<{ name: string }>(
-        database.url,
-        'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) AND datname <> current_database()',
-        [databasePrefix],
-      );
-      for (const { name } of left)
-        await adminQuery(database.url, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await dropTenantDatabases(database.url, databasePrefix);
       await database.drop();
     });
 

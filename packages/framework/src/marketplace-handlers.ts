@@ -42,15 +42,13 @@ export function createMarketplaceHandlers(deps: MarketplaceHandlerDependencies):
           applicationId: data.applicationId,
           applicationKind: data.applicationKind,
           ...(data.plan === undefined ? {} : { plan: data.plan }),
-          ...(data.demoExpiresAt === undefined
-            ? {}
-            : {
-                entitlements: {
-                  ...entitlementDefaults(deps.config, data.plan ?? 'free'),
-                  expiresAt: data.demoExpiresAt,
-                  source: 'marketplace',
-                },
-              }),
+          // The plan's entitlements from mt-paas.yaml (plans, features.defaults, security.rate_limit) until
+          // the marketplace sends the subscription; a demo ends at its demo_expires_at.
+          entitlements: {
+            ...entitlementDefaults(deps.config, data.plan ?? 'free'),
+            ...(data.demoExpiresAt === undefined ? {} : { expiresAt: data.demoExpiresAt }),
+            source: 'marketplace',
+          },
         }),
       );
       return { accessUrl: deps.accessUrl(data.tenantId) };

@@ -12,11 +12,12 @@ import type { TenantPipeline } from '@mt-paas/middleware';
 import {
   createSecretBox,
   type LlmConfig,
+  parseModelReference,
   providersFor,
   type SecretBox,
   type TenantProviders,
 } from '@mt-paas/providers-llm';
-import type { TenantVectorStore, VectorStore } from '@mt-paas/providers-vector';
+import type { SqlExecutor, TenantVectorStore, VectorStore } from '@mt-paas/providers-vector';
 import { createVectorStoreFromConfig } from './vector-store-config.js';
 
 /** One tenant's AI providers. */
@@ -45,6 +46,8 @@ export function createTenantProviders(options: {
   pipeline: TenantPipeline;
   env: ConfigEnv;
   usageSink: UsageSink;
+  /** pgvector without `database.vector.url`: the catalog's database (its URL, or the embedded PGlite). */
+  pgvector?: { connectionString?: string; executor?: SqlExecutor };
 }): TenantProvidersFactory {
   const { config, pipeline } = options;
   const stores = new Map<string, VectorStore>();
@@ -95,7 +98,11 @@ export function createTenantProviders(options: {
       const key = `${model}/${dimensions}`;
       let store = stores.get(key);
       if (store === undefined) {
-        store = createVectorStoreFromConfig(config.database.vector, { dimensions, model });
+        store = createVectorStoreFromConfig(config.database.vector, {
+          dimensions,
+          model,
+          ...options.pgvector,
+        });
         stores.set(key, store);
       }
       return { ...providers, vectorStore: store.forTenant(tenantId) };
@@ -106,6 +113,36 @@ export function createTenantProviders(options: {
       await Promise.all(all.map((store) => store.close()));
     },
   };
+}
+
+/**
+ * Checks every model `custom.llm` names (`provider:model`, known provider) at startup, so a typo fails
+ * `createServiceFramework` instead of the first chat request. A missing API key is no error: the model is
+ * skipped for the local provider (the embedded default), as `providersFor` documents.
+ */
+export function assertLlmSettings(config: MtPaasConfig): void {
+  const llm = llmSettingsOf(config);
+  const fallbacks = llm.fallback_model === undefined ? [] : [llm.fallback_model].flat();
+  const named: Array<[string, string | undefined]> = [
+    ['default_model', llm.default_model],
+    ...fallbacks.map((model, index): [string, string] => [`fallback_model[${index}]`, model]),
+    ['budget_fallback_model', llm.budget_fallback_model],
+    ['embedding_model', llm.embedding_model],
+    ['reranker_model', llm.reranker_model],
+  ];
+  for (const [key, model] of named) {
+    if (model === undefined) continue;
+    try {
+      parseModelReference(model);
+    } catch (error) {
+      if (MtPaasError.isInstance(error)) {
+        throw new MtPaasError('CONFIG_INVALID', `custom.llm.${key}: ${error.message}`, {
+          details: { key: `custom.llm.${key}` },
+        });
+      }
+      throw error;
+    }
+  }
 }
 
 /** `custom.llm` (validated at startup by the framework's custom schema). */

@@ -21,7 +21,7 @@ export interface StorageOptions {
   appDatabaseUrl?: string;
   /** Name of the app role the framework creates when no `appDatabaseUrl` is given. @default 'mt_paas_app' */
   appRole?: string;
-  /** The app's tenant migrations. */
+  /** The app's drizzle-kit output folder of its tenant tables (required: applied at startup and to every new tenant). */
   migrationsFolder?: string;
   /** docker mode: where each tenant's compose project is rendered. @default `<database.data_dir>/tenants` */
   dockerDeployRoot?: string;

@@ -198,20 +198,20 @@ describe('manifestProblems', () => {
 });
 
 describe('smoke registry', () => {
-  it('requires a scenario for a package added under packages/ (e.g. @mt-paas/framework)', () => {
+  it('requires a scenario for a package added under packages/ (e.g. a new @mt-paas/analytics)', () => {
     const repo = tempTree({
       'packages/context/package.json': JSON.stringify({ name: '@mt-paas/context', version: '1.0.0' }),
-      'packages/framework/package.json': JSON.stringify({
-        name: '@mt-paas/framework',
+      'packages/analytics/package.json': JSON.stringify({
+        name: '@mt-paas/analytics',
         version: '0.0.0',
         dependencies: { '@mt-paas/context': 'workspace:^', fastify: '^5.0.0' },
       }),
       'packages/internal/package.json': JSON.stringify({ name: '@mt-paas/internal', private: true }),
     });
     const packages = discoverPackages(repo);
-    expect([...packages.keys()].sort()).toEqual(['@mt-paas/context', '@mt-paas/framework']);
-    expect(packages.get('@mt-paas/framework')?.internal).toEqual(['@mt-paas/context']);
-    expect(missingSmoke(packages.keys())).toEqual(['@mt-paas/framework']);
+    expect([...packages.keys()].sort()).toEqual(['@mt-paas/analytics', '@mt-paas/context']);
+    expect(packages.get('@mt-paas/analytics')?.internal).toEqual(['@mt-paas/context']);
+    expect(missingSmoke(packages.keys())).toEqual(['@mt-paas/analytics']);
     expect(missingSmoke(['toString', 'constructor'])).toEqual(['toString', 'constructor']);
   });
 

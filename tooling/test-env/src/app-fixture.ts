@@ -21,6 +21,14 @@ import { fileURLToPath } from 'node:url';
 /** The folder of the fixture app's drizzle-kit migrations (`0000_app_init`), to pass as `migrationsFolder`. */
 export const APP_FIXTURE_MIGRATIONS = fileURLToPath(new URL('../fixtures/app-migrations', import.meta.url));
 
+/**
+ * An extra folder with the fixture app's `users` tenant table (`0001_users`: email unique per tenant, role),
+ * for tests that seed an admin at onboarding: `appFixtureMigrationsWith(APP_FIXTURE_USERS_MIGRATION)`.
+ */
+export const APP_FIXTURE_USERS_MIGRATION = fileURLToPath(
+  new URL('../fixtures/app-users-migration', import.meta.url),
+);
+
 interface Journal {
   entries: Array<{ idx: number; version: string; when: number; tag: string; breakpoints: boolean }>;
 }

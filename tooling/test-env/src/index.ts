@@ -1,5 +1,9 @@
 export { requireAmqp, type TestAmqp, type TestAmqpOptions, testAmqp } from './amqp.js';
-export { APP_FIXTURE_MIGRATIONS, appFixtureMigrationsWith } from './app-fixture.js';
+export {
+  APP_FIXTURE_MIGRATIONS,
+  APP_FIXTURE_USERS_MIGRATION,
+  appFixtureMigrationsWith,
+} from './app-fixture.js';
 export { type AppRole, type CreateAppRoleOptions, createAppRole } from './app-role.js';
 export {
   type BackendProbes,

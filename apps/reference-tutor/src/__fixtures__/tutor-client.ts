@@ -121,12 +121,17 @@ export function tutorClient(url: string) {
   }
 
   /** A signed `subscription.updated` (what the market sends on a plan change). */
-  async function setPlan(tenantId: string, plan: string, features: Record<string, boolean>) {
+  async function setPlan(
+    tenantId: string,
+    plan: string,
+    features: Record<string, boolean>,
+    limits?: { rpm?: number; quotas?: Record<string, unknown> },
+  ) {
     const body = JSON.stringify({
       type: 'subscription.updated',
       version: 1,
       timestamp: new Date().toISOString(),
-      data: { tenant_id: tenantId, plan, features },
+      data: { tenant_id: tenantId, plan, features, ...(limits === undefined ? {} : { limits }) },
     });
     const headers = signWebhook({
       id: `msg_${randomUUID()}`,

@@ -55,7 +55,7 @@ export async function chatRoutes(root: FastifyInstance, tutor: Tutor) {
           });
       }
       const ai = await tutor.ai(req);
-      const sources = await retrieve(run, ai, question, { courseId, topK: tutor.rag.top_k });
+      const sources = await retrieve(run, ai, question, { courseId, topK: tutor.rag.topK });
       const abort = new AbortController();
       req.raw.on('close', () => {
         if (!reply.raw.writableEnded) abort.abort();

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { generateQuiz } from '../quiz.js';
-import { deleteVectors, indexDocument } from '../rag.js';
+import { chunksWithTitles, deleteVectors, indexDocument } from '../rag.js';
 import { chatMessages, courses, documentChunks, documents, quizzes } from '../schema.js';
 import { type Tutor, VERBS } from '../tutor.js';
 import { ErrorBody, IdParams, userIdOf } from './common.js';
@@ -311,19 +311,7 @@ export async function courseRoutes(root: FastifyInstance, tutor: Tutor) {
     async (req, reply) => {
       await requireCourse(req, req.params.id);
       const chunks = await req.tenantDb((tx) =>
-        tx
-          .select({
-            documentId: documentChunks.documentId,
-            chunkIndex: documentChunks.chunkIndex,
-            content: documentChunks.content,
-            title: documents.title,
-          })
-          .from(documentChunks)
-          .innerJoin(
-            documents,
-            and(eq(documents.id, documentChunks.documentId), eq(documents.tenantId, documentChunks.tenantId)),
-          )
-          .where(eq(documentChunks.courseId, req.params.id)),
+        chunksWithTitles(tx, eq(documentChunks.courseId, req.params.id)),
       );
       const questions = generateQuiz(chunks, req.body.count, `${req.params.id}:${Date.now()}`);
       if (questions.length === 0) {

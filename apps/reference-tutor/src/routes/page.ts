@@ -15,13 +15,17 @@ const PUBLIC = {
   schema: { hide: true },
 };
 
-const brandingSchema = z.object({
+/** `metadata.branding` of a tenant (and the body of `PATCH /api/tenant/branding`). */
+export const BrandingInput = z.strictObject({
   primary_color: z
     .string()
-    .regex(/^#[0-9a-fA-F]{6}$/)
+    .regex(/^#[0-9a-fA-F]{6}$/, { error: 'must be a colour like #2d5b8a' })
     .optional(),
-  logo_url: z.url({ protocol: /^https?$/ }).optional(),
-  welcome: z.string().max(300).optional(),
+  logo_url: z
+    .url({ protocol: /^https$/, error: 'must be an https URL' })
+    .max(500)
+    .optional(),
+  welcome: z.string().trim().min(1).max(300).optional(),
 });
 
 /** A tenant's colour when it set none: a stable hue from its id. */
@@ -37,7 +41,7 @@ export function brandingOf(tenant: {
   name: string;
   metadata: Readonly<Record<string, unknown>>;
 }) {
-  const parsed = brandingSchema.safeParse(tenant.metadata.branding ?? {});
+  const parsed = BrandingInput.safeParse(tenant.metadata.branding ?? {});
   const branding = parsed.success ? parsed.data : {};
   return {
     primaryColor: branding.primary_color ?? defaultColor(tenant.id),

@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Tutor } from '../tutor.js';
 import { ErrorBody } from './common.js';
-import { brandingOf } from './page.js';
+import { BrandingInput, brandingOf } from './page.js';
 
 export async function serviceRoutes(root: FastifyInstance, tutor: Tutor) {
   const app = root.withTypeProvider<ZodTypeProvider>();
@@ -79,6 +79,34 @@ export async function serviceRoutes(root: FastifyInstance, tutor: Tutor) {
         features: { ...(req.tenant!.entitlements?.features ?? {}) },
         branding: brandingOf(tenant),
       };
+    },
+  );
+
+  app.patch(
+    '/api/tenant/branding',
+    {
+      config: { mtPaas: { auth: 'jwt', roles: ['admin'], features: ['custom_branding'] } },
+      schema: {
+        tags: ['service'],
+        summary: "Set the institution's colour, logo and welcome line (admin, feature custom_branding)",
+        body: BrandingInput,
+        response: {
+          200: z.object({ primaryColor: z.string(), logoUrl: z.string().nullable(), welcome: z.string() }),
+          403: ErrorBody,
+        },
+      },
+    },
+    async (req) => {
+      const tenantId = req.tenant!.tenantId!;
+      const current = (await mt.catalog.directory.get(tenantId)) ?? req.tenant!.record!;
+      const previous = BrandingInput.safeParse(current.metadata.branding ?? {});
+      const branding = { ...(previous.success ? previous.data : {}), ...req.body };
+      const updated = await mt.catalog.tenants.update(tenantId, {
+        metadata: { ...current.metadata, branding },
+      });
+      // every instance drops its cached copy of the tenant
+      await mt.events.publish({ type: 'tenant.changed', tenantId, at: new Date().toISOString() });
+      return brandingOf(updated);
     },
   );
 }

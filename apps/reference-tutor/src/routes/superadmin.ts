@@ -1,6 +1,6 @@
 /**
  * The operator's routes (seed 002 §8.1): tenants, usage, history, and one-time password links for a
- * tenant's users. `X-API-Key` must equal `custom.superadmin_api_key` (`SUPERADMIN_API_KEY`); without
+ * tenant's users. `X-API-Key` must equal `custom.tutor.superadmin_api_key` (`SUPERADMIN_API_KEY`); without
  * a configured key the routes refuse everyone.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -17,6 +17,11 @@ import { ErrorBody } from './common.js';
 
 const RESET_TOKEN_HOURS = 24;
 
+/** `?tenant_id=`, checked against the tenant id grammar (`INVALID_TENANT_ID`). */
+function optionalTenant(value: string | undefined) {
+  return value === undefined ? undefined : parseTenantId(value);
+}
+
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
@@ -24,20 +29,14 @@ function digest(value: string): Buffer {
 export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
   const app = root.withTypeProvider<ZodTypeProvider>();
   const { mt } = tutor;
-  const configured = (mt.config.custom as { superadmin_api_key?: unknown }).superadmin_api_key;
-  const expected = typeof configured === 'string' && configured.length >= 16 ? digest(configured) : undefined;
-  if (typeof configured === 'string' && configured.length > 0 && expected === undefined) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      'custom.superadmin_api_key (SUPERADMIN_API_KEY) must have at least 16 characters.',
-    );
-  }
+  const configured = tutor.settings.superadmin_api_key;
+  const expected = configured ? digest(configured) : undefined;
 
   async function checkKey(req: FastifyRequest) {
     if (expected === undefined) {
       throw new MtPaasError(
         'FORBIDDEN',
-        'The superadmin API is off: set SUPERADMIN_API_KEY (custom.superadmin_api_key) to use it.',
+        'The superadmin API is off: set SUPERADMIN_API_KEY (custom.tutor.superadmin_api_key) to use it.',
       );
     }
     const given = req.headers['x-api-key'];
@@ -129,7 +128,7 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       },
     },
     async (req) => {
-      const tenantId = req.query.tenant_id === undefined ? undefined : parseTenantId(req.query.tenant_id);
+      const tenantId = optionalTenant(req.query.tenant_id);
       const ledger = mt.catalog.tables.usageLedger;
       const rows = await mt.catalog.driver.db
         .select({ tenantId: ledger.tenantId, meter: ledger.meter, quantity: sum(ledger.quantity) })
@@ -188,7 +187,7 @@ export async function superadminRoutes(root: FastifyInstance, tutor: Tutor) {
       },
     },
     async (req) => {
-      const tenantId = req.query.tenant_id === undefined ? undefined : parseTenantId(req.query.tenant_id);
+      const tenantId = optionalTenant(req.query.tenant_id);
       const audit = mt.catalog.tables.auditLog;
       const rows = await mt.catalog.driver.db
         .select()

@@ -1,17 +1,14 @@
 /**
- * The test app: the shared @mt-paas/test-env tenant migrations (courses, enrollments) + ./migrations (users),
+ * The test app: the shared @mt-paas/test-env tenant migrations (courses, enrollments, users),
  * declared with tenantTable(), and a Fastify app on the framework as a vendor writes it.
  */
-import { fileURLToPath } from 'node:url';
 import { tenantTable } from '@mt-paas/db';
-import { appFixtureMigrationsWith } from '@mt-paas/test-env';
+import { APP_FIXTURE_USERS_MIGRATION, appFixtureMigrationsWith } from '@mt-paas/test-env';
 import { text, uuid } from 'drizzle-orm/pg-core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FrameworkHooks, ServiceFramework } from '../index.js';
 
-export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(
-  fileURLToPath(new URL('./migrations', import.meta.url)),
-);
+export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(APP_FIXTURE_USERS_MIGRATION);
 
 export const courses = tenantTable('courses', {
   id: uuid('id').defaultRandom().primaryKey(),

@@ -1,13 +1,15 @@
-import { fileURLToPath } from 'node:url';
 import type { TenantEvent, TenantEventBus } from '@mt-paas/context';
 import { type Catalog, createCatalog, createTenantDb, ensureAppRole, type TenantDb } from '@mt-paas/db';
-import { appFixtureMigrationsWith, createAppRole, testBackend } from '@mt-paas/test-env';
+import {
+  APP_FIXTURE_USERS_MIGRATION,
+  appFixtureMigrationsWith,
+  createAppRole,
+  testBackend,
+} from '@mt-paas/test-env';
 import pg from 'pg';
 
-/** The fixture app's drizzle-kit migrations: the shared courses/enrollments ones, then ./migrations (users). */
-export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(
-  fileURLToPath(new URL('./migrations', import.meta.url)),
-);
+/** The fixture app's drizzle-kit migrations: the shared courses/enrollments ones, then users. */
+export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(APP_FIXTURE_USERS_MIGRATION);
 
 /** A TenantEventBus that records what was published (and delivers to subscribers in-process). */
 export interface RecordingBus extends TenantEventBus {
