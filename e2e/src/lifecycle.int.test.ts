@@ -32,8 +32,6 @@ const MODES = ['row', 'schema', 'database'] as const;
 const PROVISIONING_CLI = `${REPO_ROOT}packages/provisioning/dist/cli.js`;
 const TUTOR_MIGRATIONS = `${REPO_ROOT}apps/reference-tutor/drizzle`;
 
-type Mode = (typeof MODES)[number];
-
 interface Member {
   onboarded: OnboardedTenant;
   /** One client per tutor instance, logged in as the tenant's admin. */
