@@ -1,16 +1,12 @@
 /**
- * A small tenant-aware service built only on the @mt-paas packages, on embedded defaults:
+ * A small tenant-aware service on @mt-paas/framework's one-line setup, on embedded defaults:
  * PGlite for the catalog and the tenant tables (row mode, RLS), in-process rate limits and quotas,
  * the deterministic local LLM and an in-memory vector store. Nothing to install, nothing to start.
  */
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '@mt-paas/config';
-import { currentTenant, MtPaasError } from '@mt-paas/context';
-import { createCatalog, createTenantDb } from '@mt-paas/db';
-import { pipelineOptionsFromConfig } from '@mt-paas/framework';
-import { mtPaasFastify, requireFeature } from '@mt-paas/middleware/fastify';
-import { createLocalEmbeddingModel, createLocalProvider } from '@mt-paas/providers-llm';
-import { createMemoryVectorStore } from '@mt-paas/providers-vector';
+import { currentTenant, MtPaasError, requireTenant } from '@mt-paas/context';
+import { createServiceFramework } from '@mt-paas/framework';
+import { requireFeature } from '@mt-paas/middleware/fastify';
 import { desc } from 'drizzle-orm';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -22,6 +18,8 @@ export const DEMO_CONFIG = `
 service:
   id: demo_tutor
   name: mt-paas demo tutor
+marketplace:
+  enabled: false
 tenant_identification:
   methods:
     - type: header
@@ -66,44 +64,35 @@ export interface DemoServiceOptions {
 const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 export async function startDemoService(options: DemoServiceOptions = {}): Promise<DemoService> {
-  const config = parseConfig(DEMO_CONFIG, { filename: 'demo mt-paas.yaml', env: {} });
-
-  const catalog = await createCatalog({ dataDir: options.dataDir ?? 'memory' });
-  await catalog.migrate();
+  // The one-line setup: catalog + tenant tables on PGlite (row mode, RLS), in-process limits, the local
+  // LLM and an in-memory vector store per tenant — everything from DEMO_CONFIG.
+  const mt = await createServiceFramework({
+    config: DEMO_CONFIG,
+    env: {},
+    dataDir: options.dataDir ?? 'memory',
+    migrationsFolder,
+    logger: pino({ level: options.logLevel ?? 'warn' }),
+  });
   for (const tenant of DEMO_TENANTS) {
-    const plan = config.plans[tenant.plan];
-    await catalog.tenants.upsert({ id: tenant.id, name: tenant.name, status: 'active', plan: tenant.plan });
-    await catalog.tenants.setEntitlements(tenant.id, {
+    const plan = mt.config.plans[tenant.plan];
+    await mt.onboard({
+      id: tenant.id,
+      name: tenant.name,
       plan: tenant.plan,
-      features: { ...config.features.defaults, ...plan?.features },
-      limits: { rpm: plan?.rpm ?? null, quotas: plan?.quotas ?? {} },
-      source: 'demo',
+      entitlements: {
+        plan: tenant.plan,
+        features: { ...mt.config.features.defaults, ...plan?.features },
+        limits: { rpm: plan?.rpm ?? null, quotas: plan?.quotas ?? {} },
+        source: 'demo',
+      },
     });
-    if (tenant.status !== 'active') {
-      await catalog.tenants.setStatus(tenant.id, tenant.status, { reason: 'subscription not renewed' });
+    if (tenant.status === 'suspended') {
+      await mt.provisioner.suspend(tenant.id, { reason: 'subscription not renewed' });
     }
   }
 
-  const tenantDb = await createTenantDb({ mode: 'row', catalog, migrationsFolder });
-  const migrated = await tenantDb.migrateTenants();
-  if (migrated.failed.length > 0) {
-    throw new MtPaasError('INTERNAL', `Demo migrations failed: ${JSON.stringify(migrated.failed)}`);
-  }
-
-  const embedding = createLocalEmbeddingModel({ dimensions: 256 });
-  const vectors = createMemoryVectorStore({ dimensions: embedding.dimensions });
-  const llm = createLocalProvider().languageModel('extractive');
-
-  const logger = pino({ level: options.logLevel ?? 'warn' });
   const app = Fastify();
-  await app.register(mtPaasFastify, {
-    ...pipelineOptionsFromConfig(config),
-    directory: catalog.directory,
-    usageSink: catalog.usage,
-    auditSink: catalog.audit,
-    logger,
-    quota: { flushIntervalMs: 1_000 },
-  });
+  await app.register(mt.fastify);
 
   app.get('/health', { config: { mtPaas: { tenant: 'optional' } } }, async () => ({ ok: true }));
 
@@ -118,8 +107,8 @@ export async function startDemoService(options: DemoServiceOptions = {}): Promis
     async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(clientBundle),
   );
 
-  app.get('/notes', async () =>
-    tenantDb.run((tx) =>
+  app.get('/notes', async (req) =>
+    req.tenantDb((tx) =>
       tx.select({ title: notes.title, body: notes.body }).from(notes).orderBy(desc(notes.createdAt)),
     ),
   );
@@ -132,9 +121,10 @@ export async function startDemoService(options: DemoServiceOptions = {}): Promis
         'Send a JSON body { "title": "…", "body": "…" } with both fields set.',
       );
     }
-    const [note] = await tenantDb.run((tx) => tx.insert(notes).values({ title, body }).returning());
-    const { embeddings } = await embedding.embed([`${title}. ${body}`]);
-    await vectors.upsert([{ id: note!.id, vector: embeddings[0]!, metadata: { title } }]);
+    const [note] = await req.tenantDb((tx) => tx.insert(notes).values({ title, body }).returning());
+    const { embeddingModel, vectorStore } = await mt.providersFor(requireTenant().tenantId);
+    const { embeddings } = await embeddingModel.embed([`${title}. ${body}`]);
+    await vectorStore.upsert([{ id: note!.id, vector: embeddings[0]!, metadata: { title } }]);
     reply.code(201);
     return { id: note!.id, tenant: currentTenant() };
   });
@@ -142,15 +132,16 @@ export async function startDemoService(options: DemoServiceOptions = {}): Promis
   app.get<{ Querystring: { q?: string } }>('/ask', async (req) => {
     const question = req.query.q ?? '';
     if (question.trim() === '') throw new MtPaasError('INVALID_REQUEST', 'Ask with ?q=<your question>.');
-    const { embeddings } = await embedding.embed([question]);
-    const matches = await vectors.query({ vector: embeddings[0]!, topK: 3 });
+    const { embeddingModel, languageModel, vectorStore } = await mt.providersFor(requireTenant().tenantId);
+    const { embeddings } = await embeddingModel.embed([question]);
+    const matches = await vectorStore.query({ vector: embeddings[0]!, topK: 3 });
     const ids = new Set(matches.map((match) => match.id));
-    const rows = await tenantDb.run((tx) => tx.select().from(notes));
+    const rows = await req.tenantDb((tx) => tx.select().from(notes));
     const context = rows
       .filter((row) => ids.has(row.id))
       .map((row) => row.body)
       .join(' ');
-    const { text } = await llm.generate({ system: context, prompt: question });
+    const { text } = await languageModel.generate({ system: context, prompt: question });
     return { answer: text, sources: matches.map((match) => match.metadata?.title) };
   });
 
@@ -167,9 +158,7 @@ export async function startDemoService(options: DemoServiceOptions = {}): Promis
     url: `http://127.0.0.1:${port}`,
     async close() {
       await app.close();
-      await vectors.close();
-      await tenantDb.close();
-      await catalog.close();
+      await mt.close();
     },
   };
 }

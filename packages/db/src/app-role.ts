@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { MtPaasError } from '@mt-paas/context';
 import type { SqlDriver, SqlSession } from './driver.js';
 import { LEDGER_TABLE } from './migrator.js';
@@ -57,26 +57,53 @@ export async function ensureAppRole(admin: SqlDriver, options: EnsureAppRoleOpti
  */
 export const DEFAULT_PLACEMENT_APP_ROLE = 'app';
 
+/** How the placement app role's password is derived ({@link placementAppPassword}). */
+export interface PlacementCredentialsOptions {
+  /**
+   * A secret of the control plane: the password is then derived per placement server (`host:port` of the
+   * placement URL) and role, the same for every tenant on that server whatever its owner credentials.
+   * @default derived from the owner password of the placement URL
+   */
+  secret?: string;
+}
+
 /**
- * The app role's password on a placement server, derived from the owner's: HMAC-SHA256 keyed by the
- * owner password of `ownerUrl` over the role name, base64url (43 characters). Whoever holds the
- * placement URL (the control plane) can derive it; the app password never has to be stored apart.
- * `undefined` when the owner URL carries no password (the server then authenticates the app role the
- * way it authenticates the owner, e.g. `trust` or a client certificate).
+ * The app role's password on a placement server, base64url (43 characters). With `options.secret`:
+ * HMAC-SHA256 keyed by the secret over the server (`host:port`, lower-cased) and the role — one password
+ * per server and role, shared by every tenant placed there. Without: keyed by the owner password of
+ * `ownerUrl` over the role name — whoever holds the placement URL (the control plane) can derive it, but
+ * tenants on one server with different owner passwords derive different ones (`ensureLoginRole` refuses
+ * the second instead of rotating the shared role's password).
+ * `undefined` when no secret is given and the owner URL carries no password (the server then
+ * authenticates the app role the way it authenticates the owner, e.g. `trust` or a client certificate).
  */
 export function placementAppPassword(
   ownerUrl: string,
   role: string = DEFAULT_PLACEMENT_APP_ROLE,
+  options: PlacementCredentialsOptions = {},
 ): string | undefined {
-  let password: string;
+  let url: URL;
   try {
-    password = decodeURIComponent(new URL(ownerUrl).password);
+    url = new URL(ownerUrl);
   } catch {
     throw new MtPaasError(
       'CONFIG_INVALID',
       'The placement URL is not a valid URL (postgresql://owner:password@host:5432/database).',
     );
   }
+  if (options.secret !== undefined) {
+    if (options.secret.length < 16) {
+      throw new MtPaasError(
+        'CONFIG_INVALID',
+        'database.placementSecret must be at least 16 characters (e.g. `openssl rand -base64 32`).',
+      );
+    }
+    const server = `${url.hostname.toLowerCase()}:${url.port === '' ? '5432' : url.port}`;
+    return createHmac('sha256', options.secret)
+      .update(`mt-paas placement app role:${server}:${role}`)
+      .digest('base64url');
+  }
+  const password = decodeURIComponent(url.password);
   if (password === '') return undefined;
   return createHmac('sha256', password).update(`mt-paas placement app role:${role}`).digest('base64url');
 }
@@ -89,9 +116,13 @@ export function placementAppPassword(
  * @throws MtPaasError `CONFIG_INVALID` when the placement URL's user is the app role itself (the owner
  * of the tenant tables could turn their row-level security off).
  */
-export function placementAppUrl(ownerUrl: string, role: string = DEFAULT_PLACEMENT_APP_ROLE): string {
+export function placementAppUrl(
+  ownerUrl: string,
+  role: string = DEFAULT_PLACEMENT_APP_ROLE,
+  options: PlacementCredentialsOptions = {},
+): string {
   const appRole = assertIdentifier(role, 'placement app role');
-  const password = placementAppPassword(ownerUrl, appRole);
+  const password = placementAppPassword(ownerUrl, appRole, options);
   const url = new URL(ownerUrl);
   if (decodeURIComponent(url.username) === appRole) {
     throw new MtPaasError(
@@ -105,11 +136,22 @@ export function placementAppUrl(ownerUrl: string, role: string = DEFAULT_PLACEME
 }
 
 /**
+ * What a placement app role carries as its comment: a fingerprint (SHA-256) of the password it was
+ * created with, so a later tenant whose derivation differs is detected without trying to log in.
+ * The password itself is a 256-bit HMAC output: its fingerprint reveals nothing usable.
+ */
+export function placementPasswordFingerprint(password: string): string {
+  return `mt-paas placement app password sha256:${createHash('sha256').update(`mt-paas fingerprint:${password}`).digest('hex')}`;
+}
+
+/**
  * Creates `role` as `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION` when it does not
- * exist yet (with `password`, or none), then grants it CONNECT on the current database. An existing role
- * is left as it is (docker mode's init script created it; the owner there may not be allowed to alter
- * roles): the first unit of work checks its flags ({@link refuseBypass}). Run as the owner of the
- * tenant's server.
+ * exist yet (with `password`, or none, and the password's fingerprint as the role's comment), then grants
+ * it CONNECT on the current database. An existing role keeps its password — never rotated, since other
+ * tenants on the same server connect with it: when its comment carries another password's fingerprint
+ * the call is refused (`CONFLICT`); a role without one (docker mode's init script of an older version, or
+ * made by hand) gets this one's when the owner may comment on it. Its flags are checked by the first unit
+ * of work ({@link refuseBypass}). Run as the owner of the tenant's server.
  */
 export async function ensureLoginRole(
   admin: SqlDriver,
@@ -118,12 +160,18 @@ export async function ensureLoginRole(
 ): Promise<void> {
   const name = assertIdentifier(role, 'placement app role');
   const credentials = password === undefined ? 'LOGIN' : `LOGIN PASSWORD ${quoteLiteral(password)}`;
+  const fingerprint = password === undefined ? undefined : placementPasswordFingerprint(password);
   try {
     await admin.exec(
       `DO $mt_paas$ BEGIN
          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(name)}) THEN
            BEGIN
-             CREATE ROLE ${quoteIdentifier(name)} ${credentials} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;
+             CREATE ROLE ${quoteIdentifier(name)} ${credentials} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;${
+               fingerprint === undefined
+                 ? ''
+                 : `
+             COMMENT ON ROLE ${quoteIdentifier(name)} IS ${quoteLiteral(fingerprint)};`
+             }
            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
            END;
          END IF;
@@ -136,6 +184,26 @@ export async function ensureLoginRole(
       `The owner of the tenant's server may not create the app role "${name}": create it there first (LOGIN NOSUPERUSER NOBYPASSRLS, password from placementAppPassword(); docker mode's initdb.sql does) or give the owner CREATEROLE.`,
       { cause: error },
     );
+  }
+  if (fingerprint !== undefined) {
+    const { rows: described } = await admin.query<{ comment: string | null }>(
+      `SELECT shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = $1`,
+      [name],
+    );
+    const comment = described[0]?.comment ?? null;
+    if (comment?.startsWith('mt-paas placement app password') && comment !== fingerprint) {
+      throw new MtPaasError(
+        'CONFLICT',
+        `The app role "${name}" on this tenant's server already has a password derived from another owner credential (another tenant placed on the same server): its password is not rotated, since that tenant connects with it. Set database.placementSecret (the same in the tenant db and the docker placement) so every tenant on a server derives one app password, or place tenants that share a server with the same owner credentials.`,
+        { details: { role: name } },
+      );
+    }
+    if (comment === null) {
+      // First claim of a role made elsewhere; an owner that may not comment on it leaves it unclaimed.
+      await admin
+        .exec(`COMMENT ON ROLE ${quoteIdentifier(name)} IS ${quoteLiteral(fingerprint)}`)
+        .catch(() => {});
+    }
   }
   const { rows } = await admin.query<{ database: string }>('SELECT current_database() AS database');
   await admin.exec(

@@ -9,6 +9,7 @@ import { checkCatalogGate } from './catalog-gate.js';
 import { createPgliteDriver, type PgliteInstance } from './driver.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
 import { createTenantDb, type TenantDb } from './tenant-db.js';
+import { WRITE_FREEZE_KEY } from './write-freeze.js';
 
 describe('embedded PGlite', () => {
   let catalog: Catalog;
@@ -44,6 +45,30 @@ describe('embedded PGlite', () => {
     await expect(createTenantDb({ mode: 'database', catalog })).rejects.toSatisfy(
       (error) => isMtPaasError(error, 'CONFIG_INVALID') && /one database only/.test((error as Error).message),
     );
+  });
+
+  it('refuses writes of a tenant in a move window with 503 + retry-after, reads go on (schema mode)', async () => {
+    const tenantDb = await createTenantDb({ mode: 'schema', catalog, migrationsFolder: FIXTURE_MIGRATIONS });
+    await catalog.tenants.upsert({ id: 'frozen_1', name: 'F', status: 'active' });
+    await tenantDb.createTenantStorage('frozen_1');
+    const scope = tenantDb.forTenant('frozen_1');
+    await scope.run((tx) => tx.insert(courses).values({ title: 'Before', code: 'before' }));
+    await catalog.tenants.update('frozen_1', {
+      metadata: { [WRITE_FREEZE_KEY]: { reason: 'move', retryAfterSeconds: 3 } },
+    });
+    tenantDb.forget('frozen_1');
+    const refusal = await scope
+      .run((tx) => tx.insert(courses).values({ title: 'During', code: 'during' }))
+      .catch((error: unknown) => error);
+    expect(refusal).toMatchObject({ code: 'SERVICE_UNAVAILABLE', httpStatus: 503, retryAfterSeconds: 3 });
+    expect((refusal as { headers?: Record<string, string> }).headers).toEqual({ 'retry-after': '3' });
+    expect(await scope.run((tx) => tx.select({ code: courses.code }).from(courses))).toEqual([
+      { code: 'before' },
+    ]);
+    await catalog.tenants.update('frozen_1', { metadata: {} });
+    tenantDb.forget('frozen_1');
+    await scope.run((tx) => tx.insert(courses).values({ title: 'After', code: 'after' }));
+    expect(await scope.run((tx) => tx.select().from(courses))).toHaveLength(2);
   });
 
   it('does not commit a transaction whose failed statement was swallowed', async () => {

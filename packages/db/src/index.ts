@@ -1,10 +1,11 @@
-export type { EnsureAppRoleOptions, RoleFlags } from './app-role.js';
+export type { EnsureAppRoleOptions, PlacementCredentialsOptions, RoleFlags } from './app-role.js';
 export {
   DEFAULT_APP_ROLE,
   DEFAULT_PLACEMENT_APP_ROLE,
   ensureAppRole,
   placementAppPassword,
   placementAppUrl,
+  placementPasswordFingerprint,
 } from './app-role.js';
 export type {
   Catalog,
@@ -30,6 +31,13 @@ export type {
   SqlSession,
 } from './driver.js';
 export { createPgDriver, createPgliteDriver, openEmbeddedDatabase } from './driver.js';
+export type {
+  CreateStorageOptions,
+  IsolationModeDefinition,
+  IsolationModeStore,
+  TenantTableExport,
+} from './isolation-mode.js';
+export { defineIsolationMode } from './isolation-mode.js';
 export type { MigrationFile } from './migrator.js';
 export { readMigrationsFolder } from './migrator.js';
 export type {
@@ -46,6 +54,7 @@ export type {
   MigrationProgress,
 } from './tenant-migrations.js';
 export { SHARED_TARGET } from './tenant-migrations.js';
+export type { StorageTarget } from './tenant-storage-session.js';
 export type { TenantTable } from './tenant-table.js';
 export {
   currentTenantSql,
@@ -56,3 +65,5 @@ export {
   tenantTable,
 } from './tenant-table.js';
 export type { Scope, TenantTransaction, UnitStats } from './unit-of-work.js';
+export type { WriteFreeze } from './write-freeze.js';
+export { WRITE_FREEZE_KEY, writeFreezeOf } from './write-freeze.js';

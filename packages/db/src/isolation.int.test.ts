@@ -4,6 +4,7 @@ import { courses } from './__fixtures__/app-schema.js';
 import { type ModeEnvironment, openModeEnvironment } from './__fixtures__/environment.js';
 import { checkCatalogGate } from './catalog-gate.js';
 import { createPgDriver } from './driver.js';
+import { testIsolationModeStore } from './isolation-contract.js';
 import { assertIsolation, testIsolationMode } from './isolation-kit.js';
 
 for (const mode of ['row', 'schema', 'database'] as const) {
@@ -44,6 +45,20 @@ for (const mode of ['row', 'schema', 'database'] as const) {
       } finally {
         await admin.close();
       }
+    });
+
+    it('passes the isolation mode contract (tenantDb.isolation: scope, move window, export, checksums, drop, import)', async () => {
+      expect(environment.tenantDb.isolation.mode).toBe(mode);
+      const report = await testIsolationModeStore({
+        store: environment.tenantDb.isolation,
+        table: courses,
+        row: (tenantId, index) => ({ title: `${tenantId} course ${index}`, code: `c${index}` }),
+        update: { seats: 12 },
+        tenants: 4,
+      });
+      assertIsolation(report);
+      expect(report.tenants).toHaveLength(4);
+      expect(report.checks).toBeGreaterThan(4 * 2 * 3 + 6);
     });
   });
 }

@@ -6,6 +6,7 @@ import {
   type TenantId,
   tryCurrentTenant,
 } from '@mt-paas/context';
+import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import {
@@ -18,26 +19,26 @@ import {
   roleFlags,
 } from './app-role.js';
 import type { Catalog } from './catalog.js';
+import { databaseMode } from './database-mode.js';
 import { createPoolGroup, type PoolGroup, type PoolGroupOptions } from './database-pools.js';
 import { createPgDriver, type PgliteInstance, type SqlDriver } from './driver.js';
+import { defineIsolationMode, type IsolationModeStore } from './isolation-mode.js';
+import { rowMode } from './row-mode.js';
+import { schemaMode } from './schema-mode.js';
 import { trackPool } from './session-reset.js';
 import { assertIdentifier } from './sql-text.js';
 import { mapStorageError } from './storage-errors.js';
 import {
-  createTenantStorageImpl,
-  dropTenantStorageImpl,
+  createStorageWith,
+  dropStorageWith,
+  loadMigrations,
   type MigrateTenantsOptions,
   type MigrateTenantsResult,
-  migrateTenantsImpl,
-  type TenantStorageContext,
+  type ModeContext,
+  type ModeDriver,
 } from './tenant-migrations.js';
-import {
-  relationalSchemaOf,
-  runOnClient,
-  type Scope,
-  type TenantTransaction,
-  type UnitStats,
-} from './unit-of-work.js';
+import { relationalSchemaOf, runOnClient, type TenantTransaction, type UnitStats } from './unit-of-work.js';
+import { isReadOnlyRefusal, movingError, writeFreezeOf } from './write-freeze.js';
 
 /** Where tenants' rows live. */
 export type TenantDbMode = 'row' | 'schema' | 'database';
@@ -62,6 +63,15 @@ export interface DatabaseModeOptions extends PoolGroupOptions {
    * @default 'app'
    */
   placementAppRole?: string;
+  /**
+   * Secret the placement app role's password is derived from instead of the owner's password:
+   * HMAC-SHA256 over the placement server (`host:port`) and the role, so every tenant placed on one
+   * server gets the same app password whatever its owner credentials (see `placementAppPassword`).
+   * Must equal docker placement's `database.placementSecret`. Without it, tenants that share a
+   * placement server must share the owner's password: a tenant whose derivation differs from the one
+   * the server's app role carries is refused (`CONFLICT`) instead of rotating the shared role's password.
+   */
+  placementSecret?: string;
   /** Same as `urlTemplate`, as the owner (creates databases, runs migrations). @default from `adminConnectionString` */
   adminUrlTemplate?: string;
   /** Prefix of tenant database names. @default 't_' */
@@ -129,7 +139,11 @@ export interface TenantScope<TSchema extends Record<string, unknown> = Record<st
 export interface TenantDb<TSchema extends Record<string, unknown> = Record<string, never>> {
   readonly mode: TenantDbMode;
   readonly catalog: Catalog;
-  /** Runs `fn` in one transaction scoped to the current tenant (`requireTenant()` from `@mt-paas/context`). */
+  /**
+   * Runs `fn` in one transaction scoped to the current tenant (`requireTenant()` from `@mt-paas/context`).
+   * While the tenant's placement is in a move window (`WRITE_FREEZE_KEY`) the transaction is READ ONLY:
+   * reads work, a write fails with `SERVICE_UNAVAILABLE` (503) carrying `Retry-After`.
+   */
   run<T>(fn: (tx: TenantTransaction<TSchema>) => T | Promise<T>): Promise<T>;
   /** A runner for an explicit tenant (jobs, consumers, admin tools). */
   forTenant(tenantId: string): TenantScope<TSchema>;
@@ -151,6 +165,18 @@ export interface TenantDb<TSchema extends Record<string, unknown> = Record<strin
   dropTenantStorage(tenantId: string): Promise<void>;
   /** Applies the app's tenant migrations to every target of this mode. */
   migrateTenants(options?: MigrateTenantsOptions): Promise<MigrateTenantsResult>;
+  /**
+   * This tenant db's isolation mode as one object implementing the mode contract (scope, connect,
+   * create / drop storage, migrate, export, import, checksums) — see `IsolationModeStore`.
+   */
+  readonly isolation: IsolationModeStore;
+  /**
+   * Forgets cached tenant records (one tenant, or all): the next unit reads its placement and write
+   * freeze from the catalog. `moveTenant` calls it on the provisioner's tenant dbs.
+   */
+  forget(tenantId?: string): void;
+  /** How long a tenant looked up in the catalog is trusted (ms; `tenantCacheTtlMs`). */
+  readonly tenantCacheTtlMs: number;
   /** Statements sent by units of work so far (for the bench). */
   readonly stats: Readonly<UnitStats>;
   /** Database mode: the pool group (open connection count, pools). */
@@ -235,6 +261,8 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     databaseOptions.placementAppRole ?? DEFAULT_PLACEMENT_APP_ROLE,
     'database.placementAppRole',
   );
+  const placementSecret = databaseOptions.placementSecret;
+  const placementCredentials = placementSecret === undefined ? {} : { secret: placementSecret };
   const pools =
     mode === 'database'
       ? createPoolGroup({
@@ -283,7 +311,8 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     throw mapStorageError(error, 'startup check');
   }
 
-  const tenantCache = new LRUCache<string, Tenant>({ max: 10_000, ttl: options.tenantCacheTtlMs ?? 5000 });
+  const tenantCacheTtlMs = options.tenantCacheTtlMs ?? 5000;
+  const tenantCache = new LRUCache<string, Tenant>({ max: 10_000, ttl: tenantCacheTtlMs });
   const resolveTenant = async (tenantId: TenantId): Promise<Tenant> => {
     const fromContext = tryCurrentTenant();
     if (fromContext?.tenantId === tenantId && fromContext.tenant !== undefined) return fromContext.tenant;
@@ -340,7 +369,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
   const databaseUrlFor = (tenant: Pick<Tenant, 'id' | 'placement'>, as: 'app' | 'owner'): string => {
     const placedUrl = placedUrlOf(tenant);
     if (placedUrl !== undefined)
-      return as === 'owner' ? placedUrl : placementAppUrl(placedUrl, placementAppRole);
+      return as === 'owner' ? placedUrl : placementAppUrl(placedUrl, placementAppRole, placementCredentials);
     const template = as === 'owner' ? adminUrlTemplate : urlTemplate;
     if (template === undefined || template === '') {
       throw new MtPaasError(
@@ -358,64 +387,16 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
   const relational = relationalSchemaOf(options.schema);
   type Fn<T> = (tx: TenantTransaction<TSchema>) => T | Promise<T>;
 
-  const runPg = async <T>(clientPromise: Promise<pg.PoolClient>, scope: Scope, fn: Fn<T>) => {
-    let client: pg.PoolClient;
-    try {
-      client = await clientPromise;
-    } catch (error) {
-      throw mapStorageError(error, 'connect');
-    }
-    return runOnClient<T, TSchema>(client, scope, fn, stats, relational);
-  };
-
-  const runEmbedded = async <T>(scope: Scope, fn: Fn<T>): Promise<T> => {
-    const { runOnPglite } = await import('./pglite-unit-of-work.js');
-    return runOnPglite<T, TSchema>(pglite!, scope, fn, stats, relational);
-  };
-
-  /** Database mode: tenant database URLs whose app role passed the bypass check. */
-  const checkedDatabaseUrls = new LRUCache<string, Promise<void>>({ max: 10_000 });
-
-  const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
-    const tenant = await resolveTenant(tenantId);
-    if (mode === 'row') {
-      if (embedded) return runEmbedded({ tenantId, role: appRole, sessionUser: pgliteUser }, fn);
-      return runPg(pool!.connect(), { tenantId }, fn);
-    }
-    if (mode === 'schema') {
-      const schema = schemaFor(tenant);
-      if (embedded) return runEmbedded({ tenantId, schema, role: appRole, sessionUser: pgliteUser }, fn);
-      return runPg(pool!.connect(), { tenantId, schema }, fn);
-    }
-    const url = databaseUrlFor(tenant, 'app');
-    let checked = checkedDatabaseUrls.get(url);
-    if (checked === undefined) {
-      checked = (async () => {
-        const client = await pools!.connect(tenantId, url);
-        try {
-          refuseBypass(await roleFlags(pgSession(client)), userOf(url) ?? appRole, mode);
-        } finally {
-          client.release();
-        }
-      })();
-      checkedDatabaseUrls.set(url, checked);
-      checked.catch(() => checkedDatabaseUrls.delete(url));
-    }
-    try {
-      await checked;
-    } catch (error) {
-      throw mapStorageError(error, 'app role check');
-    }
-    return runPg(pools!.connect(tenantId, url), { tenantId }, fn);
-  };
-
-  const storageContext: TenantStorageContext = {
-    mode,
+  const modeContext: ModeContext = {
     catalog,
     admin,
     appRole,
     appSchema,
     migrationsFolder: options.migrationsFolder,
+    appUrl: options.connectionString,
+    pool,
+    pools,
+    embedded: embedded ? { role: appRole, sessionUser: pgliteUser } : undefined,
     resolveTenant: async (tenantId) => {
       const tenant = await catalog.directory.get(tenantId);
       if (tenant === undefined) {
@@ -432,6 +413,7 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     schemaFor,
     databaseNameFor,
     adminDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, 'owner'),
+    appDatabaseUrlFor: (tenant) => databaseUrlFor(tenant, 'app'),
     serverAdminUrlFor: (tenant) => {
       const placedUrl = placedUrlOf(tenant);
       return placedUrl === undefined ? undefined : withDatabaseName(placedUrl, 'postgres');
@@ -439,8 +421,11 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     placementAppRoleFor: (tenant) => {
       const placedUrl = placedUrlOf(tenant);
       if (placedUrl === undefined) return undefined;
-      placementAppUrl(placedUrl, placementAppRole); // refuses an owner that is the app role
-      return { role: placementAppRole, password: placementAppPassword(placedUrl, placementAppRole) };
+      placementAppUrl(placedUrl, placementAppRole, placementCredentials); // refuses an owner that is the app role
+      return {
+        role: placementAppRole,
+        password: placementAppPassword(placedUrl, placementAppRole, placementCredentials),
+      };
     },
     evictDatabasePool: async (tenantId) => {
       await pools?.evict(tenantId);
@@ -449,8 +434,41 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       tenantCache.delete(tenantId);
     },
   };
+  /** The one mode object of this tenant db: no other code here branches on the mode. */
+  const driver: ModeDriver = MODES[mode](modeContext);
 
-  return {
+  const runUnit = async <T>(tenant: Tenant, fn: Fn<T>): Promise<T> => {
+    const { scope, client } = await driver.unit(tenant);
+    if (client === undefined) {
+      const { runOnPglite } = await import('./pglite-unit-of-work.js');
+      return runOnPglite<T, TSchema>(pglite!, scope, fn, stats, relational);
+    }
+    let connected: pg.PoolClient;
+    try {
+      connected = await client;
+    } catch (error) {
+      throw mapStorageError(error, 'connect');
+    }
+    return runOnClient<T, TSchema>(connected, scope, fn, stats, relational);
+  };
+
+  const runFor = async <T>(tenantId: TenantId, fn: Fn<T>): Promise<T> => {
+    const tenant = await resolveTenant(tenantId);
+    const freeze = writeFreezeOf(tenant);
+    if (freeze === undefined) return runUnit(tenant, fn);
+    // A move window: the unit is READ ONLY — reads work, the first write fails (25006) → 503 + Retry-After.
+    try {
+      return await runUnit(tenant, async (tx) => {
+        await tx.execute(sql`SET TRANSACTION READ ONLY`);
+        return fn(tx);
+      });
+    } catch (error) {
+      if (!isReadOnlyRefusal(error)) throw error;
+      throw movingError(tenantId, freeze, error);
+    }
+  };
+
+  const tenantDb: TenantDb<TSchema> = {
     mode,
     catalog,
     run(fn) {
@@ -471,13 +489,13 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
         const { runUnscopedOnPglite } = await import('./pglite-unit-of-work.js');
         return runUnscopedOnPglite<T, TSchema>(pglite!, appRole, fn, relational, pgliteUser);
       }
-      if (mode === 'database') {
+      if (pool === undefined) {
         throw new MtPaasError(
           'CONFIG_INVALID',
           'unscoped() needs a shared database (row or schema mode); in database mode connect to one tenant database directly.',
         );
       }
-      const client = await pool!.connect().catch((error: unknown) => {
+      const client = await pool.connect().catch((error: unknown) => {
         throw mapStorageError(error, 'connect');
       });
       const { runUnscopedOnClient } = await import('./unscoped.js');
@@ -489,9 +507,18 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
     async databaseUrlOf(tenantId) {
       return databaseUrlFor(await resolveTenant(tenantId), 'app');
     },
-    createTenantStorage: (tenantId) => createTenantStorageImpl(storageContext, parseTenantId(tenantId)),
-    dropTenantStorage: (tenantId) => dropTenantStorageImpl(storageContext, parseTenantId(tenantId)),
-    migrateTenants: (migrateOptions) => migrateTenantsImpl(storageContext, migrateOptions ?? {}),
+    createTenantStorage: (tenantId) => createStorageWith(modeContext, driver, parseTenantId(tenantId)),
+    dropTenantStorage: (tenantId) => dropStorageWith(modeContext, driver, parseTenantId(tenantId)),
+    migrateTenants: async (migrateOptions) =>
+      driver.migrate(loadMigrations(modeContext), migrateOptions ?? {}),
+    get isolation() {
+      return isolation;
+    },
+    forget(tenantId) {
+      if (tenantId === undefined) tenantCache.clear();
+      else tenantCache.delete(tenantId);
+    },
+    tenantCacheTtlMs,
     stats,
     pools,
     async close() {
@@ -500,15 +527,30 @@ export async function createTenantDb<TSchema extends Record<string, unknown> = R
       await ownedAdmin?.close();
     },
   };
+  const isolation: IsolationModeStore = defineIsolationMode({
+    mode,
+    tenantDb,
+    forTenant: (tenantId) => tenantDb.forTenant(tenantId),
+    connect: (tenant) => driver.connect(tenant),
+    async createStorage(tenant, createOptions) {
+      await createOptions?.onStep?.('storage');
+      return { tenant, applied: await createStorageWith(modeContext, driver, tenant) };
+    },
+    async dropStorage(tenant) {
+      await dropStorageWith(modeContext, driver, tenant);
+      return {};
+    },
+    migrate: (migrateOptions) => tenantDb.migrateTenants(migrateOptions),
+  });
+  return tenantDb;
 }
 
-function pgSession(client: pg.ClientBase) {
-  return {
-    query: async <R>(text: string, params?: readonly unknown[]) => ({
-      rows: (await client.query(text, params as unknown[] | undefined)).rows as R[],
-    }),
-  };
-}
+/** The three modes of a tenant db, one object each. */
+const MODES: Record<TenantDbMode, (context: ModeContext) => ModeDriver> = {
+  row: rowMode,
+  schema: schemaMode,
+  database: databaseMode,
+};
 
 /** `{tenant_id}` (the seed's spelling) and `{tenant}` → the tenant id (validated grammar: URL-safe). */
 function substituteTenant(template: string, tenantId: string): string {

@@ -1,11 +1,14 @@
 import { MtPaasError, type Tenant, type TenantId } from '@mt-paas/context';
-import { and, eq } from 'drizzle-orm';
-import { ensureLoginRole, hardenSchema } from './app-role.js';
+import { eq } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Catalog } from './catalog.js';
-import { createPgDriver, type SqlDriver, type SqlSession } from './driver.js';
-import { applyMigrations, type MigrationFile, readMigrationsFolder } from './migrator.js';
-import { quoteIdentifier, quoteLiteral } from './sql-text.js';
+import type { PoolGroup } from './database-pools.js';
+import { createPgDriver, type SqlDriver } from './driver.js';
+import { type MigrationFile, readMigrationsFolder } from './migrator.js';
 import { mapStorageError } from './storage-errors.js';
+import type { StorageTarget } from './tenant-storage-session.js';
+import type { Scope } from './unit-of-work.js';
+import { movingError, writeFreezeOf } from './write-freeze.js';
 
 /** Target name used in `tenant_migrations` for the shared tables of row mode. */
 export const SHARED_TARGET = '*';
@@ -40,9 +43,8 @@ export interface MigrateTenantsResult {
   failed: Array<{ target: string; error: unknown }>;
 }
 
-/** What the migration functions need from a tenant db (internal). */
+/** What the modes' storage functions need from a tenant db (internal). */
 export interface TenantStorageContext {
-  mode: 'row' | 'schema' | 'database';
   catalog: Catalog;
   admin: SqlDriver;
   appRole: string | undefined;
@@ -65,7 +67,7 @@ export interface TenantStorageContext {
   forgetTenant(tenantId: TenantId): void;
 }
 
-function loadMigrations(context: TenantStorageContext): MigrationFile[] {
+export function loadMigrations(context: TenantStorageContext): MigrationFile[] {
   if (context.migrationsFolder === undefined) {
     throw new MtPaasError(
       'CONFIG_INVALID',
@@ -76,9 +78,9 @@ function loadMigrations(context: TenantStorageContext): MigrationFile[] {
 }
 
 /** drizzle-kit qualifies public tables as "public"."x"; the tenant's search_path decides instead. */
-const unqualifyPublic = (statement: string) => statement.replaceAll('"public".', '');
+export const unqualifyPublic = (statement: string) => statement.replaceAll('"public".', '');
 
-async function recordApplied(
+export async function recordApplied(
   context: TenantStorageContext,
   target: string,
   migrations: readonly MigrationFile[],
@@ -93,40 +95,26 @@ async function recordApplied(
     .onConflictDoNothing();
 }
 
-async function migrateShared(context: TenantStorageContext, migrations: MigrationFile[]): Promise<string[]> {
-  const applied = await context.admin.transaction((session) =>
-    applyMigrations(session, {
-      migrations,
-      ledgerSchema: context.appSchema,
-      searchPath: context.appSchema,
-      rewrite: context.appSchema === 'public' ? undefined : unqualifyPublic,
-      lockKey: `row:${context.appSchema}`,
-      after: (inner) => hardenSchema(inner, context.appSchema, context.appRole),
-    }),
-  );
-  await recordApplied(context, SHARED_TARGET, migrations);
-  return applied;
-}
-
-async function migrateSchema(context: TenantStorageContext, tenant: Tenant, migrations: MigrationFile[]) {
-  const schema = context.schemaFor(tenant);
-  const applied = await context.admin.transaction(async (session) => {
-    await session.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
-    return applyMigrations(session, {
-      migrations,
-      ledgerSchema: schema,
-      searchPath: schema,
-      rewrite: unqualifyPublic,
-      lockKey: `schema:${schema}`,
-      after: (inner) => hardenSchema(inner, schema, context.appRole, tenant.id),
-    });
-  });
-  await recordApplied(context, tenant.id, migrations);
-  return applied;
+/**
+ * One isolation mode inside a tenant db (internal): the tenant db holds exactly one and never branches
+ * on the mode. `row-mode.ts`, `schema-mode.ts` and `database-mode.ts` are the three.
+ */
+export interface ModeDriver {
+  readonly mode: 'row' | 'schema' | 'database';
+  /** The connection a unit of work of `tenant` runs on and the scope it sets (no client: the embedded PGlite). */
+  unit(tenant: Tenant): Promise<{ scope: Scope; client?: Promise<pg.PoolClient> }>;
+  /** Where the tenant's tables are, as the app role (export / import sessions). */
+  connect(tenant: Pick<Tenant, 'id' | 'placement'>): Promise<StorageTarget>;
+  /** Creates the tenant's storage and applies `migrations`; returns the tags applied. */
+  createStorage(tenant: Tenant, migrations: MigrationFile[]): Promise<string[]>;
+  /** Drops the tenant's storage (its rows in row mode). */
+  dropStorage(tenant: Tenant): Promise<void>;
+  /** Applies `migrations` to every target of the mode. */
+  migrate(migrations: MigrationFile[], options: MigrateTenantsOptions): Promise<MigrateTenantsResult>;
 }
 
 /** Runs `fn` with the admin driver of the tenant's server (its placement server, else the main admin). */
-async function withServerAdmin<T>(
+export async function withServerAdmin<T>(
   context: TenantStorageContext,
   tenant: Pick<Tenant, 'id' | 'placement'>,
   fn: (admin: SqlDriver) => Promise<T>,
@@ -139,64 +127,6 @@ async function withServerAdmin<T>(
   } finally {
     await driver.close();
   }
-}
-
-async function ensureDatabase(context: TenantStorageContext, admin: SqlDriver, name: string): Promise<void> {
-  const { rows } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-  if (rows.length === 0) {
-    try {
-      await admin.exec(`CREATE DATABASE ${quoteIdentifier(name)}`);
-    } catch (error) {
-      // Another instance created it meanwhile (42P04 duplicate_database, or 23505 on pg_database).
-      const code = (error as { code?: string }).code;
-      if (code !== '42P04' && code !== '23505') throw error;
-    }
-  }
-  if (context.appRole !== undefined && admin === context.admin) {
-    await admin.exec(
-      `GRANT CONNECT ON DATABASE ${quoteIdentifier(name)} TO ${quoteIdentifier(context.appRole)}`,
-    );
-  }
-}
-
-async function migrateDatabase(context: TenantStorageContext, tenant: Tenant, migrations: MigrationFile[]) {
-  const placementApp = context.placementAppRoleFor?.(tenant);
-  await withServerAdmin(context, tenant, (admin) =>
-    ensureDatabase(context, admin, context.databaseNameFor(tenant)),
-  );
-  const driver = createPgDriver({ connectionString: context.adminDatabaseUrlFor(tenant), max: 1 });
-  try {
-    // On the tenant's own server the app connects as the placement app role: created there (unless the
-    // server's init script did) before the migrations grant it the tenant tables.
-    if (placementApp !== undefined) await ensureLoginRole(driver, placementApp.role, placementApp.password);
-    const applied = await driver.transaction((session: SqlSession) =>
-      applyMigrations(session, {
-        migrations,
-        ledgerSchema: 'public',
-        searchPath: 'public',
-        lockKey: `database:${tenant.id}`,
-        // On the tenant's own server (placement URL) the grants go to the placement app role; the main
-        // app role does not exist there.
-        after: (inner) =>
-          hardenSchema(
-            inner,
-            'public',
-            placementApp === undefined ? context.appRole : placementApp.role,
-            tenant.id,
-          ),
-      }),
-    );
-    await recordApplied(context, tenant.id, migrations);
-    return applied;
-  } finally {
-    await driver.close();
-  }
-}
-
-async function migrateOne(context: TenantStorageContext, tenant: Tenant, migrations: MigrationFile[]) {
-  return context.mode === 'schema'
-    ? migrateSchema(context, tenant, migrations)
-    : migrateDatabase(context, tenant, migrations);
 }
 
 async function listTenants(
@@ -222,27 +152,35 @@ async function listTenants(
   return tenants;
 }
 
-/** `migrateTenants` of a tenant db. */
-export async function migrateTenantsImpl(
+/** The shared tables of row mode as one migration target. */
+export async function migrateSingleTarget(
+  options: MigrateTenantsOptions,
+  migrate: () => Promise<string[]>,
+): Promise<MigrateTenantsResult> {
+  const result: MigrateTenantsResult = { total: 1, succeeded: [], failed: [] };
+  options.onProgress?.({ target: SHARED_TARGET, state: 'started', finished: 0, total: 1 });
+  try {
+    const applied = await migrate();
+    result.succeeded.push({ target: SHARED_TARGET, applied });
+    options.onProgress?.({ target: SHARED_TARGET, state: 'done', applied, finished: 1, total: 1 });
+  } catch (error) {
+    const mapped = mapStorageError(error, 'tenant migrations');
+    result.failed.push({ target: SHARED_TARGET, error: mapped });
+    options.onProgress?.({ target: SHARED_TARGET, state: 'failed', error: mapped, finished: 1, total: 1 });
+  }
+  return result;
+}
+
+/**
+ * One migration target per tenant (schema and database modes), `concurrency` at a time. A tenant whose
+ * placement is in a move window is not migrated: it fails with `SERVICE_UNAVAILABLE` (run again after the move).
+ */
+export async function migrateEachTenant(
   context: TenantStorageContext,
   options: MigrateTenantsOptions,
+  migrateOne: (tenant: Tenant) => Promise<string[]>,
 ): Promise<MigrateTenantsResult> {
-  const migrations = loadMigrations(context);
   const result: MigrateTenantsResult = { total: 0, succeeded: [], failed: [] };
-  if (context.mode === 'row') {
-    result.total = 1;
-    options.onProgress?.({ target: SHARED_TARGET, state: 'started', finished: 0, total: 1 });
-    try {
-      const applied = await migrateShared(context, migrations);
-      result.succeeded.push({ target: SHARED_TARGET, applied });
-      options.onProgress?.({ target: SHARED_TARGET, state: 'done', applied, finished: 1, total: 1 });
-    } catch (error) {
-      const mapped = mapStorageError(error, 'tenant migrations');
-      result.failed.push({ target: SHARED_TARGET, error: mapped });
-      options.onProgress?.({ target: SHARED_TARGET, state: 'failed', error: mapped, finished: 1, total: 1 });
-    }
-    return result;
-  }
   const tenants = await listTenants(context, options.only);
   result.total = tenants.length;
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? 4));
@@ -255,7 +193,9 @@ export async function migrateTenantsImpl(
       if (tenant === undefined) return;
       options.onProgress?.({ target: tenant.id, state: 'started', finished, total: tenants.length });
       try {
-        const applied = await migrateOne(context, tenant, migrations);
+        const freeze = writeFreezeOf(tenant);
+        if (freeze !== undefined) throw movingError(tenant.id, freeze);
+        const applied = await migrateOne(tenant);
         finished += 1;
         result.succeeded.push({ target: tenant.id, applied });
         options.onProgress?.({ target: tenant.id, state: 'done', applied, finished, total: tenants.length });
@@ -277,16 +217,17 @@ export async function migrateTenantsImpl(
   return result;
 }
 
-/** `createTenantStorage` of a tenant db: creates the schema / database and applies the migrations. */
-export async function createTenantStorageImpl(
+/** `createTenantStorage` of a tenant db (of the catalog's record, or of the tenant given): the mode creates the storage and applies the migrations. */
+export async function createStorageWith(
   context: TenantStorageContext,
-  tenantId: TenantId,
+  driver: ModeDriver,
+  tenantOrId: TenantId | Tenant,
 ): Promise<string[]> {
-  const tenant = await context.resolveTenant(tenantId);
+  const tenant = typeof tenantOrId === 'string' ? await context.resolveTenant(tenantOrId) : tenantOrId;
+  const tenantId = tenant.id;
   const migrations = loadMigrations(context);
   try {
-    if (context.mode === 'row') return await migrateShared(context, migrations);
-    return await migrateOne(context, tenant, migrations);
+    return await driver.createStorage(tenant, migrations);
   } catch (error) {
     throw mapStorageError(error, `storage of tenant "${tenantId}"`);
   } finally {
@@ -294,59 +235,36 @@ export async function createTenantStorageImpl(
   }
 }
 
-/** `dropTenantStorage` of a tenant db. */
-export async function dropTenantStorageImpl(
+/** `dropTenantStorage` of a tenant db: the mode drops the storage, then its migration records go. */
+export async function dropStorageWith(
   context: TenantStorageContext,
-  tenantId: TenantId,
+  driver: ModeDriver,
+  tenantOrId: TenantId | Tenant,
 ): Promise<void> {
-  const tenant = await context.resolveTenant(tenantId);
+  const tenant = typeof tenantOrId === 'string' ? await context.resolveTenant(tenantOrId) : tenantOrId;
+  const tenantId = tenant.id;
   try {
-    if (context.mode === 'schema') {
-      await context.admin.exec(`DROP SCHEMA IF EXISTS ${quoteIdentifier(context.schemaFor(tenant))} CASCADE`);
-    } else if (context.mode === 'database') {
-      await context.evictDatabasePool(tenantId);
-      await withServerAdmin(context, tenant, (admin) =>
-        admin.exec(
-          `DROP DATABASE IF EXISTS ${quoteIdentifier(context.databaseNameFor(tenant))} WITH (FORCE)`,
-        ),
-      );
-    } else {
-      await context.admin.transaction(async (session) => {
-        const { rows } = await session.query<{ name: string }>(
-          `SELECT format('%I.%I', c.relnamespace::regnamespace::text, c.relname) AS name
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`,
-          [context.appSchema],
-        );
-        await session.exec(`SELECT set_config('app.tenant_id', ${quoteLiteral(tenantId)}, true)`);
-        // Children before parents: a DELETE blocked by a foreign key (23503) is retried in a later pass.
-        let pending = rows.map((row) => row.name);
-        while (pending.length > 0) {
-          const blocked: string[] = [];
-          let lastError: unknown;
-          for (const name of pending) {
-            await session.exec('SAVEPOINT mt_paas_drop');
-            try {
-              await session.query(`DELETE FROM ${name} WHERE tenant_id = $1`, [tenantId]);
-              await session.exec('RELEASE SAVEPOINT mt_paas_drop');
-            } catch (error) {
-              await session.exec('ROLLBACK TO SAVEPOINT mt_paas_drop');
-              if ((error as { code?: string }).code !== '23503') throw error;
-              blocked.push(name);
-              lastError = error;
-            }
-          }
-          if (blocked.length === pending.length) throw lastError;
-          pending = blocked;
-        }
-      });
-    }
+    await driver.dropStorage(tenant);
     const table = context.catalog.tables.tenantMigrations;
-    await context.catalog.driver.db.delete(table).where(and(eq(table.tenantId, tenantId)));
+    await context.catalog.driver.db.delete(table).where(eq(table.tenantId, tenantId));
   } catch (error) {
     throw mapStorageError(error, `dropping storage of tenant "${tenantId}"`);
   } finally {
     context.forgetTenant(tenantId);
   }
+}
+
+/** What a mode object gets from its tenant db (internal). */
+export interface ModeContext extends TenantStorageContext {
+  appRole: string;
+  /** The app role URL (`connectionString`): export / import sessions in row and schema modes. */
+  appUrl: string | undefined;
+  /** Row and schema modes: the app pool (undefined on the embedded PGlite). */
+  pool: pg.Pool | undefined;
+  /** Database mode: the pools per tenant database. */
+  pools: PoolGroup | undefined;
+  /** The embedded PGlite: units `SET LOCAL ROLE` to the app role and check the session user. */
+  embedded: { role: string; sessionUser: string | undefined } | undefined;
+  /** A tenant database's URL as the app role (database mode). */
+  appDatabaseUrlFor(tenant: Pick<Tenant, 'id' | 'placement'>): string;
 }

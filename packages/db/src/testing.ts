@@ -4,6 +4,8 @@
  */
 export type { CatalogGateFinding, CatalogGateOptions, GateFindingCode } from './catalog-gate.js';
 export { checkCatalogGate } from './catalog-gate.js';
+export type { IsolationModeContractOptions } from './isolation-contract.js';
+export { testIsolationModeStore } from './isolation-contract.js';
 export type {
   IsolationKitOptions,
   IsolationReport,

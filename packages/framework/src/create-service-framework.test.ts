@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runWithTenant } from '@mt-paas/context';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp, FIXTURE_MIGRATIONS, seedAdmin, users } from './__fixtures__/app.js';
+import { eventually } from './__fixtures__/market.js';
 import { createServiceFramework, type ServiceFramework } from './index.js';
 
 const CONFIG = `
@@ -199,6 +203,47 @@ describe('createServiceFramework on embedded defaults (PGlite, row mode, in-proc
     expect(rows).toContainEqual({ type: 'quota_threshold', severity: 'medium' });
     expect(rows).toContainEqual({ type: 'quota_exceeded', severity: 'high' });
     await app.close();
+  });
+
+  it('a tenant left provisioning by a process that died is onboarded at the next start', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mtp-fw-resume-'));
+    try {
+      const first = await createServiceFramework({
+        config: CONFIG,
+        env: {},
+        dataDir,
+        migrationsFolder: FIXTURE_MIGRATIONS,
+      });
+      // What a provision request's receipt transaction leaves when the process dies before onboarding.
+      await first.catalog.tenants.upsert({
+        id: 'crashed',
+        name: 'Crashed University',
+        status: 'provisioning',
+        adminEmail: 'admin@crashed.ac.kr',
+        placement: { mode: 'row' },
+      });
+      await first.close();
+
+      const second = await createServiceFramework({
+        config: CONFIG,
+        env: {},
+        dataDir,
+        migrationsFolder: FIXTURE_MIGRATIONS,
+        hooks: seedAdmin,
+      });
+      open.push(second);
+      await eventually(
+        async () => (await second.catalog.directory.get('crashed' as never))?.status === 'active',
+        'the interrupted onboarding completes',
+      );
+      const admins = await second.tenantDb
+        .forTenant('crashed')
+        .run((tx) => tx.select({ email: users.email, role: users.role }).from(users));
+      expect(admins).toEqual([{ email: 'admin@crashed.ac.kr', role: 'admin' }]);
+      await second.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('close() is idempotent', async () => {

@@ -52,7 +52,7 @@ import {
   type FrameworkConfigSource,
   loadFrameworkConfig,
 } from './load-framework-config.js';
-import { createMarketplaceHandlers } from './marketplace-handlers.js';
+import { createMarketplaceHandlers, resumeProvisioning } from './marketplace-handlers.js';
 import { clientOptionsFromConfig, receiverOptionsFromConfig } from './marketplace-options-from-config.js';
 import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
@@ -354,6 +354,7 @@ async function build(
       afterCommit,
       accessUrl,
       config,
+      mode,
       ...(sso === undefined
         ? {}
         : {
@@ -394,6 +395,20 @@ async function build(
   if (options.start !== false) {
     control.start();
     dispatcher?.start();
+    // Tenants a previous process left half-onboarded; closed before the storage (closers run in reverse).
+    const resuming = resumeProvisioning(catalog, provisioner, config).then(
+      ({ resumed, failed }) => {
+        if (resumed.length > 0) logger.info({ resumed }, 'mt-paas: resumed interrupted onboardings');
+        for (const { tenantId, error } of failed) {
+          logger.warn(
+            { err: error, tenantId },
+            'mt-paas: an interrupted onboarding could not be resumed yet',
+          );
+        }
+      },
+      (error: unknown) => logger.warn({ err: error }, 'mt-paas: interrupted onboardings were not checked'),
+    );
+    closers.push(() => resuming);
   }
 
   const { createFrameworkFastifyPlugin } = await import('./fastify-plugin.js');

@@ -13,7 +13,7 @@ import { createLocalProvider } from './local-provider.js';
 import { type TokenBudget, withEmbeddingMetering, withTokenMetering } from './metering.js';
 import { createOpenAI, createOpenAICompatible } from './openai-provider.js';
 import { createCohereReranker, createTeiReranker } from './rerank-providers.js';
-import { createSecretBox, type SecretBox } from './secret-box.js';
+import type { SecretBox } from './secret-box.js';
 import type { EmbeddingModel, LanguageModel, RerankingModel } from './spec.js';
 
 /** A provider and a model id, parsed from `"openai:gpt-4o-mini"`. */

@@ -1,5 +1,5 @@
 import { isMtPaasError, runWithTenant, type TenantId } from '@mt-paas/context';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryVectorStore } from './memory-store.js';
 import { testVectorStore } from './testing.js';
 import { createVectorStoreRouter } from './vector-store-router.js';

@@ -3,7 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTenantDb, placementAppUrl } from '@mt-paas/db';
+import {
+  createTenantDb,
+  type DatabaseModeOptions,
+  placementAppPassword,
+  placementAppUrl,
+  placementPasswordFingerprint,
+} from '@mt-paas/db';
 import { assertIsolation } from '@mt-paas/db/testing';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { sql } from 'drizzle-orm';
@@ -86,6 +92,17 @@ describeWithPostgres(
           placements: { docker: placement },
         });
       };
+
+      /** A `database` tenant db of the test database whose placement-URL tenants use `database` options. */
+      const databaseTenantDb = (database: DatabaseModeOptions) =>
+        createTenantDb({
+          mode: 'database',
+          catalog: environment.catalog,
+          connectionString: environment.appUrl,
+          adminConnectionString: environment.adminUrl,
+          migrationsFolder: FIXTURE_MIGRATIONS,
+          database: { maxConnections: 4, connectionsPerTenant: 1, ...database },
+        });
 
       beforeAll(async () => {
         cluster = startSecondCluster(5440);
@@ -298,13 +315,10 @@ describeWithPostgres(
             (await placement.prepare(tenant, job))?.replace(/:\d+\//, `:${cluster.port}/`),
           release: (tenant) => placement.release(tenant),
         };
-        const tenantDb = await createTenantDb({
-          mode: 'database',
-          catalog: environment.catalog,
-          connectionString: environment.appUrl,
-          adminConnectionString: environment.adminUrl,
-          migrationsFolder: FIXTURE_MIGRATIONS,
-          database: { placementAppRole: 'su_app', maxConnections: 2, connectionsPerTenant: 1 },
+        const tenantDb = await databaseTenantDb({
+          placementAppRole: 'su_app',
+          maxConnections: 2,
+          connectionsPerTenant: 1,
         });
         try {
           const provisioner = createProvisioner({
@@ -333,13 +347,29 @@ describeWithPostgres(
 
       it('docker mode passes the isolation mode contract (every container database stood in for by the second cluster)', async () => {
         await queryOn(cluster.url(), 'CREATE ROLE tenant_owner LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS');
-        // What each container's init script does (initdb.sql, as the image's superuser): the app role exists
-        // before the NOSUPERUSER owner (which may not create roles) migrates.
+        // Every tenant's owner password differs, and all of them share this one server: the app role's
+        // password is derived from a control-plane secret per server and role, so all derive one password.
+        const placementSecret = 'contract-placement-secret-0123456789';
+        const appPassword = placementAppPassword(
+          `postgresql://tenant_owner@127.0.0.1:${cluster.port}/x`,
+          'app_ct',
+          { secret: placementSecret },
+        )!;
+        // What each container's init script does (initdb.sql, as the image's superuser): the app role exists,
+        // with its password and the password's fingerprint, before the NOSUPERUSER owner (which may not
+        // create roles) migrates.
         await queryOn(
           cluster.url(),
-          `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app') THEN
-             CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$`,
+          `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_ct') THEN
+             CREATE ROLE app_ct LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '${appPassword}'; END IF; END $$;
+           COMMENT ON ROLE app_ct IS '${placementPasswordFingerprint(appPassword)}'`,
         );
+        const tenantDb = await databaseTenantDb({
+          placementAppRole: 'app_ct',
+          placementSecret,
+          maxConnections: 4,
+          connectionsPerTenant: 1,
+        });
         const placement = createDockerPlacement({
           catalog: environment.catalog,
           composeTemplate: join(TEMPLATES, 'docker-compose.template.yml'),
@@ -349,7 +379,7 @@ describeWithPostgres(
           serviceId: 'keli_tutor',
           baseDomain: 'keli.example.ac.kr',
           // the tenant database's role owns it but is NOSUPERUSER: FORCE ROW LEVEL SECURITY holds inside too
-          database: { user: 'tenant_owner' },
+          database: { user: 'tenant_owner', appUser: 'app_ct', placementSecret },
           docker: fakeDocker(false),
           log: () => {},
         });
@@ -363,7 +393,7 @@ describeWithPostgres(
         const store = createIsolationModeStore({
           mode: 'docker',
           catalog: environment.catalog,
-          tenantDb: environment.tenantDbs.database,
+          tenantDb,
           placement: forwarded,
         });
         const report = await testIsolationModeStore({
@@ -373,7 +403,7 @@ describeWithPostgres(
           row: (tenantId, index) => ({ title: `${tenantId} course ${index}`, code: `c${index}` }),
           update: { seats: 12 },
           tenants: 4,
-        });
+        }).finally(() => tenantDb.close());
         assertIsolation(report);
         const blocks = await environment.query<{ tenant_id: string }>(
           `SELECT tenant_id FROM mt_paas.port_blocks WHERE first_port >= 31000 ORDER BY block`,
@@ -385,6 +415,92 @@ describeWithPostgres(
           `SELECT datname FROM pg_database WHERE datname LIKE 't_c_d_%' ORDER BY datname`,
         );
         expect(databases.map((row) => row.datname)).toEqual(report.tenants.map((id) => `t_${id}`).sort());
+      });
+
+      it('tenants on one placement server with different owner passwords never rotate the shared app role (SCRAM-checked)', async () => {
+        const locationOf = (ownerPassword: string, name: string) =>
+          `postgresql://postgres:${ownerPassword}@127.0.0.1:${cluster.port}/${name}`;
+        const place = (id: string, ownerPassword: string) =>
+          environment.catalog.tenants.upsert({
+            id,
+            name: id,
+            status: 'active',
+            placement: { mode: 'database', location: locationOf(ownerPassword, `t_${id}`) },
+          });
+        const opened: Array<{ close(): Promise<void> }> = [];
+        const tenantDbWith = async (database: DatabaseModeOptions) => {
+          const tenantDb = await databaseTenantDb(database);
+          opened.push(tenantDb);
+          return tenantDb;
+        };
+        const storedPassword = async (role: string) =>
+          (
+            await queryOn<{ p: string }>(
+              cluster.url(),
+              `SELECT rolpassword AS p FROM pg_authid WHERE rolname = '${role}'`,
+            )
+          )[0]?.p;
+        const countCourses = (tenantDb: Awaited<ReturnType<typeof tenantDbWith>>, id: string) =>
+          tenantDb.forTenant(id).run(async (tx) => (await tx.select().from(courses)).length);
+        try {
+          // Derived from each owner's password: the second tenant's derivation differs and is refused;
+          // the role's password stays what the first tenant logs in with.
+          const byOwner = await tenantDbWith({ placementAppRole: 'mtp_pw_owner_app' });
+          await place('pw_a', 'ownerPasswordAAAA0123456789');
+          await byOwner.createTenantStorage('pw_a');
+          await byOwner.forTenant('pw_a').run((tx) => tx.insert(courses).values({ title: 'a', code: 'a' }));
+          const before = await storedPassword('mtp_pw_owner_app');
+          expect(before).toMatch(/^SCRAM-SHA-256\$/);
+          await place('pw_b', 'ownerPasswordBBBB9876543210');
+          const refusal = await byOwner.createTenantStorage('pw_b').catch((error: unknown) => error);
+          expect(refusal).toMatchObject({ code: 'CONFLICT' });
+          expect((refusal as Error).message).toMatch(/database\.placementSecret/);
+          expect(await storedPassword('mtp_pw_owner_app')).toBe(before);
+          // a new login of tenant A (another instance) still authenticates with its password
+          expect(
+            await countCourses(await tenantDbWith({ placementAppRole: 'mtp_pw_owner_app' }), 'pw_a'),
+          ).toBe(1);
+
+          // Derived from a placement secret per server and role: both tenants share one password and work.
+          const secret = 'placement-secret-for-the-test-0123456789';
+          const bySecret = await tenantDbWith({
+            placementAppRole: 'mtp_pw_secret_app',
+            placementSecret: secret,
+          });
+          await place('pw_c', 'ownerPasswordCCCC0123456789');
+          await place('pw_d', 'ownerPasswordDDDD9876543210');
+          await bySecret.createTenantStorage('pw_c');
+          const afterFirst = await storedPassword('mtp_pw_secret_app');
+          await bySecret.createTenantStorage('pw_d');
+          expect(await storedPassword('mtp_pw_secret_app')).toBe(afterFirst);
+          for (const id of ['pw_c', 'pw_d']) {
+            await bySecret.forTenant(id).run((tx) => tx.insert(courses).values({ title: id, code: id }));
+          }
+          const otherInstance = await tenantDbWith({
+            placementAppRole: 'mtp_pw_secret_app',
+            placementSecret: secret,
+          });
+          expect(await countCourses(otherInstance, 'pw_c')).toBe(1);
+          expect(await countCourses(otherInstance, 'pw_d')).toBe(1);
+          const urlC = new URL(await bySecret.databaseUrlOf('pw_c' as never));
+          const urlD = new URL(await bySecret.databaseUrlOf('pw_d' as never));
+          expect(urlC.username).toBe('mtp_pw_secret_app');
+          expect(urlC.password).toBe(urlD.password);
+          // the password is really checked: another secret does not log in
+          const wrongSecret = await tenantDbWith({
+            placementAppRole: 'mtp_pw_secret_app',
+            placementSecret: 'another-secret-0123456789abcdef',
+          });
+          await expect(countCourses(wrongSecret, 'pw_c')).rejects.toThrow();
+          expect(() => placementAppPassword(locationOf('x', 'y'), 'app', { secret: 'short' })).toThrow(
+            /16 characters/,
+          );
+        } finally {
+          for (const tenantDb of opened) await tenantDb.close();
+          for (const id of ['pw_a', 'pw_b', 'pw_c', 'pw_d']) {
+            await queryOn(cluster.url(), `DROP DATABASE IF EXISTS t_${id} WITH (FORCE)`);
+          }
+        }
       });
     });
   },

@@ -4,7 +4,12 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MtPaasError, parseTenantId, type Tenant } from '@mt-paas/context';
-import { type Catalog, DEFAULT_PLACEMENT_APP_ROLE, placementAppPassword } from '@mt-paas/db';
+import {
+  type Catalog,
+  DEFAULT_PLACEMENT_APP_ROLE,
+  placementAppPassword,
+  placementPasswordFingerprint,
+} from '@mt-paas/db';
 import pg from 'pg';
 import type { PlacementStrategy } from './isolation-mode.js';
 import { createPortAllocator, type PortAllocator, type PortBlock } from './port-blocks.js';
@@ -61,6 +66,11 @@ export interface DockerPlacementOptions {
      * @default 'app'
      */
     appUser?: string;
+    /**
+     * Derive the app role's password from this control-plane secret per server and role instead of the
+     * owner's password (`placementAppPassword`): must equal the tenant db's `database.placementSecret`.
+     */
+    placementSecret?: string;
     /** @default `t_<tenant id>` */
     name?: (tenantId: string) => string;
   };
@@ -171,6 +181,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
   const dbHost = options.database?.host ?? '127.0.0.1';
   const dbUser = options.database?.user ?? 'tenant';
   const dbAppUser = options.database?.appUser ?? DEFAULT_PLACEMENT_APP_ROLE;
+  const placementSecret = options.database?.placementSecret;
   for (const [what, role] of [
     ['database.user', dbUser],
     ['database.appUser', dbAppUser],
@@ -209,6 +220,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
   const secretsOf = async (
     tenant: Pick<Tenant, 'id' | 'placement'>,
     directory: string,
+    dbPort: number,
   ): Promise<{ owner: string; app: string }> => {
     const existing = await readFile(join(directory, '.env'), 'utf8').catch(() => '');
     const fromEnv = (key: string) => {
@@ -222,9 +234,12 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       if (password !== '') owner = password;
     }
     const ownerPassword = owner ?? fromEnv('MIGRATION_DATABASE_URL') ?? randomBytes(18).toString('base64url');
+    // Derived from the placement URL the tenant db will hold (host and db port as the control plane
+    // reaches them: with a placementSecret the server is part of the derivation).
     const app = placementAppPassword(
-      `postgresql://${encodeURIComponent(dbUser)}:${encodeURIComponent(ownerPassword)}@db/${encodeURIComponent(dbNameOf(tenant.id))}`,
+      `postgresql://${encodeURIComponent(dbUser)}:${encodeURIComponent(ownerPassword)}@${dbHost}:${dbPort}/${encodeURIComponent(dbNameOf(tenant.id))}`,
       dbAppUser,
+      placementSecret === undefined ? {} : { secret: placementSecret },
     );
     return { owner: ownerPassword, app: app! };
   };
@@ -250,7 +265,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       backend: block.first + offsets.backend,
       db: block.first + offsets.db,
     };
-    const secrets = await secretsOf(tenant, directory);
+    const secrets = await secretsOf(tenant, directory, tenantPorts.db);
     for (const secret of [secrets.owner, secrets.app]) {
       if (!/^[A-Za-z0-9_-]{16,}$/.test(secret)) {
         throw new MtPaasError(
@@ -275,6 +290,7 @@ export function createDockerPlacement(options: DockerPlacementOptions): DockerPl
       db_password: password,
       db_app_user: dbAppUser,
       db_app_password: secrets.app,
+      db_app_password_fingerprint: placementPasswordFingerprint(secrets.app),
       backend_image: options.images?.backend ?? `${options.serviceId}-backend:latest`,
       frontend_image: options.images?.frontend ?? `${options.serviceId}-frontend:latest`,
       market_network: marketNetwork,

@@ -41,5 +41,6 @@ export type {
   ExportResult,
   ImportOptions,
   MoveOptions,
+  MoveStep,
 } from './tenant-transfer.js';
 export { WRITE_FREEZE_KEY } from './tenant-transfer.js';

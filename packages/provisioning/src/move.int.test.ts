@@ -9,19 +9,11 @@ import {
   openEnvironment,
   type ProvisioningEnvironment,
 } from './__fixtures__/environment.js';
+import { MOVE_PAIRS, storageLeft as storageLeftIn } from './__fixtures__/moves.js';
 import { readTenantData, seedTenantData } from './__fixtures__/tenant-data.js';
 import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
 import { createTenantRouter, type TenantRouter } from './tenant-router.js';
 import { WRITE_FREEZE_KEY } from './tenant-transfer.js';
-
-const PAIRS: Array<[StorageMode, StorageMode]> = [
-  ['row', 'schema'],
-  ['row', 'database'],
-  ['schema', 'row'],
-  ['schema', 'database'],
-  ['database', 'row'],
-  ['database', 'schema'],
-];
 
 describeWithPostgres('moving a live tenant between isolation modes', () => {
   const database = useTestDatabase({ label: 'move' });
@@ -54,21 +46,9 @@ describeWithPostgres('moving a live tenant between isolation modes', () => {
     await environment?.close();
   });
 
-  const storageLeft = async (mode: StorageMode, id: string) => {
-    if (mode === 'schema') {
-      return (await environment.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [`t_${id}`])).length;
-    }
-    if (mode === 'database') {
-      return (
-        await environment.query('SELECT 1 FROM pg_database WHERE datname = $1', [
-          `${environment.databasePrefix}${id}`,
-        ])
-      ).length;
-    }
-    return (await environment.query('SELECT 1 FROM public.courses WHERE tenant_id = $1', [id])).length;
-  };
+  const storageLeft = (mode: StorageMode, id: string) => storageLeftIn(environment, mode, id);
 
-  describe.each(PAIRS)('%s → %s', (from, to) => {
+  describe.each(MOVE_PAIRS)('%s → %s', (from, to) => {
     it('keeps every row, switches the placement, drops the old storage', async () => {
       const id = `mv_${from.slice(0, 3)}_${to.slice(0, 3)}`;
       await provisioner.onboard({ id, name: `Move ${from}→${to}`, mode: from });

@@ -20,6 +20,7 @@ const values = {
   db_password: 'c2VjcmV0c2VjcmV0c2Vj',
   db_app_user: 'app',
   db_app_password: 'YXBwLXBhc3N3b3JkLXg',
+  db_app_password_fingerprint: 'mt-paas placement app password sha256:0123abcd',
   backend_image: 'keli/backend:1.0',
   frontend_image: 'keli/frontend:1.0',
   market_network: 'servicemarket_service-market-network',

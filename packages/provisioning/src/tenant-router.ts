@@ -1,4 +1,5 @@
 import {
+  isMtPaasError,
   MtPaasError,
   parseTenantId,
   requireTenant,
@@ -43,8 +44,9 @@ function hasCode(error: unknown, code: string, depth = 0): boolean {
 /**
  * Routes each unit of work to the tenant db of the tenant's placement mode, so a tenant moved between
  * modes (`moveTenant`) is followed without a restart. While a move pauses the tenant's writes, its units
- * run `READ ONLY`: reads work, and a write is refused with `SERVICE_UNAVAILABLE` (503) carrying
- * `retryAfterSeconds`.
+ * run `READ ONLY` (the tenant dbs of `@mt-paas/db` do so by themselves too; the router's own placement
+ * cache may see the pause first): reads work, and a write is refused with `SERVICE_UNAVAILABLE` (503)
+ * carrying `retryAfterSeconds` and a `retry-after` header.
  */
 export function createTenantRouter(options: TenantRouterOptions): TenantRouter {
   const ttl = options.cacheTtlMs ?? 1000;
@@ -89,12 +91,19 @@ export function createTenantRouter(options: TenantRouterOptions): TenantRouter {
         return fn(tx);
       });
     } catch (error) {
+      // the tenant db saw the pause too and refused the write itself
+      if (isMtPaasError(error, 'SERVICE_UNAVAILABLE')) throw error;
       if (!hasCode(error, '25006')) throw error; // read_only_sql_transaction
       const retryAfterSeconds = freeze.retryAfterSeconds ?? 5;
       throw new MtPaasError(
         'SERVICE_UNAVAILABLE',
         `Tenant "${tenantId}" is being moved to other storage: writes are paused for a few seconds, reads still work. Retry after ${retryAfterSeconds} s.`,
-        { retryAfterSeconds, details: { tenantId, reason: freeze.reason ?? 'move' }, cause: error },
+        {
+          retryAfterSeconds,
+          headers: { 'retry-after': String(retryAfterSeconds) },
+          details: { tenantId, reason: freeze.reason ?? 'move' },
+          cause: error,
+        },
       );
     }
   };

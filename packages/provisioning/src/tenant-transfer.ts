@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MtPaasError, parseTenantId, type Tenant, type TenantId } from '@mt-paas/context';
-import { readMigrationsFolder } from '@mt-paas/db';
+import { MtPaasError, parseTenantId, type Tenant } from '@mt-paas/context';
+import { readMigrationsFolder, WRITE_FREEZE_KEY } from '@mt-paas/db';
 import { eq, sql } from 'drizzle-orm';
 import {
   ARCHIVE_FORMAT,
@@ -15,10 +15,12 @@ import {
 } from './archive.js';
 import { planTransition } from './lifecycle.js';
 import type { Provisioner, StorageMode } from './provisioner.js';
-import { digestTable, type StorageTarget, withTenantSession } from './tenant-storage-session.js';
 
-/** Metadata key that pauses a tenant's writes while it is moved (read by `createTenantRouter`). */
-export const WRITE_FREEZE_KEY = 'mt_paas_write_freeze';
+/**
+ * Metadata key that pauses a tenant's writes while it is moved: every tenant db (`@mt-paas/db`) runs the
+ * tenant's units READ ONLY and refuses a write with 503 + Retry-After. Re-exported from `@mt-paas/db`.
+ */
+export { WRITE_FREEZE_KEY };
 
 /** Options of export / import / move (`ProvisionerOptions.archive`). */
 export interface ArchiveOptions {
@@ -31,8 +33,10 @@ export interface ArchiveOptions {
   /** Signs manifests on export and requires a valid signature on import (HMAC-SHA256). */
   signingKey?: string;
   /**
-   * Move: how long to wait after pausing writes (and after switching placement) so that every instance's
-   * router has seen it — at least the routers' `cacheTtlMs`. @default 1500
+   * Move: how long to wait after pausing writes (and after switching placement) so that every instance
+   * has seen it — at least the `tenantCacheTtlMs` of every instance's tenant dbs and the routers'
+   * `cacheTtlMs` (the provisioner's own tenant dbs forget the tenant at once).
+   * @default the largest `tenantCacheTtlMs` of the provisioner's tenant dbs, at least 1500
    */
   settleMs?: number;
 }
@@ -61,7 +65,17 @@ export interface ImportOptions {
 export interface MoveOptions {
   /** @default `archive.settleMs` */
   settleMs?: number;
+  /**
+   * Called when the move reaches a step (`freeze`, `copy`, `load`, `verify`, `switch`, `drop-old`), after
+   * the step is recorded on the job (progress output). A step that throws aborts the move the way a
+   * failure of that step would: before `switch` the tenant stays on its old placement, writable again,
+   * and the partial target storage is dropped.
+   */
+  onStep?: (step: MoveStep) => void | Promise<void>;
 }
+
+/** The steps of a move, in order. */
+export type MoveStep = 'freeze' | 'copy' | 'load' | 'verify' | 'switch' | 'drop-old';
 
 /** Internals the transfer functions need from the provisioner. */
 export interface TransferContext {
@@ -84,20 +98,6 @@ function latestVersion(folder: string): string {
   const last = migrations.at(-1);
   if (last === undefined) throw new MtPaasError('CONFIG_INVALID', `No migrations in ${folder}.`);
   return last.tag;
-}
-
-/** Digests of the tenant's tables in a storage (rows + sha256 of the COPY text, deterministic order). */
-async function digestTables(target: StorageTarget, tenantId: TenantId, tables: ArchiveManifest['tables']) {
-  return withTenantSession(
-    target,
-    tenantId,
-    async (client) => {
-      const result = new Map<string, { rows: number; sha256: string }>();
-      for (const table of tables) result.set(table.name, await digestTable(client, table));
-      return result;
-    },
-    { readOnly: true, isolation: 'repeatable read' },
-  );
 }
 
 /** Writes the archive of a tenant (no lock: one consistent snapshot). */
@@ -225,9 +225,11 @@ export async function importTenantArchive(
 const MOVABLE: readonly StorageMode[] = ['row', 'schema', 'database'];
 
 /**
- * Moves a live tenant between row, schema and database modes: writes paused (routers answer 503 with
- * Retry-After, reads go on), data copied and verified, placement switched in one UPDATE, old storage
- * dropped after verification.
+ * Moves a live tenant between row, schema and database modes: writes paused (every tenant db runs the
+ * tenant's units READ ONLY and answers a write with 503 + Retry-After; reads go on), data copied and
+ * verified, placement switched in one UPDATE, old storage dropped after verification. A failure before
+ * the switch leaves the tenant on its old placement, writable again, with the partial target dropped and
+ * the job recorded as failed; run the move again.
  */
 export async function moveTenantStorage(
   context: TransferContext,
@@ -243,9 +245,23 @@ export async function moveTenantStorage(
       `Cannot move to "${String(toMode)}": use row, schema or database.`,
     );
   }
-  const settleMs = options.settleMs ?? context.options.settleMs ?? 1500;
+  const tenantDbs = MOVABLE.flatMap((mode) => {
+    try {
+      return [provisioner.tenantDbFor(mode)];
+    } catch {
+      return [];
+    }
+  });
+  const settleMs =
+    options.settleMs ??
+    context.options.settleMs ??
+    Math.max(1500, ...tenantDbs.map((tenantDb) => tenantDb.tenantCacheTtlMs));
   const { catalog } = provisioner;
   const tenants = catalog.tables.tenants;
+  /** This process's tenant dbs see a new placement or pause at once; other instances after their cache TTL. */
+  const forget = () => {
+    for (const tenantDb of tenantDbs) tenantDb.forget(tenantId);
+  };
   return provisioner.withTenantLock(tenantId, async () => {
     const tenant = await provisioner.get(tenantId);
     planTransition('move', tenantId, tenant.status);
@@ -265,13 +281,17 @@ export async function moveTenantStorage(
     const fromStore = provisioner.storeFor(fromMode);
     const toStore = provisioner.storeFor(toMode);
     const job = await provisioner.jobLog.start(tenantId, 'move', { details: { from: fromMode, to: toMode } });
+    const step = async (name: MoveStep) => {
+      await provisioner.jobLog.step(job.id, name);
+      await options.onStep?.(name);
+    };
     const freeze = {
       reason: 'move',
       since: new Date().toISOString(),
       retryAfterSeconds: Math.max(1, Math.ceil((settleMs * 3) / 1000)),
     };
-    const setFreeze = (on: boolean) =>
-      catalog.driver.db
+    const setFreeze = async (on: boolean) => {
+      await catalog.driver.db
         .update(tenants)
         .set({
           metadata: on
@@ -280,30 +300,35 @@ export async function moveTenantStorage(
           updatedAt: sql`now()`,
         })
         .where(eq(tenants.id, tenantId));
+      forget();
+    };
+    const relocated: Tenant = { ...tenant, placement: { mode: toMode } };
     let targetCreated = false;
+    let switched = false;
     const staging = await stagingFolder(tenantId);
     try {
-      await provisioner.jobLog.step(job.id, 'freeze');
       await setFreeze(true);
+      await step('freeze');
       await provisioner.announce('move', await provisioner.get(tenantId), {
         phase: 'writes-paused',
         job: job.id,
       });
       await sleep(settleMs);
 
-      await provisioner.jobLog.step(job.id, 'copy');
+      await step('copy');
       const tables = await fromStore.exportTables(tenant, staging, { lockTables: fromMode !== 'row' });
-      await toStore.createStorage(tenant);
-      targetCreated = true;
-      const relocated = { ...tenant, placement: { mode: toMode } };
+      targetCreated = true; // from here on a failure drops whatever part of the target exists
+      // A copy left by a move that crashed before its switch (the tenant never was in the target mode,
+      // so whatever is there is that copy) goes first.
+      await toStore.dropStorage(relocated);
+      await toStore.createStorage(relocated);
+      await step('load');
       await toStore.importTables(relocated, staging, tables);
-      const source = await fromStore.connect(tenant);
-      const destination = await toStore.connect(relocated);
 
-      await provisioner.jobLog.step(job.id, 'verify');
+      await step('verify');
       const [sourceNow, copied] = await Promise.all([
-        digestTables(source, tenantId, tables),
-        digestTables(destination, tenantId, tables),
+        fromStore.checksumTables(tenant, tables),
+        toStore.checksumTables(relocated, tables),
       ]);
       for (const table of tables) {
         const before = { rows: table.rows, sha256: table.sha256 };
@@ -321,7 +346,7 @@ export async function moveTenantStorage(
         }
       }
 
-      await provisioner.jobLog.step(job.id, 'switch');
+      await step('switch');
       // One statement: the new placement and the end of the pause become visible together.
       await catalog.driver.db
         .update(tenants)
@@ -332,6 +357,8 @@ export async function moveTenantStorage(
           updatedAt: sql`now()`,
         })
         .where(eq(tenants.id, tenantId));
+      switched = true;
+      forget();
       const moved = await provisioner.get(tenantId);
       await provisioner.announce('move', moved, {
         phase: 'switched',
@@ -341,7 +368,7 @@ export async function moveTenantStorage(
       });
 
       await sleep(settleMs); // reads still routed to the old placement finish
-      await provisioner.jobLog.step(job.id, 'drop-old');
+      await step('drop-old');
       await fromStore.dropStorage(tenant);
       await toStore.createStorage(moved); // re-records its migrations (the drop forgot the tenant's)
       await provisioner.jobLog.succeed(job.id, {
@@ -350,10 +377,11 @@ export async function moveTenantStorage(
       return moved;
     } catch (error) {
       await provisioner.jobLog.fail(job.id, error).catch(() => {});
-      const current = await provisioner.get(tenantId).catch(() => undefined);
-      if (current?.placement.mode === fromMode) {
+      if (!switched) {
+        const current = (await provisioner.get(tenantId).catch(() => undefined)) ?? tenant;
         if (targetCreated) {
-          await toStore.dropStorage(current).catch(() => {});
+          await toStore.dropStorage(relocated).catch(() => {});
+          // the target's drop forgot the tenant's migration records, which the source shares
           await fromStore.createStorage(current).catch(() => {});
         }
         await setFreeze(false).catch(() => {});

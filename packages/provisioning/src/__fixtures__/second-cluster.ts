@@ -3,7 +3,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 
 /**
  * A second local Postgres 15 cluster standing in for a tenant's container database: created with
- * trust auth for local sockets and 127.0.0.1, started, and dropped again by `drop()`.
+ * trust auth for local sockets and 127.0.0.1 (except {@link PASSWORD_ROLES}: SCRAM passwords), started,
+ * and dropped again by `drop()`.
  */
 export interface SecondCluster {
   port: number;
@@ -13,6 +14,9 @@ export interface SecondCluster {
 }
 
 export const CLUSTER_NAME = 'mtp_tenant_test';
+
+/** Roles the second cluster authenticates by password (SCRAM) from 127.0.0.1; every other role is trusted. */
+export const PASSWORD_ROLES = ['mtp_pw_owner_app', 'mtp_pw_secret_app'] as const;
 
 /**
  * Why the second cluster cannot be made here, or undefined when it can. With `MT_PAAS_REQUIRE_SERVICES=1`
@@ -40,7 +44,7 @@ export function startSecondCluster(port = 5440): SecondCluster {
   run('pg_createcluster', ['15', CLUSTER_NAME, '-p', String(port)]);
   writeFileSync(
     `/etc/postgresql/15/${CLUSTER_NAME}/pg_hba.conf`,
-    'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n',
+    `${PASSWORD_ROLES.map((role) => `host all ${role} 127.0.0.1/32 scram-sha-256\n`).join('')}local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n`,
   );
   run('pg_ctlcluster', ['--skip-systemctl-redirect', '15', CLUSTER_NAME, 'start']);
   return {

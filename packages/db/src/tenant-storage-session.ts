@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { MtPaasError, type Tenant } from '@mt-paas/context';
-import type { TenantDb } from '@mt-paas/db';
+import { MtPaasError } from '@mt-paas/context';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 
@@ -12,10 +11,12 @@ export interface TenantTableInfo {
   columns: string[];
 }
 
-/** Where a tenant's tables are and how to reach them as the app role. */
+/** Where a tenant's tables are and how to reach them as the app role (`IsolationModeStore.connect`). */
 export interface StorageTarget {
   mode: 'row' | 'schema' | 'database' | 'docker';
+  /** URL of the app role on the tenant's database. */
   url: string;
+  /** Schema of the tenant's tables there. */
   schema: string;
 }
 
@@ -28,27 +29,6 @@ export function quoteName(name: string): string {
     throw new MtPaasError('INVALID_REQUEST', `"${name}" is not a plain lower-case SQL identifier; refused.`);
   }
   return `"${name}"`;
-}
-
-/** The app-role URL and schema of a tenant's storage in a mode. */
-export async function storageTarget(
-  tenant: Pick<Tenant, 'id' | 'placement'>,
-  mode: StorageTarget['mode'],
-  tenantDb: TenantDb,
-  appConnectionString: string | undefined,
-  appSchema: string,
-): Promise<StorageTarget> {
-  if (mode === 'database' || mode === 'docker') {
-    return { mode, url: await tenantDb.databaseUrlOf(tenant.id), schema: 'public' };
-  }
-  if (appConnectionString === undefined) {
-    throw new MtPaasError(
-      'CONFIG_INVALID',
-      'Export, import and move need archive.appConnectionString (the app role URL) for row and schema modes.',
-    );
-  }
-  const schema = mode === 'schema' ? await tenantDb.schemaOf(tenant.id) : appSchema;
-  return { mode, url: appConnectionString, schema };
 }
 
 /**
@@ -129,11 +109,14 @@ export async function listTenantTables(client: pg.Client, schema: string): Promi
   return ordered;
 }
 
-/** Streams one table's rows (deterministic order) into `file`; returns rows and sha256. */
+/**
+ * Streams one table's rows (deterministic order) into `file` — or, without a file, only counts and
+ * hashes them; returns rows and the sha256 of the COPY text.
+ */
 export async function copyTableOut(
   client: pg.Client,
   table: TenantTableInfo,
-  file: string,
+  file?: string,
 ): Promise<{ rows: number; sha256: string }> {
   const columns = table.columns.map(quoteName).join(', ');
   const stream = client.query(
@@ -141,30 +124,25 @@ export async function copyTableOut(
   );
   const hash = createHash('sha256');
   let rows = 0;
-  stream.on('data', (chunk: Buffer) => {
+  const count = (chunk: Buffer) => {
     hash.update(chunk);
     for (const byte of chunk) if (byte === 10) rows += 1;
-  });
-  await pipeline(stream, createWriteStream(file, { mode: 0o600 }));
+  };
+  if (file === undefined) {
+    for await (const chunk of stream as AsyncIterable<Buffer>) count(chunk);
+  } else {
+    stream.on('data', count);
+    await pipeline(stream, createWriteStream(file, { mode: 0o600 }));
+  }
   return { rows, sha256: hash.digest('hex') };
 }
 
 /** The rows and sha256 of one table as {@link copyTableOut} would write them, without a file. */
-export async function digestTable(
+export function digestTable(
   client: pg.Client,
   table: TenantTableInfo,
 ): Promise<{ rows: number; sha256: string }> {
-  const columns = table.columns.map(quoteName).join(', ');
-  const stream = client.query(
-    copyTo(`COPY (SELECT ${columns} FROM ${quoteName(table.name)} AS r ORDER BY r::text) TO STDOUT`),
-  );
-  const hash = createHash('sha256');
-  let rows = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    for (const byte of chunk) if (byte === 10) rows += 1;
-  }
-  return { rows, sha256: hash.digest('hex') };
+  return copyTableOut(client, table);
 }
 
 /**
