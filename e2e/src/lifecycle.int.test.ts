@@ -163,9 +163,6 @@ for (const mode of MODES) {
           email: `admin@${name}-${suffix}.ac.kr`,
           memberName: `${name} admin`,
           plan: 'professional',
-          // a demo application: the framework stores the plan's entitlements (rpm, quotas) only for a demo
-          // (a "service" application leaves the tenant without them — reported as a framework gap)
-          kind: 'demo',
         });
         const fact =
           key === 'a'

@@ -80,7 +80,6 @@ export function tutorEnv(market: RunningProcess, secrets: ServiceSecrets, extra:
     SERVICE_ID: secrets.serviceId,
     MARKET_URL: `${market.url}/api/v1`,
     MARKET_SSO_ISSUER: market.url,
-    MARKET_SSO_JWKS_URL: `${market.url}/.well-known/jwks.json`,
     WEBHOOK_SECRET: secrets.webhookSecret,
     LEGACY_WEBHOOK_SECRET: secrets.legacySecret,
     MARKET_API_KEY: secrets.apiKey,
