@@ -31,6 +31,8 @@ const OVERLAY = fileURLToPath(new URL('./__fixtures__/mt-paas.e2e.yaml', import.
 const MODES = ['row', 'schema', 'database'] as const;
 const PROVISIONING_CLI = `${REPO_ROOT}packages/provisioning/dist/cli.js`;
 const TUTOR_MIGRATIONS = `${REPO_ROOT}apps/reference-tutor/drizzle`;
+/** A step polls for up to 30 s at a time; a loaded CI machine gets room (the int projects' default is 60 s). */
+const STEP_TIMEOUT = 150_000;
 
 interface Member {
   onboarded: OnboardedTenant;
@@ -150,298 +152,344 @@ for (const mode of MODES) {
       }
     }
 
-    it('register → apply → approve: tenants created with storage and an admin', async () => {
-      for (const [key, name] of [
-        ['a', 'hallym'],
-        ['b', 'korea'],
-      ] as const) {
-        const tenantId = `${name}_${suffix}`;
-        const onboarded = await sim.onboard({
-          serviceId: secrets.serviceId,
-          tenantId,
-          institutionName: `${name} University`,
-          email: `admin@${name}-${suffix}.ac.kr`,
-          memberName: `${name} admin`,
-          plan: 'professional',
-        });
-        const fact =
-          key === 'a'
-            ? `The library of ${name} opens at 07:15 and its reading room code is AURORA${suffix}.`
-            : `The mascot of ${name} is a tiger called HORANG${suffix} who lives by the east gate.`;
-        members[key] = {
-          onboarded,
-          clients: [tutorClient(tutors[0]!.url, tenantId), tutorClient(tutors[1]!.url, tenantId)],
-          documentTitle: `${name}-handbook.md`,
-          fact,
-          question:
-            key === 'a' ? 'What is the reading room code of the library?' : 'What is the mascot called?',
-        };
-      }
-      for (const member of Object.values(members)) {
-        // the market marks the application completed once the tutor has answered the provision request
-        await expect
-          .poll(async () => (await sim.application(member.onboarded.applicationId)).status, {
-            timeout: 30_000,
-          })
-          .toBe('completed');
-        expect(await marketTenant(member)).toMatchObject({ status: 'active', plan: 'professional' });
-        const tenantId = member.onboarded.tenantId;
-        // storage exists in the mode's own way
-        const catalogRow = await admin.query('SELECT status FROM mt_paas.tenants WHERE id = $1', [tenantId]);
-        expect(catalogRow.rows).toEqual([{ status: 'active' }]);
-        if (mode === 'schema') {
-          const found = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [`t_${tenantId}`]);
-          expect(found.rowCount).toBe(1);
-        } else if (mode === 'database') {
-          const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [`t_${tenantId}`]);
-          expect(found.rowCount).toBe(1);
-        }
-        // the admin exists: the market's member logs in (SSO) on both instances and is listed
-        for (const client of member.clients) {
-          await adminLogin(sim, client, {
+    it(
+      'register → apply → approve: tenants created with storage and an admin',
+      async () => {
+        for (const [key, name] of [
+          ['a', 'hallym'],
+          ['b', 'korea'],
+        ] as const) {
+          const tenantId = `${name}_${suffix}`;
+          const onboarded = await sim.onboard({
             serviceId: secrets.serviceId,
-            userId: member.onboarded.userId,
-            email: member.onboarded.email,
+            tenantId,
+            institutionName: `${name} University`,
+            email: `admin@${name}-${suffix}.ac.kr`,
+            memberName: `${name} admin`,
+            plan: 'professional',
           });
-          expect(JSON.stringify(await client.ok('GET', '/api/users'))).toContain(member.onboarded.email);
+          const fact =
+            key === 'a'
+              ? `The library of ${name} opens at 07:15 and its reading room code is AURORA${suffix}.`
+              : `The mascot of ${name} is a tiger called HORANG${suffix} who lives by the east gate.`;
+          members[key] = {
+            onboarded,
+            clients: [tutorClient(tutors[0]!.url, tenantId), tutorClient(tutors[1]!.url, tenantId)],
+            documentTitle: `${name}-handbook.md`,
+            fact,
+            question:
+              key === 'a' ? 'What is the reading room code of the library?' : 'What is the mascot called?',
+          };
         }
-      }
-    });
+        for (const member of Object.values(members)) {
+          // the market marks the application completed once the tutor has answered the provision request
+          await expect
+            .poll(async () => (await sim.application(member.onboarded.applicationId)).status, {
+              timeout: 30_000,
+            })
+            .toBe('completed');
+          expect(await marketTenant(member)).toMatchObject({ status: 'active', plan: 'professional' });
+          const tenantId = member.onboarded.tenantId;
+          // storage exists in the mode's own way
+          const catalogRow = await admin.query('SELECT status FROM mt_paas.tenants WHERE id = $1', [
+            tenantId,
+          ]);
+          expect(catalogRow.rows).toEqual([{ status: 'active' }]);
+          if (mode === 'schema') {
+            const found = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
+              `t_${tenantId}`,
+            ]);
+            expect(found.rowCount).toBe(1);
+          } else if (mode === 'database') {
+            const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+              `t_${tenantId}`,
+            ]);
+            expect(found.rowCount).toBe(1);
+          }
+          // the admin exists: the market's member logs in (SSO) on both instances and is listed
+          for (const client of member.clients) {
+            await adminLogin(sim, client, {
+              serviceId: secrets.serviceId,
+              userId: member.onboarded.userId,
+              email: member.onboarded.email,
+            });
+            expect(JSON.stringify(await client.ok('GET', '/api/users'))).toContain(member.onboarded.email);
+          }
+        }
+      },
+      STEP_TIMEOUT,
+    );
 
-    it('a course, a document and a question whose answer cites the document — per tenant', async () => {
-      for (const member of Object.values(members)) {
-        const [client] = member.clients;
-        const course = await client.createCourse({
-          title: `${member.documentTitle.replace('.md', '')} course`,
-          description: 'orientation',
+    it(
+      'a course, a document and a question whose answer cites the document — per tenant',
+      async () => {
+        for (const member of Object.values(members)) {
+          const [client] = member.clients;
+          const course = await client.createCourse({
+            title: `${member.documentTitle.replace('.md', '')} course`,
+            description: 'orientation',
+          });
+          member.courseId = course.id;
+          await client.uploadDocument(course.id, {
+            title: member.documentTitle,
+            content: `# Orientation\n\n${member.fact}\n\nThe rest of this handbook is about timetables.`,
+          });
+        }
+        const { a, b } = members;
+        const answer = await a.clients[1].chat(a.question, a.courseId);
+        expect(answer.status).toBe(200);
+        expect(answer.tokens.length).toBeGreaterThan(0);
+        expect(answer.final?.answer).toContain(`AURORA${suffix}`);
+        expect(JSON.stringify(answer.final?.sources)).toContain(a.documentTitle);
+        // B's document is never a source of A's answers, even asked about directly
+        const probe = await a.clients[0].chat(b.question);
+        expect(JSON.stringify(probe.final)).not.toContain(`HORANG${suffix}`);
+        expect(JSON.stringify(probe.final?.sources ?? [])).not.toContain(b.documentTitle);
+        const own = await b.clients[0].chat(b.question, b.courseId);
+        expect(own.final?.answer).toContain(`HORANG${suffix}`);
+        // quiz is in the professional plan
+        expect((await a.clients[0].quiz(a.courseId!)).status).toBe(201);
+        await expectBIsolated({ aActive: true });
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'usage arrives at the market',
+      async () => {
+        await expect
+          .poll(
+            async () =>
+              (await sim.usage(secrets.serviceId, members.a.onboarded.tenantId)).map((t) => t.meter),
+            {
+              timeout: 45_000,
+              interval: 500,
+            },
+          )
+          .toContain('llm_tokens');
+        const totals = await sim.usage(secrets.serviceId, members.a.onboarded.tenantId);
+        expect(totals.every((total) => total.tenantId === members.a.onboarded.tenantId)).toBe(true);
+        expect(totals.find((total) => total.meter === 'llm_tokens')!.quantity).toBeGreaterThan(0);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'rate limit: a burst gets 429 with Retry-After; the other tenant is not slowed',
+      async () => {
+        const { a, b } = members;
+        // 100 requests on each instance at once: each alone stays under the plan's 120 rpm, so any 429
+        // proves that the two count against one limit (Redis)
+        const burst = await Promise.all(
+          Array.from({ length: 200 }, (_, index) =>
+            a.clients[(index % 2) as 0 | 1].request('GET', '/api/courses'),
+          ),
+        );
+        const statuses = burst.map((response, index) => `${index % 2}:${response.status}`);
+        const limited = burst.filter((response) => response.status === 429);
+        expect(limited.length, `statuses (instance:status): ${statuses.join(' ')}`).toBeGreaterThan(0);
+        expect(limited[0]!.body.error.code).toBe('RATE_LIMITED');
+        const retryAfter = Number(limited[0]!.headers.get('retry-after'));
+        expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true);
+        expect(await status(b, 0)).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
+        expect(await status(a, 1)).toBe(200);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'quota: 80 % audited, the refusal at 100 % alerted to the market and the question refused',
+      async () => {
+        const { a, b } = members;
+        let refused: Awaited<ReturnType<TutorClient['chat']>> | undefined;
+        for (let round = 0; round < 60 && refused === undefined; round++) {
+          const answer = await a.clients[(round % 2) as 0 | 1].chat(a.question, a.courseId);
+          if (answer.status === 429 && answer.error?.error?.code === 'RATE_LIMITED') {
+            // still paying for the burst of the step before: wait as told
+            await new Promise((resolve) =>
+              setTimeout(resolve, Number(answer.headers.get('retry-after')) * 1000),
+            );
+          } else if (answer.status === 429 || answer.error !== undefined) refused = answer;
+          else expect(answer.status).toBe(200);
+        }
+        // the 80 % threshold is in the tenant's audit history (the operator's view) …
+        await expect
+          .poll(
+            async () =>
+              (
+                await call(
+                  `${tutors[0]!.url}/api/superadmin/history?tenant_id=${a.onboarded.tenantId}&limit=500`,
+                  {
+                    headers: { 'x-api-key': secrets.superadminKey },
+                  },
+                )
+              ).events.filter(
+                (event: { type: string; details: { meter?: string; percent?: number } | null }) =>
+                  event.type === 'quota_threshold' && event.details?.meter === 'llm_tokens',
+              ),
+            { timeout: 30_000, interval: 500 },
+          )
+          .toContainEqual(expect.objectContaining({ details: expect.objectContaining({ percent: 80 }) }));
+        // … and the refusal reached the market as an audit alert
+        await expect
+          .poll(
+            async () =>
+              (await sim.auditAlerts()).alerts.filter(
+                (alert) =>
+                  JSON.stringify(alert).includes(a.onboarded.tenantId) &&
+                  /quota/i.test(JSON.stringify(alert)),
+              ),
+            { timeout: 30_000, interval: 500 },
+          )
+          .not.toEqual([]);
+        // refused before the stream starts (429), or — when the quota runs out while answering — by the
+        // stream's error event
+        expect([429, 200]).toContain(refused?.status);
+        expect(refused?.error?.error?.code).toBe('QUOTA_EXCEEDED');
+        // B's quota is its own
+        expect((await b.clients[1].chat(b.question, b.courseId)).status).toBe(200);
+        await expectBIsolated({ aActive: true });
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'kill switch: blocked on both instances within 1 s, with the message; unblock',
+      async () => {
+        const { a, b } = members;
+        await settleRateLimit();
+        const message = `Pay the invoice ${suffix}.`;
+        const blocked = await sim.block(secrets.serviceId, a.onboarded.tenantId, {
+          reason: 'payment_overdue',
+          message,
         });
-        member.courseId = course.id;
-        await client.uploadDocument(course.id, {
-          title: member.documentTitle,
-          content: `# Orientation\n\n${member.fact}\n\nThe rest of this handbook is about timetables.`,
+        // from the moment the service answered the market's delivery, both instances refuse within a second
+        await expect
+          .poll(async () => (await sim.delivery(blocked.delivery_id)).status, {
+            timeout: 20_000,
+            interval: 50,
+          })
+          .toBe('delivered');
+        await expect
+          .poll(
+            async () =>
+              Promise.all(
+                a.clients.map(async (client) => {
+                  const response = await client.request('GET', '/api/courses');
+                  return [response.status, response.body?.error?.code, response.body?.error?.message];
+                }),
+              ),
+            { timeout: 1_000, interval: 50 },
+          )
+          .toEqual([
+            [403, 'TENANT_BLOCKED', expect.stringContaining(message)],
+            [403, 'TENANT_BLOCKED', expect.stringContaining(message)],
+          ]);
+        expect(await status(b, 0)).toBe(200);
+        expect(await status(b, 1)).toBe(200);
+        await expect
+          .poll(() => marketTenant(a), { timeout: 20_000 })
+          .toMatchObject({ reportedStatus: 'blocked' });
+
+        await settleRateLimit();
+        await sim.unblock(secrets.serviceId, a.onboarded.tenantId);
+        await expect
+          .poll(async () => [await status(a, 0), await status(a, 1)], { timeout: 20_000, interval: 1_000 })
+          .toEqual([200, 200]);
+        await expectBIsolated({ aActive: true });
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'downgrade removes quiz: 403 FEATURE_NOT_IN_PLAN',
+      async () => {
+        const { a, b } = members;
+        await settleRateLimit();
+        await sim.changePlan(secrets.serviceId, a.onboarded.tenantId, 'starter');
+        await expect
+          .poll(
+            async () => {
+              const responses = await Promise.all(a.clients.map((client) => client.quiz(a.courseId!)));
+              return responses.map((response) => [response.status, response.body?.error?.code]);
+            },
+            { timeout: 20_000, interval: 500 },
+          )
+          .toEqual([
+            [403, 'FEATURE_NOT_IN_PLAN'],
+            [403, 'FEATURE_NOT_IN_PLAN'],
+          ]);
+        expect((await b.clients[0].quiz(b.courseId!)).status).toBe(201);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'service cancelled → suspended; user deleted → deleted; purge',
+      async () => {
+        const { a, b } = members;
+        await sim.cancel(a.onboarded.applicationId);
+        await expect
+          .poll(async () => (await a.clients[1].request('GET', '/api/courses')).body?.error?.code, {
+            timeout: 20_000,
+          })
+          .toBe('TENANT_SUSPENDED');
+        expect(await status(b, 1)).toBe(200);
+
+        const deleted = await sim.deleteUser(a.onboarded.userId);
+        expect(deleted.deliveries).toHaveLength(1);
+        await expect
+          .poll(async () => (await a.clients[0].request('GET', '/api/courses')).body?.error?.code, {
+            timeout: 20_000,
+          })
+          .toBe('TENANT_DELETED');
+        await expect
+          .poll(async () => (await sim.delivery(deleted.deliveries[0]!)).status, { timeout: 20_000 })
+          .toBe('delivered');
+        expect((await sim.delivery(deleted.deliveries[0]!)).response).toMatchObject({
+          deleted_tenants: [a.onboarded.tenantId],
         });
-      }
-      const { a, b } = members;
-      const answer = await a.clients[1].chat(a.question, a.courseId);
-      expect(answer.status).toBe(200);
-      expect(answer.tokens.length).toBeGreaterThan(0);
-      expect(answer.final?.answer).toContain(`AURORA${suffix}`);
-      expect(JSON.stringify(answer.final?.sources)).toContain(a.documentTitle);
-      // B's document is never a source of A's answers, even asked about directly
-      const probe = await a.clients[0].chat(b.question);
-      expect(JSON.stringify(probe.final)).not.toContain(`HORANG${suffix}`);
-      expect(JSON.stringify(probe.final?.sources ?? [])).not.toContain(b.documentTitle);
-      const own = await b.clients[0].chat(b.question, b.courseId);
-      expect(own.final?.answer).toContain(`HORANG${suffix}`);
-      // quiz is in the professional plan
-      expect((await a.clients[0].quiz(a.courseId!)).status).toBe(201);
-      await expectBIsolated({ aActive: true });
-    });
+        await expectBIsolated({ aActive: false });
 
-    it('usage arrives at the market', async () => {
-      await expect
-        .poll(
-          async () => (await sim.usage(secrets.serviceId, members.a.onboarded.tenantId)).map((t) => t.meter),
-          {
-            timeout: 45_000,
-            interval: 500,
-          },
-        )
-        .toContain('llm_tokens');
-      const totals = await sim.usage(secrets.serviceId, members.a.onboarded.tenantId);
-      expect(totals.every((total) => total.tenantId === members.a.onboarded.tenantId)).toBe(true);
-      expect(totals.find((total) => total.meter === 'llm_tokens')!.quantity).toBeGreaterThan(0);
-    });
-
-    it('rate limit: a burst gets 429 with Retry-After; the other tenant is not slowed', async () => {
-      const { a, b } = members;
-      // 100 requests on each instance at once: each alone stays under the plan's 120 rpm, so any 429
-      // proves that the two count against one limit (Redis)
-      const burst = await Promise.all(
-        Array.from({ length: 200 }, (_, index) =>
-          a.clients[(index % 2) as 0 | 1].request('GET', '/api/courses'),
-        ),
-      );
-      const statuses = burst.map((response, index) => `${index % 2}:${response.status}`);
-      const limited = burst.filter((response) => response.status === 429);
-      expect(limited.length, `statuses (instance:status): ${statuses.join(' ')}`).toBeGreaterThan(0);
-      expect(limited[0]!.body.error.code).toBe('RATE_LIMITED');
-      const retryAfter = Number(limited[0]!.headers.get('retry-after'));
-      expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true);
-      expect(await status(b, 0)).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
-      expect(await status(a, 1)).toBe(200);
-    });
-
-    it('quota: 80 % audited, the refusal at 100 % alerted to the market and the question refused', async () => {
-      const { a, b } = members;
-      let refused: Awaited<ReturnType<TutorClient['chat']>> | undefined;
-      for (let round = 0; round < 60 && refused === undefined; round++) {
-        const answer = await a.clients[(round % 2) as 0 | 1].chat(a.question, a.courseId);
-        if (answer.status === 429 && answer.error?.error?.code === 'RATE_LIMITED') {
-          // still paying for the burst of the step before: wait as told
-          await new Promise((resolve) =>
-            setTimeout(resolve, Number(answer.headers.get('retry-after')) * 1000),
-          );
-        } else if (answer.status === 429 || answer.error !== undefined) refused = answer;
-        else expect(answer.status).toBe(200);
-      }
-      // the 80 % threshold is in the tenant's audit history (the operator's view) …
-      await expect
-        .poll(
-          async () =>
-            (
-              await call(
-                `${tutors[0]!.url}/api/superadmin/history?tenant_id=${a.onboarded.tenantId}&limit=500`,
-                {
-                  headers: { 'x-api-key': secrets.superadminKey },
-                },
-              )
-            ).events.filter(
-              (event: { type: string; details: { meter?: string; percent?: number } | null }) =>
-                event.type === 'quota_threshold' && event.details?.meter === 'llm_tokens',
-            ),
-          { timeout: 30_000, interval: 500 },
-        )
-        .toContainEqual(expect.objectContaining({ details: expect.objectContaining({ percent: 80 }) }));
-      // … and the refusal reached the market as an audit alert
-      await expect
-        .poll(
-          async () =>
-            (await sim.auditAlerts()).alerts.filter(
-              (alert) =>
-                JSON.stringify(alert).includes(a.onboarded.tenantId) && /quota/i.test(JSON.stringify(alert)),
-            ),
-          { timeout: 30_000, interval: 500 },
-        )
-        .not.toEqual([]);
-      // refused before the stream starts (429), or — when the quota runs out while answering — by the
-      // stream's error event
-      expect([429, 200]).toContain(refused?.status);
-      expect(refused?.error?.error?.code).toBe('QUOTA_EXCEEDED');
-      // B's quota is its own
-      expect((await b.clients[1].chat(b.question, b.courseId)).status).toBe(200);
-      await expectBIsolated({ aActive: true });
-    });
-
-    it('kill switch: blocked on both instances within 1 s, with the message; unblock', async () => {
-      const { a, b } = members;
-      await settleRateLimit();
-      const message = `Pay the invoice ${suffix}.`;
-      const blocked = await sim.block(secrets.serviceId, a.onboarded.tenantId, {
-        reason: 'payment_overdue',
-        message,
-      });
-      // from the moment the service answered the market's delivery, both instances refuse within a second
-      await expect
-        .poll(async () => (await sim.delivery(blocked.delivery_id)).status, { timeout: 20_000, interval: 50 })
-        .toBe('delivered');
-      await expect
-        .poll(
-          async () =>
-            Promise.all(
-              a.clients.map(async (client) => {
-                const response = await client.request('GET', '/api/courses');
-                return [response.status, response.body?.error?.code, response.body?.error?.message];
-              }),
-            ),
-          { timeout: 1_000, interval: 50 },
-        )
-        .toEqual([
-          [403, 'TENANT_BLOCKED', expect.stringContaining(message)],
-          [403, 'TENANT_BLOCKED', expect.stringContaining(message)],
-        ]);
-      expect(await status(b, 0)).toBe(200);
-      expect(await status(b, 1)).toBe(200);
-      await expect
-        .poll(() => marketTenant(a), { timeout: 20_000 })
-        .toMatchObject({ reportedStatus: 'blocked' });
-
-      await settleRateLimit();
-      await sim.unblock(secrets.serviceId, a.onboarded.tenantId);
-      await expect
-        .poll(async () => [await status(a, 0), await status(a, 1)], { timeout: 20_000, interval: 1_000 })
-        .toEqual([200, 200]);
-      await expectBIsolated({ aActive: true });
-    });
-
-    it('downgrade removes quiz: 403 FEATURE_NOT_IN_PLAN', async () => {
-      const { a, b } = members;
-      await settleRateLimit();
-      await sim.changePlan(secrets.serviceId, a.onboarded.tenantId, 'starter');
-      await expect
-        .poll(
-          async () => {
-            const responses = await Promise.all(a.clients.map((client) => client.quiz(a.courseId!)));
-            return responses.map((response) => [response.status, response.body?.error?.code]);
-          },
-          { timeout: 20_000, interval: 500 },
-        )
-        .toEqual([
-          [403, 'FEATURE_NOT_IN_PLAN'],
-          [403, 'FEATURE_NOT_IN_PLAN'],
-        ]);
-      expect((await b.clients[0].quiz(b.courseId!)).status).toBe(201);
-    });
-
-    it('service cancelled → suspended; user deleted → deleted; purge', async () => {
-      const { a, b } = members;
-      await sim.cancel(a.onboarded.applicationId);
-      await expect
-        .poll(async () => (await a.clients[1].request('GET', '/api/courses')).body?.error?.code, {
-          timeout: 20_000,
-        })
-        .toBe('TENANT_SUSPENDED');
-      expect(await status(b, 1)).toBe(200);
-
-      const deleted = await sim.deleteUser(a.onboarded.userId);
-      expect(deleted.deliveries).toHaveLength(1);
-      await expect
-        .poll(async () => (await a.clients[0].request('GET', '/api/courses')).body?.error?.code, {
-          timeout: 20_000,
-        })
-        .toBe('TENANT_DELETED');
-      await expect
-        .poll(async () => (await sim.delivery(deleted.deliveries[0]!)).status, { timeout: 20_000 })
-        .toBe('delivered');
-      expect((await sim.delivery(deleted.deliveries[0]!)).response).toMatchObject({
-        deleted_tenants: [a.onboarded.tenantId],
-      });
-      await expectBIsolated({ aActive: false });
-
-      // purge: the operator's CLI drops the deleted tenant's storage
-      const purge = await runCli(['tenant', 'purge', a.onboarded.tenantId, '--force', '--json']);
-      expect(purge.code, purge.output).toBe(0);
-      const row = await admin.query('SELECT status FROM mt_paas.tenants WHERE id = $1', [
-        a.onboarded.tenantId,
-      ]);
-      expect(row.rows).toEqual([{ status: 'purged' }]);
-      if (mode === 'schema') {
-        expect(
-          (await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [`t_${a.onboarded.tenantId}`]))
-            .rowCount,
-        ).toBe(0);
-      } else if (mode === 'database') {
-        expect(
-          (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [`t_${a.onboarded.tenantId}`]))
-            .rowCount,
-        ).toBe(0);
-      } else {
-        const left = await admin.query('SELECT count(*)::int AS n FROM courses WHERE tenant_id = $1', [
+        // purge: the operator's CLI drops the deleted tenant's storage
+        const purge = await runCli(['tenant', 'purge', a.onboarded.tenantId, '--force', '--json']);
+        expect(purge.code, purge.output).toBe(0);
+        const row = await admin.query('SELECT status FROM mt_paas.tenants WHERE id = $1', [
           a.onboarded.tenantId,
         ]);
-        expect(left.rows).toEqual([{ n: 0 }]);
-      }
-      // B lives on, on both instances, with its document
-      for (const index of [0, 1] as const) {
-        const answer = await b.clients[index].chat(b.question, b.courseId);
-        expect(answer.final?.answer).toContain(`HORANG${suffix}`);
-      }
-      const { tenants } = await call(`${tutors[0]!.url}/api/superadmin/tenants`, {
-        headers: { 'x-api-key': secrets.superadminKey },
-      });
-      expect(JSON.stringify(tenants)).toContain(b.onboarded.tenantId);
-    });
+        expect(row.rows).toEqual([{ status: 'purged' }]);
+        if (mode === 'schema') {
+          expect(
+            (
+              await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
+                `t_${a.onboarded.tenantId}`,
+              ])
+            ).rowCount,
+          ).toBe(0);
+        } else if (mode === 'database') {
+          expect(
+            (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [`t_${a.onboarded.tenantId}`]))
+              .rowCount,
+          ).toBe(0);
+        } else {
+          const left = await admin.query('SELECT count(*)::int AS n FROM courses WHERE tenant_id = $1', [
+            a.onboarded.tenantId,
+          ]);
+          expect(left.rows).toEqual([{ n: 0 }]);
+        }
+        // B lives on, on both instances, with its document
+        for (const index of [0, 1] as const) {
+          const answer = await b.clients[index].chat(b.question, b.courseId);
+          expect(answer.final?.answer).toContain(`HORANG${suffix}`);
+        }
+        const { tenants } = await call(`${tutors[0]!.url}/api/superadmin/tenants`, {
+          headers: { 'x-api-key': secrets.superadminKey },
+        });
+        expect(JSON.stringify(tenants)).toContain(b.onboarded.tenantId);
+      },
+      STEP_TIMEOUT,
+    );
 
     /** The operator's `mt-paas` CLI (@mt-paas/provisioning) on the tutor's config and database. */
     function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
