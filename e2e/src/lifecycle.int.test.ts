@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAppRole, describeWith, testRedis, useTestDatabase } from '@mt-paas/test-env';
+import { createAppRole, describeWith, type TestRedis, testRedis, useTestDatabase } from '@mt-paas/test-env';
 import { call, type RunningProcess } from '@mt-paas/test-env/processes';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -62,9 +62,11 @@ for (const mode of MODES) {
     copyFileSync(join(TUTOR_DIR, 'mt-paas.yaml'), config);
     copyFileSync(OVERLAY, join(configDir, 'mt-paas.e2e.yaml'));
     const configEnv = { MT_PAAS_CONFIG: config, MT_PAAS_ENV: 'e2e', ISOLATION_MODE: mode };
+    // this file's own Redis key prefix (both tutors share it), flushed at the end
+    let redis: TestRedis | undefined;
 
     beforeAll(async () => {
-      const redis = testRedis({ label: mode });
+      redis = testRedis({ label: mode });
       market = await startMarketSim({
         DATABASE_URL: database.url,
         MARKET_SIM_RETRY_SCHEDULE: '0.2,0.5,1,2,5',
@@ -80,6 +82,7 @@ for (const mode of MODES) {
         APP_DATABASE_URL: app.url,
         DATABASE_URL: database.url,
         REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: redis.prefix,
         HEARTBEAT_INTERVAL_SECONDS: '1',
         TUTOR_DATA_DIR: 'memory',
         ...configEnv,
@@ -104,6 +107,7 @@ for (const mode of MODES) {
         }
       }
       await admin?.end();
+      await redis?.flush();
       rmSync(configDir, { recursive: true, force: true });
     });
 
