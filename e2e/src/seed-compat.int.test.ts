@@ -1,4 +1,4 @@
-import { describeWithPostgres, testRedis, useTestDatabase } from '@mt-paas/test-env';
+import { describeWithPostgres, type TestRedis, testRedis, useTestDatabase } from '@mt-paas/test-env';
 import type { RunningProcess } from '@mt-paas/test-env/processes';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { newServiceSecrets, startMarketSim, startTutor, tutorEnv } from './stack.js';
@@ -15,13 +15,16 @@ describeWithPostgres('seed 002 §7 against the reference tutor (legacy wire, rea
   let market: RunningProcess | undefined;
   let tutor: RunningProcess | undefined;
   let base = '';
+  let redis: TestRedis;
 
   beforeAll(async () => {
+    redis = testRedis();
     market = await startMarketSim({ MARKET_SIM_DATA_DIR: 'memory' });
     tutor = await startTutor(
       tutorEnv(market, secrets, {
         DATABASE_URL: database.url,
-        REDIS_URL: testRedis().url,
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: redis.prefix,
         ISOLATION_MODE: 'schema',
       }),
     );
@@ -31,6 +34,7 @@ describeWithPostgres('seed 002 §7 against the reference tutor (legacy wire, rea
   afterAll(async () => {
     await tutor?.stop();
     await market?.stop();
+    await redis?.flush();
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string>) =>
