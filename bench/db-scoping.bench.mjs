@@ -8,8 +8,11 @@
 //      BENCH_COMPARE_DIST (optional: path of another build's dist/index.js, e.g. the previous commit's; its
 //      run() cases are measured in the same interleaved rounds, labelled [compare], for before/after numbers).
 // Every case builds the same drizzle query; only the scoping around it differs.
-// It creates (and at the end drops) the database `mtp_bench_db` (BENCH_DATABASE) and the role `mtp_bench_app`.
+// It creates (and at the end drops) a database `mtp_bench_db_<pid>_<time>` (or BENCH_DATABASE) and the role `mtp_bench_app`.
+// Besides ops/s it prints CPU µs per operation of this process (the client) and of the bench database's
+// Postgres backends (/proc/<pid>/schedstat; Linux, server on this machine).
 
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createCatalog, createTenantDb, ensureAppRole, tenantTable } from '@mt-paas/db';
 import { and, eq } from 'drizzle-orm';
@@ -24,7 +27,8 @@ const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(N
 let concurrency = concurrencies[0];
 const compareDist = process.env.BENCH_COMPARE_DIST;
 const compare = compareDist ? await import(pathToFileURL(compareDist).href) : undefined;
-const databaseName = process.env.BENCH_DATABASE ?? 'mtp_bench_db';
+// Unique per run by default: two runs (or test-env's stale-run cleanup) must not drop each other's database.
+const databaseName = process.env.BENCH_DATABASE ?? `mtp_bench_db_${process.pid}_${Date.now().toString(36)}`;
 const appRole = 'mtp_bench_app';
 const appPassword = 'mtp_bench_app_password';
 const tenants = Array.from({ length: 10 }, (_, index) => `bench_${index}`);
@@ -76,9 +80,36 @@ async function setup() {
   return catalog;
 }
 
-/** Runs `operation` from `concurrency` workers for `seconds`; returns operations per second. */
-async function measure(operation) {
+/**
+ * CPU time (µs) of the Postgres backends serving the bench database, from /proc/<pid>/schedstat (Linux,
+ * same machine); undefined when not readable. Backends of other databases (other jobs) are left out.
+ */
+let backendPids = [];
+async function refreshBackends(admin) {
+  const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+  backendPids = rows.map((row) => row.pid);
+}
+function serverCpuMicros() {
+  let total = 0;
+  for (const pid of backendPids) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    } catch {
+      // a backend that ended meanwhile
+    }
+  }
+  return total;
+}
+
+/**
+ * Runs `operation` from `concurrency` workers for `seconds`; returns operations per second, and the CPU
+ * per operation of this process (the client: drizzle, pg, the unit of work) and of the database's backends.
+ */
+async function measure(operation, admin) {
   for (let index = 0; index < 50; index += 1) await operation(index); // warm-up
+  await refreshBackends(admin);
+  const clientBefore = process.cpuUsage();
+  const serverBefore = serverCpuMicros();
   let count = 0;
   const end = performance.now() + seconds * 1000;
   const worker = async (offset) => {
@@ -91,7 +122,13 @@ async function measure(operation) {
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, (_, offset) => worker(offset)));
-  return count / ((performance.now() - started) / 1000);
+  const opsPerSecond = count / ((performance.now() - started) / 1000);
+  const client = process.cpuUsage(clientBefore);
+  return {
+    opsPerSecond,
+    clientMicros: (client.user + client.system) / count,
+    serverMicros: (serverCpuMicros() - serverBefore) / count,
+  };
 }
 
 const pick = (index) => ({ tenantId: tenants[index % tenants.length], id: (index % rowsPerTenant) + 1 });
@@ -205,15 +242,27 @@ async function runAll(catalog) {
     );
   }
   const samples = cases.map(() => []);
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
   for (let round = 0; round < rounds; round += 1) {
-    for (const [position, entry] of cases.entries()) samples[position].push(await measure(entry.operation));
+    for (const [position, entry] of cases.entries())
+      samples[position].push(await measure(entry.operation, admin));
   }
+  await admin.end();
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const baseline = median(samples[0]);
+  const baseline = samples[0];
+  const column = (position, key) => median(samples[position].map((sample) => sample[key]));
+  // Per-round ratios to the baseline of the same round, then the median (and the range over rounds).
+  const ratios = (position) =>
+    samples[position].map((sample, round) => sample.opsPerSecond / baseline[round].opsPerSecond);
+  console.log(`${'case'.padEnd(58)} RT   ops/s  median ratio (range)  client / server CPU µs per op`);
   for (const [position, entry] of cases.entries()) {
-    const value = median(samples[position]);
+    const own = ratios(position);
+    const pct = (value) => `${(value * 100).toFixed(0)}`;
     console.log(
-      `${entry.name.padEnd(58)} ${String(entry.roundTrips).padStart(2)} RT ${value.toFixed(0).padStart(7)} ops/s ${((value / baseline) * 100).toFixed(0).padStart(5)} %`,
+      `${entry.name.padEnd(58)} ${String(entry.roundTrips).padStart(2)} ${column(position, 'opsPerSecond').toFixed(0).padStart(7)} ` +
+        `${pct(median(own)).padStart(5)} % (${pct(Math.min(...own))}–${pct(Math.max(...own))} %)` +
+        `  ${column(position, 'clientMicros').toFixed(1).padStart(6)} / ${column(position, 'serverMicros').toFixed(1).padStart(6)}`,
     );
   }
   for (const tenantDb of tenantDbs) await tenantDb.close();

@@ -6,7 +6,7 @@
 // rotated each round) and the median kept. Ratios are to the bare framework of the same run.
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +46,13 @@ const USAGE = `pnpm bench http [options]
   --frameworks <list>     comma-separated subset of fastify,express,hono
   --layers <list>         comma-separated subset of bare,resolve,jwt,ratelimit,quota,db,resolvedb,naive,defaults
   --label <text>          names the run in docs/performance.md (default "latest")
-  --no-profile            skip the node --cpu-prof run of the mt-paas Fastify layer (--profile: run it in --quick too)
+  --no-profile            skip the node --cpu-prof runs of the Fastify server (--profile: run them in --quick too)
+  --profile-layers <list> the Fastify layers profiled (default resolve,jwt; any of the --layers names, bare too)
+  --rate <req/s>          drive every cell at this overall rate (autocannon overallRate) instead of as fast as
+                          it goes: CPU per request depends on throughput, so cells compare fairly only at one
+                          rate; a cell reaching under 95 % of it is reported as a failure
+  --keep-profiles <dir>   copy each .cpuprofile there (fastify-<layer>.cpuprofile; open in Chrome DevTools)
+  --no-memory             skip the memory checks (cache bytes per tenant, a full server with 1000 cached)
   --no-docs               do not update docs/performance.md
   --quick                 smoke test: 1 s cells, 2 rounds, 16 connections, 1000 catalog tenants, no profile,
                           results to a temp folder, docs untouched; exits non-zero on any failure
@@ -90,6 +96,10 @@ const options = flags(
     profile: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    'profile-layers': { type: 'string' },
+    'no-memory': { type: 'boolean', default: false },
+    'keep-profiles': { type: 'string' },
+    rate: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
   USAGE,
@@ -123,6 +133,11 @@ if (catalogTenants < Math.max(loadTenants, quick ? 0 : 1000)) {
   process.exit(2);
 }
 const profile = options.profile || (!quick && !options['no-profile']);
+const rate = options.rate === undefined ? undefined : positive('rate', options.rate, { integer: true });
+const profiledLayers =
+  options['profile-layers'] === undefined
+    ? PROFILED_LAYERS
+    : list(options['profile-layers'], LAYERS, 'profile-layers');
 const outDir = quick ? mkdtempSync(join(os.tmpdir(), 'mt-paas-bench-')) : resultsDir;
 
 // Names of this run only: two runs at once (two worktrees on one machine) must not drop each other's database.
@@ -350,6 +365,7 @@ async function load(server, seconds) {
     connections,
     duration: seconds,
     pipelining: 1,
+    ...(rate === undefined ? {} : { overallRate: rate }),
     timeout: 10,
     requests,
   });
@@ -381,9 +397,18 @@ async function measure(server) {
     );
   }
   if (result.completed === 0) fail(`${name}: no request completed`);
+  if (rate !== undefined && result.reqPerSec < rate * 0.95) {
+    fail(`${name}: ${Math.round(result.reqPerSec)} req/s, under the fixed rate of ${rate}: lower --rate`);
+  }
   return {
     ...result,
     serverCpuMicrosPerRequest: stopped.cpuMicros / Math.max(1, result.completed),
+    ...(stopped.mainThreadCpuMicros === undefined
+      ? {}
+      : {
+          mainThreadCpuMicrosPerRequest: stopped.mainThreadCpuMicros / Math.max(1, result.completed),
+          otherThreadsCpuMicrosPerRequest: stopped.otherThreadsCpuMicros / Math.max(1, result.completed),
+        }),
     loadGeneratorCpuMicrosPerRequest: (loadUsed.user + loadUsed.system) / Math.max(1, result.completed),
   };
 }
@@ -531,6 +556,10 @@ async function profileRun(env, layer) {
     return undefined;
   }
   const summary = selfTimes(join(dir, file), ...window);
+  if (options['keep-profiles'] !== undefined) {
+    mkdirSync(options['keep-profiles'], { recursive: true });
+    copyFileSync(join(dir, file), join(options['keep-profiles'], `fastify-${layer}.cpuprofile`));
+  }
   rmSync(dir, { recursive: true, force: true });
   return { framework: 'fastify', layer, ...summary };
 }
@@ -561,6 +590,12 @@ function summarize(servers, samples) {
       serverCpuMicrosPerRequest: median(perRound('serverCpuMicrosPerRequest')),
       serverCpuSpreadPct: spread(perRound('serverCpuMicrosPerRequest')),
       loadGeneratorCpuMicrosPerRequest: median(perRound('loadGeneratorCpuMicrosPerRequest')),
+      ...(own[0].mainThreadCpuMicrosPerRequest === undefined
+        ? {}
+        : {
+            mainThreadCpuMicrosPerRequest: median(perRound('mainThreadCpuMicrosPerRequest')),
+            otherThreadsCpuMicrosPerRequest: median(perRound('otherThreadsCpuMicrosPerRequest')),
+          }),
       reqPerSecVsBare: ratio('reqPerSec', false),
       cpuVsBare: ratio('serverCpuMicrosPerRequest', false),
       throughputEquivalentVsBare: ratio('serverCpuMicrosPerRequest', true),
@@ -579,7 +614,7 @@ function markdown(report) {
   lines.push(
     `Run ${report.startedAt} (${report.label}): ${m.cpus} × ${m.cpuModel}, ${m.totalMemoryMb} MB, Node ${m.node}, ${m.platform}; ` +
       `load average ${m.loadAverage.join(' / ')} before, ${report.loadAverageAfter.join(' / ')} after. ` +
-      `autocannon, ${report.config.connections} connections, ${report.config.duration} s per cell, ` +
+      `autocannon, ${report.config.connections} connections${report.config.rate === undefined ? '' : ` at a fixed ${report.config.rate} req/s`}, ${report.config.duration} s per cell, ` +
       `${report.config.rounds} interleaved rounds (median; spread = (max − min) / median), ` +
       `${report.config.loadTenants} tenants in turn out of ${report.config.catalogTenants} in the catalog.`,
     '',
@@ -595,6 +630,9 @@ function markdown(report) {
         fmt(cell.p50Ms, 1),
         fmt(cell.p99Ms, 1),
         fmt(cell.serverCpuMicrosPerRequest, 1),
+        cell.mainThreadCpuMicrosPerRequest === undefined
+          ? '—'
+          : `${fmt(cell.mainThreadCpuMicrosPerRequest, 1)} / ${fmt(cell.otherThreadsCpuMicrosPerRequest, 1)}`,
         `${fmt(cell.throughputEquivalentVsBare * 100)} %`,
         `${fmt(cell.reqPerSecSpreadPct)} % / ${fmt(cell.serverCpuSpreadPct)} %`,
       ]);
@@ -607,6 +645,7 @@ function markdown(report) {
           'p50 ms',
           'p99 ms',
           'server CPU µs/req',
+          'of it: main thread / other threads',
           'throughput-equivalent vs bare (CPU)',
           'spread req/s / CPU',
         ],
@@ -745,7 +784,10 @@ async function main() {
         console.log(
           `round ${round + 1}/${rounds} ${`${server.framework}/${server.layer}`.padEnd(18)} ${fmt(sample.reqPerSec).padStart(6)} req/s  ` +
             `p50 ${fmt(sample.p50Ms, 1).padStart(5)} ms  p99 ${fmt(sample.p99Ms, 1).padStart(5)} ms  ` +
-            `server ${fmt(sample.serverCpuMicrosPerRequest, 1).padStart(6)} µs/req`,
+            `server ${fmt(sample.serverCpuMicrosPerRequest, 1).padStart(6)} µs/req` +
+            (sample.mainThreadCpuMicrosPerRequest === undefined
+              ? ''
+              : ` (main ${fmt(sample.mainThreadCpuMicrosPerRequest, 1)}, others ${fmt(sample.otherThreadsCpuMicrosPerRequest, 1)})`),
         );
       }
     }
@@ -758,11 +800,13 @@ async function main() {
       `${JSON.stringify({ startedAt, cells }, null, 2)}\n`,
       os.tmpdir(),
     );
-    const memory = await memoryChecks(env).catch((error) => {
-      fail(`memory: ${error?.stack ?? error}`);
-    });
+    const memory = options['no-memory']
+      ? undefined
+      : await memoryChecks(env).catch((error) => {
+          fail(`memory: ${error?.stack ?? error}`);
+        });
     const profiled = [];
-    for (const layer of profile ? PROFILED_LAYERS : []) {
+    for (const layer of profile ? profiledLayers : []) {
       const result = await profileRun(env, layer).catch((error) => {
         fail(`profile ${layer}: ${error?.stack ?? error}`);
       });
@@ -773,7 +817,7 @@ async function main() {
       label: options.label,
       machine,
       loadAverageAfter: machineInfo().loadAverage,
-      config: { duration, connections, rounds, loadTenants, catalogTenants, frameworks, layers, quick },
+      config: { duration, connections, rounds, loadTenants, catalogTenants, frameworks, layers, quick, rate },
       cells,
       memory,
       profiles: profiled,

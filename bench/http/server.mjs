@@ -2,6 +2,7 @@
 // process's CPU time alone. argv[2] is a JSON config: { framework, layer, catalogUrl, appUrl, redisUrl,
 // keyPrefix, jwtSecret }. IPC: → ready { port }; start → started { memory }; stop → stopped { cpuMicros,
 // memory }; stats → stats { cache, memory }; close → closes and exits 0.
+
 import { currentTenant } from '@mt-paas/context';
 import { createCatalog, createTenantDb, tenantTable } from '@mt-paas/db';
 import { createRedisClient, createTenantPipeline } from '@mt-paas/middleware';
@@ -9,6 +10,7 @@ import { eq } from 'drizzle-orm';
 import { integer, text } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import pino from 'pino';
+import { threadCpu } from '../lib/thread-cpu.mjs';
 
 const config = JSON.parse(process.argv[2]);
 const { framework, layer } = config;
@@ -218,17 +220,32 @@ function memory() {
 }
 
 let cpuAtStart;
+let threadsAtStart;
 process.on('message', async (message) => {
   try {
     if (message.type === 'start') {
       const before = memory();
       cpuAtStart = process.cpuUsage();
+      threadsAtStart = threadCpu();
       // The monotonic clock of V8's CPU profile (µs), to cut a --cpu-prof profile to the measured window.
       process.send({ type: 'started', memory: before, atMicros: Number(process.hrtime.bigint() / 1000n) });
     } else if (message.type === 'stop') {
       const used = process.cpuUsage(cpuAtStart);
+      const threads = threadCpu();
       const atMicros = Number(process.hrtime.bigint() / 1000n);
-      process.send({ type: 'stopped', cpuMicros: used.user + used.system, memory: memory(), atMicros });
+      process.send({
+        type: 'stopped',
+        cpuMicros: used.user + used.system,
+        // Threads that exited within the window are missed; none do in a serving process.
+        ...(threads === undefined || threadsAtStart === undefined
+          ? {}
+          : {
+              mainThreadCpuMicros: threads.main - threadsAtStart.main,
+              otherThreadsCpuMicros: threads.others - threadsAtStart.others,
+            }),
+        memory: memory(),
+        atMicros,
+      });
     } else if (message.type === 'stats') {
       process.send({ type: 'stats', cache: pipeline?.directory.stats() ?? null, memory: memory() });
     } else if (message.type === 'close') {

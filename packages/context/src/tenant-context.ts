@@ -32,8 +32,35 @@ export interface TenantContextInput {
 
 const storage = new AsyncLocalStorage<TenantContext>();
 
-/** Contexts built by {@link createTenantContext}: only these skip validation in `runWithTenant`. */
-const validated = new WeakSet<TenantContext>();
+/**
+ * A context built by {@link createTenantContext}: only these skip validation in `runWithTenant`. The private
+ * field is the proof (`#validated in value`), checked without the per-request `WeakSet` entry an earlier
+ * version kept (an ephemeron per request for the garbage collector to trace). Frozen like any context.
+ */
+class ValidatedTenantContext implements TenantContext {
+  readonly tenantId: TenantId;
+  readonly tenant: Tenant | undefined;
+  readonly requestId: string;
+  readonly user: Readonly<TenantUser> | undefined;
+  readonly #validated = true;
+
+  constructor(
+    tenantId: TenantId,
+    tenant: Tenant | undefined,
+    requestId: string,
+    user: Readonly<TenantUser> | undefined,
+  ) {
+    this.tenantId = tenantId;
+    this.tenant = tenant;
+    this.requestId = requestId;
+    this.user = user;
+    Object.freeze(this);
+  }
+
+  static isValidated(value: unknown): value is ValidatedTenantContext {
+    return typeof value === 'object' && value !== null && #validated in value;
+  }
+}
 
 /** Records copied by {@link frozenRecord}: deeply frozen already, so they are shared instead of copied again. */
 const deeplyFrozen = new WeakSet<object>();
@@ -78,14 +105,12 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
     input.user === undefined
       ? undefined
       : Object.freeze({ ...input.user, roles: Object.freeze([...input.user.roles]) });
-  const context: TenantContext = Object.freeze({
+  return new ValidatedTenantContext(
     tenantId,
-    tenant: input.tenant === undefined ? undefined : frozenRecord(input.tenant),
-    requestId: input.requestId ?? randomUUID(),
+    input.tenant === undefined ? undefined : frozenRecord(input.tenant),
+    input.requestId ?? randomUUID(),
     user,
-  });
-  validated.add(context);
-  return context;
+  );
 }
 
 /**
@@ -99,8 +124,8 @@ export function createTenantContext(input: TenantContextInput): TenantContext {
 export function runWithTenant<T>(context: TenantContextInput | TenantContext, fn: () => T): T {
   // A context from createTenantContext (or tryCurrentTenant) is reused as is; anything else —
   // a plain object, even a frozen one that looks like a context — is validated first.
-  const frozen = validated.has(context as TenantContext)
-    ? (context as TenantContext)
+  const frozen = ValidatedTenantContext.isValidated(context)
+    ? context
     : createTenantContext(context as TenantContextInput);
   return storage.run(frozen, fn);
 }

@@ -18,7 +18,6 @@ import {
   planGate,
   roleGate,
   runGate,
-  splitTarget,
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
 import type { ErrorResponse, PipelineRequest, RoutePolicy } from './http-types.js';
@@ -53,10 +52,11 @@ export interface FastifyAdapterOptions {
 export type FastifyTenantOptions = AdapterPipelineOptions & FastifyAdapterOptions;
 
 function toPipelineRequest(request: FastifyRequest, template: string | undefined): PipelineRequest {
-  const { path, url } = splitTarget(request.url);
+  const url = request.url;
+  const queryIndex = url.indexOf('?');
   return {
     method: request.method,
-    path,
+    path: queryIndex === -1 ? url : url.slice(0, queryIndex),
     url,
     headers: request.headers,
     rawHeaders: request.raw.rawHeaders,
@@ -64,15 +64,14 @@ function toPipelineRequest(request: FastifyRequest, template: string | undefined
     ip: request.ip,
     // Route rules are matched against the route find-my-way selected (after its decoding, case and
     // absolute-form handling), never against the raw URL.
-    ...(template === undefined
-      ? {}
-      : {
-          routeTemplate: template,
-          // A catch-all route is registered as `*`: the template of every path.
-          routePath: template.startsWith('/') ? template : `/${template}`,
-        }),
+    routeTemplate: template,
+    // A catch-all route is registered as `*`: the template of every path.
+    routePath: template === undefined || template.startsWith('/') ? template : `/${template}`,
   };
 }
+
+const ROUTE_URL = Symbol('mtPaas.routeUrl');
+type RouteUrlHolder = { [ROUTE_URL]?: string | undefined };
 
 function send(reply: FastifyReply, response: ErrorResponse) {
   return reply.code(response.status).headers(response.headers).send(response.body);
@@ -83,10 +82,14 @@ const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) =>
   await pipeline.start();
   app.decorate('mtPaas', pipeline);
   app.decorateRequest('tenant', null);
+  // The matched route's template, read once in `onRequest` (`request.routeOptions` builds a new object on
+  // every read) for the `onResponse` metrics and log line.
+  app.decorateRequest(ROUTE_URL, undefined);
 
   app.addHook('onRequest', (request, reply, done) => {
     // `routeOptions` is a getter building a new object on every read: read it once.
     const route = request.routeOptions;
+    (request as RouteUrlHolder)[ROUTE_URL] = route.url;
     const apply = (outcome: AdmitOutcome) => {
       // Answered here; `done` is not called, so no further hook or handler runs.
       if (!outcome.admitted) return send(reply, outcome.response);
@@ -114,7 +117,7 @@ const plugin: FastifyPluginAsync<FastifyTenantOptions> = async (app, options) =>
     const admission = request.tenant;
     pipeline.finish(admission ?? undefined, {
       status: reply.statusCode,
-      route: request.routeOptions.url,
+      route: (request as RouteUrlHolder)[ROUTE_URL] ?? request.routeOptions.url,
       ...(admission === null ? {} : { startedAt: admission.startedAt }),
     });
     done();

@@ -11,7 +11,6 @@ import {
   planGate,
   roleGate,
   runGate,
-  splitTarget,
   startInBackground,
 } from './adapter-kit.js';
 import { DEFAULT_PLAN_ORDER } from './entitlements.js';
@@ -30,29 +29,41 @@ export type HonoTenantOptions = AdapterPipelineOptions;
 /** The Hono middleware, with its pipeline attached. */
 export type HonoTenantMiddleware = MiddlewareHandler<MtPaasHonoEnv> & { pipeline: TenantPipeline };
 
+type NodeIncoming = {
+  socket?: { remoteAddress?: string };
+  headers?: Record<string, string | string[] | undefined>;
+  rawHeaders?: string[];
+};
+
 function toPipelineRequest(c: Context): PipelineRequest {
-  const headers: Record<string, string> = {};
-  c.req.raw.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
+  const incoming = (c.env as { incoming?: NodeIncoming } | undefined)?.incoming;
+  // On @hono/node-server the Node request's own header object is there: the same one the Fastify and
+  // Express adapters read (so the same headers win), without building a `Headers` and copying it.
+  // Elsewhere (Bun, Deno, `app.request()`), the fetch `Headers` copied into a record.
+  let headers = incoming?.headers;
+  if (headers === undefined) {
+    const copied: Record<string, string> = {};
+    c.req.raw.headers.forEach((value, name) => {
+      copied[name] = value;
+    });
+    headers = copied;
+  }
   // `c.req.url` is already a serialised WHATWG URL: its path and query are the text after the origin
   // (what `new URL(c.req.url)` would give again, without parsing it a second time).
   const hash = c.req.url.indexOf('#');
   const full = hash === -1 ? c.req.url : c.req.url.slice(0, hash);
   const pathStart = full.indexOf('/', full.indexOf('//') + 2);
-  const { path, url } = splitTarget(pathStart === -1 ? '/' : full.slice(pathStart));
-  const incoming = (
-    c.env as { incoming?: { socket?: { remoteAddress?: string }; rawHeaders?: string[] } } | undefined
-  )?.incoming;
+  const url = pathStart === -1 ? '/' : full.slice(pathStart);
+  const queryIndex = url.indexOf('?');
   return {
     method: c.req.method,
-    path,
+    path: queryIndex === -1 ? url : url.slice(0, queryIndex),
     url,
     // Hono's router runs on `c.req.path` (percent-decoded, strict / non-strict as the app is built).
     routePath: c.req.path,
     headers,
-    ...(incoming?.socket?.remoteAddress === undefined ? {} : { ip: incoming.socket.remoteAddress }),
-    ...(incoming?.rawHeaders === undefined ? {} : { rawHeaders: incoming.rawHeaders }),
+    ip: incoming?.socket?.remoteAddress,
+    rawHeaders: incoming?.rawHeaders,
   };
 }
 
@@ -70,6 +81,10 @@ function routeTemplate(c: Context): string | undefined {
 }
 
 const JSON_TYPE = /json/i;
+
+function hasNoBody(c: Context): boolean {
+  return c.req.method === 'GET' || c.req.method === 'HEAD';
+}
 const MULTIPART_TYPE = /^\s*multipart\//i;
 
 /**
@@ -78,8 +93,7 @@ const MULTIPART_TYPE = /^\s*multipart\//i;
  * (`c.req.json()` parses any body, and reads it from Hono's body cache after this); JSON types parsed.
  */
 async function bodyOf(c: Context): Promise<unknown> {
-  const method = c.req.method;
-  if (method === 'GET' || method === 'HEAD' || c.req.raw.body === null) return undefined;
+  if (hasNoBody(c) || c.req.raw.body === null) return undefined;
   const type = c.req.header('content-type') ?? '';
   if (MULTIPART_TYPE.test(type)) return undefined;
   const text = await c.req.text();
@@ -127,7 +141,8 @@ export function mtPaasHono(options: HonoTenantOptions, policy?: RoutePolicy): Ho
     }
     const { admission } = outcome;
     try {
-      const body = await bodyOf(c);
+      // GET and HEAD carry no body the app reads: no read, no await.
+      const body = hasNoBody(c) ? undefined : await bodyOf(c);
       if (body !== undefined) await pipeline.checkBody(admission, body);
     } catch (error) {
       const response = toResponse(errorResponseFor(pipeline, error, admission));

@@ -91,6 +91,26 @@ describe('createJwtVerifier (HS256)', () => {
     await expect(cached.verify(expired)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('keys a long token by its hash: cached, and a token differing in one byte is verified afresh', async () => {
+    const cached = createJwtVerifier({ secret, issuer, audience, cache: { max: 10 } });
+    const long = await hsToken({ sub: 'u', tenant_id: 'univ_8', pad: 'x'.repeat(1500) });
+    expect(long.length).toBeGreaterThan(1024);
+    const first = await cached.verify(long);
+    expect(await cached.verify(long)).toBe(first);
+    expect(cached.peek(long)).toBe(first);
+    // The last signature character changed (base64url): another key, refused by the signature check.
+    const last = long.at(-1) === 'A' ? 'B' : 'A';
+    const forged = `${long.slice(0, -1)}${last}`;
+    expect(cached.peek(forged)).toBeUndefined();
+    await expect(cached.verify(forged)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    // A short token one byte away from a cached one is no hit either.
+    const short = await hsToken({ sub: 'u', tenant_id: 'univ_8' });
+    await cached.verify(short);
+    const shortForged = `${short.slice(0, -1)}${short.at(-1) === 'A' ? 'B' : 'A'}`;
+    expect(cached.peek(shortForged)).toBeUndefined();
+    await expect(cached.verify(shortForged)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
   it('keeps the token cache bounded', async () => {
     const cached = createJwtVerifier({ secret, issuer, audience, cache: { max: 2 } });
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => hsToken({ sub })));

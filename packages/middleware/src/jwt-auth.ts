@@ -43,9 +43,9 @@ export interface JwtAuthOptions {
   /** Most longest token accepted, in characters. @default 8192 */
   maxTokenLength?: number;
   /**
-   * Cache verified tokens, so a token seen again skips the signature check: keyed by the SHA-256 of the
-   * whole token (a token differing in any byte is verified afresh), an entry lives until the token's
-   * `exp` or `maxAgeMs`, whichever comes first, and at most `max` entries are kept (least recently used
+   * Cache verified tokens, so a token seen again skips the signature check: keyed by the whole token (up
+   * to 1,024 characters; a longer one by its SHA-256), so a token differing in any byte is verified
+   * afresh; an entry lives until the token's `exp` or `maxAgeMs`, whichever comes first, and at most `max` entries are kept (least recently used
    * dropped first). The pipeline still checks the cached token's tenant claim against the resolved
    * tenant on every request. A token whose key has since left the JWKS stays accepted until its entry ends
    * (at most `maxAgeMs`). `false` turns it off.
@@ -190,8 +190,15 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
     }
   }
 
+  /**
+   * The token itself up to {@link TOKEN_KEY_MAX_LENGTH} characters (a string key is compared whole, so a
+   * token differing in any byte is another key, and no hash is computed per request); a longer token is
+   * keyed by its SHA-256 (prefixed so the two kinds of keys never meet), which keeps the cache's memory
+   * bounded (`max` × about 1 KB).
+   */
   function cacheKeyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    if (token.length <= TOKEN_KEY_MAX_LENGTH) return token;
+    return `#sha256:${createHash('sha256').update(token).digest('base64url')}`;
   }
 
   /** A live cache entry: the entry's TTL ends at `exp` on the cache's clock; `exp` is checked on the wall clock too. */
@@ -223,6 +230,12 @@ export function createJwtVerifier(options: JwtAuthOptions): JwtVerifier {
     },
   };
 }
+
+/**
+ * Tokens up to this length are their own cache key. A JWT has no `#` (base64url and dots), so a hashed key
+ * (`#sha256:…`) can never equal a raw one.
+ */
+const TOKEN_KEY_MAX_LENGTH = 1024;
 
 /** Freezes a verified payload all the way down (claims are plain JSON). */
 function deepFreeze<T>(value: T): T {

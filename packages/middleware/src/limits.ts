@@ -362,7 +362,12 @@ export function createLimitsStage(stage: {
       guardQuota.recovered();
       if (!result.rate.allowed) throw rateLimited(tenantId, result.rate);
       const headers = rateLimitHeaders(result.rate, 60);
-      await quotaOutcome(tenantId, meterName, quotas!.settle(charge, result.quota as QuotaCounterResult));
+      const settled = quotas!.settle(charge, result.quota as QuotaCounterResult);
+      // Only a refusal or a throttle needs quotaOutcome (a throttle asks Redis again): the common case
+      // returns without another async call and its extra microtask.
+      if (!settled.allowed || (settled.throttled && rateStore !== undefined)) {
+        await quotaOutcome(tenantId, meterName, settled);
+      }
       return headers;
     }
 

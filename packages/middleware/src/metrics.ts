@@ -37,6 +37,14 @@ export function metricsDisabledError(): MtPaasError {
   );
 }
 
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** One label set of the request metrics, and the requests counted since the counter was last read. */
+interface Series {
+  labels: Readonly<Record<'plan' | 'route' | 'status_class' | 'tenant', string>>;
+  uncounted: number;
+}
+
 /**
  * Request metrics with bounded label cardinality: `plan`, `route` (the route template, never the
  * raw path), `status_class` (`2xx`…), and `tenant` only for an allow-list (else `_other`).
@@ -46,11 +54,22 @@ export function createPipelineMetrics(options: PipelineMetricsOptions = {}): Pip
   const prefix = options.prefix ?? 'mtpaas_';
   const allow = new Set(options.tenantLabelAllowList ?? []);
   const labelNames = ['plan', 'route', 'status_class', 'tenant'] as const;
-  const requests = new Counter({
+  // One entry per series of the metrics (so bounded the same way: plans, route templates, status classes,
+  // allow-listed tenants): its label object is built once, and requests are counted here and added to
+  // the counter when it is read (prom-client calls `collect` on every read: `/metrics`, `get()`).
+  const series = new Map<string, Series>();
+  const requests: Counter<(typeof labelNames)[number]> = new Counter({
     name: `${prefix}http_requests_total`,
     help: 'HTTP requests handled by the tenant pipeline',
     labelNames,
     registers: [registry],
+    collect() {
+      for (const entry of series.values()) {
+        if (entry.uncounted === 0) continue;
+        requests.inc(entry.labels, entry.uncounted);
+        entry.uncounted = 0;
+      }
+    },
   });
   const duration = new Histogram({
     name: `${prefix}http_request_duration_seconds`,
@@ -68,15 +87,20 @@ export function createPipelineMetrics(options: PipelineMetricsOptions = {}): Pip
   return {
     registry,
     observe(sample) {
-      const labels = {
-        plan: sample.plan ?? 'none',
-        route: sample.route ?? '_unmatched',
-        status_class: `${Math.floor(sample.status / 100)}xx`,
-        tenant:
-          sample.tenantId === undefined ? 'none' : allow.has(sample.tenantId) ? sample.tenantId : '_other',
-      };
-      requests.inc(labels);
-      duration.observe(labels, sample.durationSeconds);
+      const plan = sample.plan ?? 'none';
+      const route = sample.route ?? '_unmatched';
+      const hundreds = Math.floor(sample.status / 100);
+      const statusClass = STATUS_CLASSES[hundreds] ?? `${hundreds}xx`;
+      const tenant =
+        sample.tenantId === undefined ? 'none' : allow.has(sample.tenantId) ? sample.tenantId : '_other';
+      const key = `${plan}\u0000${route}\u0000${statusClass}\u0000${tenant}`;
+      let entry = series.get(key);
+      if (entry === undefined) {
+        entry = { labels: Object.freeze({ plan, route, status_class: statusClass, tenant }), uncounted: 0 };
+        series.set(key, entry);
+      }
+      entry.uncounted += 1;
+      duration.observe(entry.labels, sample.durationSeconds);
     },
     refused(code) {
       refusals.inc({ code });

@@ -203,7 +203,16 @@ describe('createTenantPipeline', () => {
       }),
     ]);
     const generated = await pipeline.admit(request({ 'x-tenant-id': 'univ_8', 'x-request-id': 'bad id\n' }));
-    expect(generated.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // Generated: the pipeline's random UUID and a counter, so unique and itself a valid request id.
+    expect(generated.requestId).toMatch(/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}-[0-9a-z]+$/);
+    const next = await pipeline.admit(request({ 'x-tenant-id': 'univ_8' }));
+    expect(next.requestId).not.toBe(generated.requestId);
+    expect(next.requestId.slice(0, 37)).toBe(generated.requestId.slice(0, 37));
+    const other = pipelineWith({ logger }).pipeline;
+    const elsewhere = await other.admit(request({ 'x-tenant-id': 'univ_8' }));
+    expect(elsewhere.requestId.slice(0, 37)).not.toBe(generated.requestId.slice(0, 37));
+    const echoed = await pipeline.admit(request({ 'x-tenant-id': 'univ_8', 'x-request-id': next.requestId }));
+    expect(echoed.requestId).toBe(next.requestId);
   });
 
   it('turns unexpected errors into a 500 without internals', () => {

@@ -247,9 +247,16 @@ export function createTenantPipeline(options: TenantPipelineOptions): TenantPipe
     return undefined;
   }
 
+  // Generated request ids: a random UUID per pipeline and a counter (`<uuid>-<n in base 36>`), unique
+  // across instances and restarts without drawing 16 random bytes and formatting a UUID per request.
+  const requestIdPrefix = `${randomUUID()}-`;
+  let requestCount = 0;
+
   function requestIdOf(request: PipelineRequest): string {
     const presented = headerValue(request.headers, requestIdHeader);
-    return presented !== undefined && REQUEST_ID_PATTERN.test(presented) ? presented : randomUUID();
+    if (presented !== undefined && REQUEST_ID_PATTERN.test(presented)) return presented;
+    requestCount += 1;
+    return requestIdPrefix + requestCount.toString(36);
   }
 
   /**

@@ -17,6 +17,8 @@ export interface StatusGateOptions {
   now?: () => Date;
 }
 
+const ADMITTED: StatusDecision = Object.freeze({});
+
 /**
  * The status gate: `active` passes; `grace` and an expired subscription inside its grace period pass
  * with a warning; `suspended`, `blocked`, `deleted`, `purged`, `provisioning` and an expired
@@ -26,6 +28,8 @@ export interface StatusGateOptions {
  *   `SUBSCRIPTION_EXPIRED`, `SERVICE_UNAVAILABLE` (still provisioning).
  */
 export function checkTenantStatus(tenant: Tenant, options: StatusGateOptions = {}): StatusDecision {
+  // The common case, decided without reading the clock (checked on every request).
+  if (tenant.status === 'active' && tenant.expiresAt === undefined) return ADMITTED;
   const now = (options.now ?? (() => new Date()))().getTime();
   const details = { tenantId: tenant.id, status: tenant.status };
   switch (tenant.status) {
