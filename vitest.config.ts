@@ -22,6 +22,8 @@ function workspaceDirs(): string[] {
       }
     }
   }
+  // the end-to-end package at the root (pnpm start and the suites over both apps)
+  if (existsSync(join(root, 'e2e', 'src'))) dirs.push('e2e');
   return dirs;
 }
 
