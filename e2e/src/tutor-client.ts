@@ -60,9 +60,23 @@ export function tutorClient(baseUrl: string, tenantId: string) {
     return { status: response.status, headers: response.headers, body: parsed };
   }
 
-  /** `request`, throwing unless the status is `expected` (default: any 2xx). */
+  /**
+   * `request`, throwing unless the status is `expected` (default: any 2xx). Like a polite client, it waits
+   * out a `RATE_LIMITED` refusal for its `Retry-After` and asks again (the rate-limit step uses `request`).
+   */
   async function ok(method: string, path: string, body?: unknown, expected?: number) {
-    const response = await request(method, path, body);
+    let response = await request(method, path, body);
+    for (
+      let attempt = 0;
+      attempt < 30 &&
+      expected !== 429 &&
+      response.status === 429 &&
+      (response.body as { error?: { code?: string } } | undefined)?.error?.code === 'RATE_LIMITED';
+      attempt++
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after')) * 1000));
+      response = await request(method, path, body);
+    }
     if (expected === undefined ? response.status >= 300 : response.status !== expected) {
       throw new Error(
         `${method} ${path} (tenant ${tenantId}) answered ${response.status}, expected ${expected ?? '2xx'}: ${JSON.stringify(response.body)}`,
