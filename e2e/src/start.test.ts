@@ -12,11 +12,13 @@ import { tutorClient } from './tutor-client.js';
  */
 const E2E_DIR = fileURLToPath(new URL('..', import.meta.url));
 
+/** The app processes (market-sim, the tutor) the launcher started; tsx's esbuild service is not one. */
 function childrenOf(pid: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
       .split('\n')
-      .map((line) => Number(line.trim()))
+      .filter((line) => /(dist\/main\.js|src\/main\.ts)/.test(line))
+      .map((line) => Number.parseInt(line.trim(), 10))
       .filter((child) => child > 0);
   } catch {
     return []; // ps exits 1 when there are none
