@@ -59,6 +59,7 @@ import { pipelineOptionsFromConfig } from './pipeline-options-from-config.js';
 import { assertLlmSettings, createTenantProviders, type FrameworkProviders } from './providers.js';
 import type { FrameworkTenantDb, FrameworkTenantScope } from './register.js';
 import { createSsoFromConfig, defaultSsoLogin, type SsoOptions } from './sso.js';
+import { createStatusReports } from './status-reports.js';
 import { openStorage, type StorageOptions } from './storage.js';
 import { withoutSubscriptionExpiry } from './subscription-check.js';
 import { createTokenIssuer, type TokenIssuer } from './tokens.js';
@@ -384,6 +385,50 @@ async function build(
       onError: (error) => logger.warn({ err: error }, 'mt-paas: outbox delivery failed'),
     });
   }
+  // Every lifecycle transition (by a delivery, `mt.onboard`, the CLI) is reported to the marketplace: on its
+  // tenant event (this instance's, or another's over Redis), on the sweep timer (what a crash or a process
+  // without the event bus left), and at close (before the outbox is drained).
+  let flushStatusReports: () => Promise<void> = async () => {};
+  if (marketplaceClient !== undefined) {
+    const statusReports = createStatusReports({ catalog, outbox });
+    let flushing: Promise<void> | undefined;
+    let again = false;
+    const flushOnce = (): Promise<void> =>
+      statusReports.flush().then(
+        () => undefined,
+        (error: unknown) =>
+          logger.warn({ err: error }, 'mt-paas: tenant status reports were not written yet'),
+      );
+    flushStatusReports = () => {
+      if (flushing !== undefined) {
+        again = true;
+        return flushing;
+      }
+      flushing = (async () => {
+        do {
+          again = false;
+          await flushOnce();
+        } while (again);
+      })().finally(() => {
+        flushing = undefined;
+      });
+      return flushing;
+    };
+    const unsubscribe = await events.subscribe((event) => {
+      if (
+        event.type === 'tenant.changed' ||
+        event.type === 'tenant.deleted' ||
+        event.type === 'tenant.blocked' ||
+        event.type === 'tenant.unblocked'
+      ) {
+        void flushStatusReports();
+      }
+    });
+    closers.push(async () => {
+      await unsubscribe();
+      await flushStatusReports();
+    });
+  }
   closers.push(() => control.stop());
 
   const centralUrl = config.database.central.url ?? env.DATABASE_URL;
@@ -424,6 +469,7 @@ async function build(
     // do it once.
     let sweeping: Promise<void> | undefined;
     const sweep = () => {
+      void flushStatusReports();
       sweeping ??= actions
         .resume()
         .then(

@@ -20,6 +20,12 @@ export interface MarketStandIn {
   calls: ReceivedCall[];
   /** Heartbeat calls, with `path`, `headers` and `body`. */
   readonly beats: ReceivedCall[];
+  /** While true every API call is answered 503 (and counted in `refused`, not `calls`): the market is down. */
+  down: boolean;
+  /** Calls answered 503 while `down`. */
+  readonly refused: number;
+  /** Status reports (`POST …/tenants/<id>/status`) received, in order. */
+  readonly statusReports: ReceivedCall[];
   /** A login token for the service's SSO callback. */
   loginToken(claims: { tenantId: string; sub: string; email?: string; audience: string }): Promise<string>;
   close(): Promise<void>;
@@ -29,12 +35,18 @@ export async function startMarketStandIn(): Promise<MarketStandIn> {
   const { publicKey, privateKey } = await generateKeyPair('RS256');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'market-1', alg: 'RS256', use: 'sig' };
   const calls: ReceivedCall[] = [];
+  const state = { down: false, refused: 0 };
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       if (request.url === '/.well-known/jwks.json') {
         response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+        return;
+      }
+      if (state.down) {
+        state.refused++;
+        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"down"}');
         return;
       }
       const text = Buffer.concat(chunks).toString('utf8');
@@ -52,6 +64,18 @@ export async function startMarketStandIn(): Promise<MarketStandIn> {
     url: `${origin}/api/v1`,
     origin,
     calls,
+    get down() {
+      return state.down;
+    },
+    set down(value: boolean) {
+      state.down = value;
+    },
+    get refused() {
+      return state.refused;
+    },
+    get statusReports() {
+      return calls.filter((call) => call.method === 'POST' && /\/tenants\/[^/]+\/status$/.test(call.path));
+    },
     get beats() {
       return calls.filter((call) => call.path.endsWith('/heartbeat'));
     },
