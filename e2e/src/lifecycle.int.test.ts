@@ -193,6 +193,10 @@ for (const mode of MODES) {
             })
             .toBe('completed');
           expect(await marketTenant(member)).toMatchObject({ status: 'active', plan: 'professional' });
+          // the tutor reported the onboarding (through its outbox)
+          await expect
+            .poll(async () => (await marketTenant(member)).reportedStatus, { timeout: 20_000 })
+            .toBe('active');
           const tenantId = member.onboarded.tenantId;
           // storage exists in the mode's own way
           const catalogRow = await admin.query('SELECT status FROM mt_paas.tenants WHERE id = $1', [
@@ -401,6 +405,9 @@ for (const mode of MODES) {
         await expect
           .poll(async () => [await status(a, 0), await status(a, 1)], { timeout: 20_000, interval: 1_000 })
           .toEqual([200, 200]);
+        await expect
+          .poll(async () => (await marketTenant(a)).reportedStatus, { timeout: 20_000 })
+          .toBe('active');
         await expectBIsolated({ aActive: true });
       },
       STEP_TIMEOUT,
@@ -439,6 +446,9 @@ for (const mode of MODES) {
             timeout: 20_000,
           })
           .toBe('TENANT_SUSPENDED');
+        await expect
+          .poll(async () => (await marketTenant(a)).reportedStatus, { timeout: 20_000 })
+          .toBe('suspended');
         expect(await status(b, 1)).toBe(200);
 
         const deleted = await sim.deleteUser(a.onboarded.userId);
@@ -448,6 +458,13 @@ for (const mode of MODES) {
             timeout: 20_000,
           })
           .toBe('TENANT_DELETED');
+        await expect
+          .poll(async () => (await sim.findTenant(secrets.serviceId, a.onboarded.tenantId))?.reportedStatus, {
+            timeout: 20_000,
+          })
+          .toBe('deleted');
+        // B was never reported as anything but active
+        expect((await marketTenant(b)).reportedStatus).toBe('active');
         await expect
           .poll(async () => (await sim.delivery(deleted.deliveries[0]!)).status, { timeout: 20_000 })
           .toBe('delivered');
