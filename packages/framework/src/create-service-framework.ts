@@ -103,7 +103,9 @@ export interface ServiceFrameworkExtras extends StorageOptions {
   start?: boolean;
   /**
    * How often unfinished marketplace actions (suspend, offboard, block, unblock, the cache event of a
-   * changed subscription, recorded with their delivery's receipt) are looked for and run. @default 60_000 (ms)
+   * changed subscription, recorded with their delivery's receipt) are looked for and run, and lifecycle
+   * transitions not yet reported to the marketplace (by another process without the event bus, or
+   * interrupted by a crash) are written to the outbox. @default 60_000 (ms)
    */
   actionSweepIntervalMs?: number;
   /** Marketplace SSO key source (`auth.marketplace_sso`). @default from `marketplace.api_url` */
