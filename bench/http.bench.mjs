@@ -44,7 +44,7 @@ const USAGE = `pnpm bench http [options]
   --tenants <n>           tenants the load cycles through (default 100)
   --catalog-tenants <n>   tenants in the Postgres catalog (default 10000)
   --frameworks <list>     comma-separated subset of fastify,express,hono
-  --layers <list>         comma-separated subset of bare,resolve,jwt,ratelimit,quota,quotaunbatched,db,resolvedb,naive,defaults
+  --layers <list>         comma-separated subset of bare,resolve,jwt,ratelimit,quota,db,resolvedb,naive,defaults
   --label <text>          names the run in docs/performance.md (default "latest")
   --no-profile            skip the node --cpu-prof runs of the Fastify server (--profile: run them in --quick too)
   --profile-layers <list> the Fastify layers profiled (default resolve,jwt; any of the --layers names, bare too)
@@ -69,26 +69,13 @@ const PROFILE_NOTE =
   '`node --cpu-prof` of the Fastify server under the same load as the cells, one run per layer. Self time; ' +
   '"% busy" counts everything, "% JS" leaves out native frames (system calls — the socket writes are `writev` — ' +
   'and V8 builtins), GC and (program).';
-const LAYERS = [
-  'bare',
-  'resolve',
-  'jwt',
-  'ratelimit',
-  'quota',
-  'quotaunbatched',
-  'db',
-  'resolvedb',
-  'naive',
-  'defaults',
-];
+const LAYERS = ['bare', 'resolve', 'jwt', 'ratelimit', 'quota', 'db', 'resolvedb', 'naive', 'defaults'];
 const LAYER_TITLES = {
   bare: 'bare framework',
   resolve: '+ mt-paas: header → cached directory → status/plan → ALS (limits, quota, request log off)',
   jwt: '+ HS256 JWT on every request',
   ratelimit: '+ Redis GCRA rate limit',
   quota: '+ Redis quota',
-  quotaunbatched:
-    'quota, Redis client without auto-pipelining (one write per request: the limiter before its per-turn batching)',
   db: '+ tenant-scoped DB read (row mode, RLS)',
   resolvedb: 'resolve + the DB read only (no JWT, no limits: compare with the seed-style row)',
   naive: 'seed-style: directory SQL query + session `SET search_path` + the same read, per request',
@@ -307,7 +294,7 @@ async function tokenFor(id) {
   }
   return tokens.get(id);
 }
-const withToken = (layer) => ['jwt', 'ratelimit', 'quota', 'quotaunbatched', 'db'].includes(layer);
+const withToken = (layer) => ['jwt', 'ratelimit', 'quota', 'db'].includes(layer);
 
 async function requestFor(layer, index) {
   const id = tenantId(index % loadTenants);
@@ -345,14 +332,14 @@ async function probe(server, redis) {
     if (unsigned.status !== 401)
       fail(`${name}: a request without a token answered ${unsigned.status}, not 401`);
   }
-  const limited = ['ratelimit', 'quota', 'quotaunbatched', 'db', 'defaults'].includes(layer);
+  const limited = ['ratelimit', 'quota', 'db', 'defaults'].includes(layer);
   if (limited !== response.headers.has('ratelimit-limit')) {
     fail(`${name}: RateLimit-Limit header ${limited ? 'missing' : 'present'}`);
   }
   if (limited && layer !== 'defaults' && response.headers.get('ratelimit-limit') !== '1000000000') {
     fail(`${name}: RateLimit-Limit is ${response.headers.get('ratelimit-limit')}, not the tenant's rpm`);
   }
-  if (['ratelimit', 'quota', 'quotaunbatched', 'db'].includes(layer)) {
+  if (['ratelimit', 'quota', 'db'].includes(layer)) {
     // The GCRA key of a tenant this far under its limit lives ~1 ms; the connection's last command shows
     // the decision was made in Redis. The quota counter stays, so it is looked for directly.
     await fetch(`${server.url}${request.path}`, { headers: request.headers }).then((r) => r.arrayBuffer());

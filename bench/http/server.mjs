@@ -21,8 +21,6 @@ const MT_LAYERS = {
   jwt: { jwt: true },
   ratelimit: { jwt: true, rate: true },
   quota: { jwt: true, rate: true, quota: true },
-  // The same, its Redis client without auto-pipelining: the limiter then writes each request's EVALSHA at once.
-  quotaunbatched: { jwt: true, rate: true, quota: true, unbatched: true },
   db: { jwt: true, rate: true, quota: true, db: true },
   resolvedb: { db: true },
 };
@@ -63,13 +61,7 @@ if (features !== undefined || layer === 'defaults') {
     // Named, so the bench can see in CLIENT LIST that this server's last command was the limiter's EVALSHA.
     const redis =
       features.rate || features.quota
-        ? createRedisClient({
-            url: config.redisUrl,
-            redisOptions: {
-              connectionName: config.keyPrefix,
-              ...(features.unbatched ? { enableAutoPipelining: false } : {}),
-            },
-          })
+        ? createRedisClient({ url: config.redisUrl, redisOptions: { connectionName: config.keyPrefix } })
         : undefined;
     if (redis !== undefined) closers.push(() => redis.quit());
     pipeline = createTenantPipeline({

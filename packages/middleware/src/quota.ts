@@ -3,7 +3,6 @@ import type { QuotaLimit, QuotaPeriod, TenantId, UsageRecord, UsageSink } from '
 import { MtPaasError } from '@mt-paas/context';
 import type { Redis } from 'ioredis';
 import { REDIS_KEY_PREFIX, tenantKey } from './redis-keys.js';
-import { inTurnBatch } from './redis-turn-batch.js';
 
 /** The result of one atomic check-and-add on a quota counter. */
 export interface QuotaCounterResult {
@@ -65,14 +64,12 @@ export function createRedisQuotaStore(options: { redis: Redis }): QuotaStore {
   }
   return {
     async add(key, amount, limit, block, ttlSeconds) {
-      const [allowed, before, after] = await inTurnBatch(options.redis, () =>
-        redis.mtpaasQuotaAdd(
-          key,
-          Math.ceil(amount),
-          limit === null ? -1 : limit,
-          block ? '1' : '0',
-          Math.ceil(ttlSeconds),
-        ),
+      const [allowed, before, after] = await redis.mtpaasQuotaAdd(
+        key,
+        Math.ceil(amount),
+        limit === null ? -1 : limit,
+        block ? '1' : '0',
+        Math.ceil(ttlSeconds),
       );
       return { allowed: allowed === 1, before, after };
     },

@@ -1,6 +1,5 @@
 import { MtPaasError } from '@mt-paas/context';
 import type { Redis } from 'ioredis';
-import { inTurnBatch } from './redis-turn-batch.js';
 
 /** The outcome of one rate limit decision. */
 export interface RateLimitDecision {
@@ -153,9 +152,7 @@ export function createRedisRateLimitStore(options: RedisRateLimitStoreOptions): 
   return {
     async consume(key, limit, periodMs, cost = 1) {
       assertRateArguments(limit, periodMs, cost);
-      const [allowed, remaining, resetMs, retryMs] = await inTurnBatch(options.redis, () =>
-        redis.mtpaasGcra(key, limit, periodMs, cost),
-      );
+      const [allowed, remaining, resetMs, retryMs] = await redis.mtpaasGcra(key, limit, periodMs, cost);
       return rateDecision(allowed === 1, limit, remaining, resetMs, retryMs);
     },
   };

@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { QuotaCounterResult } from './quota.js';
 import { assertRateArguments, type RateLimitDecision, rateDecision } from './rate-limiter.js';
-import { inTurnBatch } from './redis-turn-batch.js';
 
 /**
  * GCRA (as `GCRA_LUA`) and then the quota check-and-add (as `QUOTA_LUA`) in one script, so a request that
@@ -68,10 +67,7 @@ export interface RedisLimits {
   ): Promise<LimitsResult>;
 }
 
-/**
- * One `EVALSHA` of {@link LIMITS_LUA} per request (ioredis `defineCommand`), batched with the other requests of
- * the same event-loop turn into one write when the client auto-pipelines (see {@link inTurnBatch}).
- */
+/** One `EVALSHA` of {@link LIMITS_LUA} per request (ioredis `defineCommand`). */
 export function createRedisLimits(redis: Redis): RedisLimits {
   const client = redis as LimitsRedis;
   if (typeof client.mtpaasLimits !== 'function') {
@@ -80,18 +76,16 @@ export function createRedisLimits(redis: Redis): RedisLimits {
   return {
     async consume(rate, quota) {
       assertRateArguments(rate.limit, rate.periodMs, rate.cost);
-      const [allowed, remaining, resetMs, retryMs, counted, before, after] = await inTurnBatch(redis, () =>
-        client.mtpaasLimits(
-          rate.key,
-          quota.key,
-          rate.limit,
-          rate.periodMs,
-          rate.cost,
-          Math.ceil(quota.amount),
-          quota.limit === null ? -1 : quota.limit,
-          quota.block ? '1' : '0',
-          Math.ceil(quota.ttlSeconds),
-        ),
+      const [allowed, remaining, resetMs, retryMs, counted, before, after] = await client.mtpaasLimits(
+        rate.key,
+        quota.key,
+        rate.limit,
+        rate.periodMs,
+        rate.cost,
+        Math.ceil(quota.amount),
+        quota.limit === null ? -1 : quota.limit,
+        quota.block ? '1' : '0',
+        Math.ceil(quota.ttlSeconds),
       );
       const decision = rateDecision(allowed === 1, rate.limit, remaining, resetMs, retryMs);
       if (allowed !== 1) return { rate: decision, quota: undefined };
