@@ -7,6 +7,10 @@
 //              (Express: plus a `finish` listener); Fastify: `hooks3als` (onRequest, preHandler with ALS, onResponse)
 //   noophdr  — Hono: noop plus one response header through c.header()
 //   hooks3   — Fastify: three empty hooks
+//   alsidle  — Fastify: bare, after one `AsyncLocalStorage.run` at start-up (Node 20: the promise hooks are
+//              installed from then on, for every promise of the process); nothing per request
+//   als      — Fastify: one `onRequest` hook, `als.run(tenant, done)` per request, nothing else
+//   alsenter — Fastify: one `onRequest` hook, `als.enterWith(tenant); done()` per request, nothing else
 // IPC: start → started; stop → { cpu, main, others } (µs, server process); close.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { currentTenant } from '@mt-paas/context';
@@ -35,6 +39,15 @@ if (framework === 'fastify') {
   if (usesMt) {
     const { mtPaasFastify } = await import('@mt-paas/middleware/fastify');
     await app.register(mtPaasFastify, { pipeline });
+  } else if (variant === 'alsidle') {
+    als.run('start-up', () => {});
+  } else if (variant === 'als') {
+    app.addHook('onRequest', (request, _reply, done) => als.run(request.headers['x-tenant-id'], done));
+  } else if (variant === 'alsenter') {
+    app.addHook('onRequest', (request, _reply, done) => {
+      als.enterWith(request.headers['x-tenant-id']);
+      done();
+    });
   } else if (variant === 'hooks3' || variant === 'hooks3als') {
     app.addHook('onRequest', (_request, _reply, done) => done());
     app.addHook('preHandler', (request, _reply, done) =>
