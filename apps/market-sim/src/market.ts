@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_PLANS } from '@mt-paas/config';
 import { MtPaasError, tenantIdProblem } from '@mt-paas/context';
 import { generateWebhookSecret } from '@mt-paas/marketplace';
-import { and, asc, desc, eq, isNotNull, lte, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, lte, ne, notExists, sql } from 'drizzle-orm';
 import type { FaultSwitch } from './faults.js';
 import { createOutbox, type Db, type DeliveryRow, type Outbox, type ServiceRow } from './outbox.js';
 import {
@@ -748,10 +748,30 @@ export function createMarket(options: MarketOptions) {
         reason: body.reason ?? null,
         at: new Date(body.timestamp),
       });
+      // Reports can arrive out of order (an outbox retrying after an outage): the tenant shows the status
+      // of the newest report by its `timestamp`, not the last one to arrive.
+      const at = new Date(body.timestamp);
       await tx
         .update(tenants)
         .set({ reportedStatus: body.status, updatedAt: new Date() })
-        .where(and(eq(tenants.serviceId, serviceId), eq(tenants.tenantId, body.tenant_id)));
+        .where(
+          and(
+            eq(tenants.serviceId, serviceId),
+            eq(tenants.tenantId, body.tenant_id),
+            notExists(
+              tx
+                .select({ one: sql`1` })
+                .from(statusSyncs)
+                .where(
+                  and(
+                    eq(statusSyncs.serviceId, serviceId),
+                    eq(statusSyncs.tenantId, body.tenant_id),
+                    gt(statusSyncs.at, at),
+                  ),
+                ),
+            ),
+          ),
+        );
     },
     listStatusSyncs: () => db.select().from(statusSyncs).orderBy(desc(statusSyncs.id)).limit(200),
     async recordAuditAlert(

@@ -245,6 +245,43 @@ describe('reports from services', () => {
     });
   });
 
+  it('shows the newest status report by its timestamp, whatever order the reports arrive in', async () => {
+    const tenantOf = async () =>
+      (await api(sim, 'GET', '/sim/v1/services/other/tenants/korea')).body as {
+        reportedStatus: string | null;
+      };
+    const app = (await api(sim, 'GET', '/sim/v1/applications')).body.applications.find(
+      (a: { tenantId: string }) => a.tenantId === 'korea',
+    );
+    await api(sim, 'POST', `/sim/v1/applications/${app.id}/approve`);
+    const other = client('key_other_0123456789', 'other');
+    const t0 = Date.now();
+    // the newer report (suspended) arrives first, the older one (active) after it: the tenant stays suspended
+    await other.syncTenantStatus(
+      {
+        tenantId: 'korea' as never,
+        status: 'suspended',
+        reason: 'service_cancelled',
+        at: new Date(t0 + 2_000),
+      },
+      { idempotencyKey: 'order:2' },
+    );
+    await other.syncTenantStatus(
+      { tenantId: 'korea' as never, status: 'active', reason: 'onboarded', at: new Date(t0 + 1_000) },
+      { idempotencyKey: 'order:1' },
+    );
+    expect((await tenantOf()).reportedStatus).toBe('suspended');
+    // a newer one still moves it
+    await other.syncTenantStatus(
+      { tenantId: 'korea' as never, status: 'deleted', reason: 'user_deleted', at: new Date(t0 + 3_000) },
+      { idempotencyKey: 'order:3' },
+    );
+    expect((await tenantOf()).reportedStatus).toBe('deleted');
+    // both late and early reports are kept in the history
+    const syncs = (await api(sim, 'GET', '/sim/v1/status-syncs')).body.syncs;
+    expect(syncs.filter((s: { tenantId: string }) => s.tenantId === 'korea')).toHaveLength(3);
+  });
+
   it('faults: answers 5xx (with Retry-After) for N reports, or delays them', async () => {
     await api(sim, 'PUT', '/sim/v1/faults', { reports: { status: 503, count: 2, retryAfterSeconds: 7 } });
     for (let i = 0; i < 2; i++) {
