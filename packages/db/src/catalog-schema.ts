@@ -197,6 +197,11 @@ export function createCatalogTables(schemaName: string = DEFAULT_CATALOG_SCHEMA)
       attempts: integer('attempts').notNull().default(0),
       error: text('error'),
       details: jsonb('details').$type<Record<string, unknown>>(),
+      /**
+       * The id of the outbox message that reported this transition's status to the marketplace
+       * (`@mt-paas/framework`); null until reported.
+       */
+      statusReport: text('status_report'),
       createdAt: timestamptz('created_at').notNull().defaultNow(),
       updatedAt: timestamptz('updated_at').notNull().defaultNow(),
     },
@@ -206,6 +211,14 @@ export function createCatalogTables(schemaName: string = DEFAULT_CATALOG_SCHEMA)
         sql`${t.state} in ('pending', 'running', 'succeeded', 'failed', 'cancelled')`,
       ),
       index('provisioning_jobs_tenant_idx').on(t.tenantId, t.createdAt),
+      // Sweeps read only unfinished jobs, and status reports only unreported transitions: both stay small
+      // while the table grows with every transition.
+      index('provisioning_jobs_open_idx')
+        .on(t.action, t.createdAt)
+        .where(sql`${t.state} in ('pending', 'running', 'failed')`),
+      index('provisioning_jobs_unreported_idx')
+        .on(t.action, t.updatedAt)
+        .where(sql`${t.state} = 'succeeded' and ${t.statusReport} is null`),
     ],
   );
 

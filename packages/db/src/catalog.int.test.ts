@@ -16,6 +16,7 @@ describeWithPostgres('catalog on Postgres', () => {
       '0001_append_only_audit',
       '0002_webhook_receipt_ordering',
       '0003_port_blocks',
+      '0004_provisioning_job_reports',
     ]);
   });
   afterAll(async () => {
@@ -181,6 +182,33 @@ describeWithPostgres('catalog on Postgres', () => {
     expect(rows).toEqual([]);
   });
 
+  it('0004: sweeps and status reports read provisioning jobs through partial indexes', async () => {
+    const jobs = '"mt_paas_test"."provisioning_jobs"';
+    await catalog.driver.exec(
+      `INSERT INTO ${jobs} (tenant_id, action, state, status_report, updated_at)
+       SELECT 't' || (n % 50), CASE WHEN n % 2 = 0 THEN 'suspend' ELSE 'onboard' END, 'succeeded', 'status:' || n,
+              now() - make_interval(secs => n)
+       FROM generate_series(1, 5000) AS n`,
+    );
+    await catalog.driver.exec(
+      `INSERT INTO ${jobs} (tenant_id, action, state) VALUES ('t1', 'suspend', 'succeeded'), ('t2', 'marketplace.block', 'pending')`,
+    );
+    await catalog.driver.exec(`ANALYZE ${jobs}`);
+    const plan = async (query: string) =>
+      JSON.stringify((await catalog.driver.query(`EXPLAIN (FORMAT JSON) ${query}`)).rows);
+    expect(
+      await plan(
+        `SELECT id FROM ${jobs} WHERE state = 'succeeded' AND action = ANY(ARRAY['suspend','resume']) AND status_report IS NULL ORDER BY updated_at LIMIT 100`,
+      ),
+    ).toContain('provisioning_jobs_unreported_idx');
+    expect(
+      await plan(
+        `SELECT id FROM ${jobs} WHERE action LIKE 'marketplace.%' AND state IN ('pending', 'running')`,
+      ),
+    ).toContain('provisioning_jobs_open_idx');
+    await catalog.driver.exec(`DELETE FROM ${jobs}`);
+  });
+
   it('0003 adopts a port_blocks table created by an older @mt-paas/provisioning at runtime', async () => {
     const legacy = await createCatalog({ connectionString: database.url, schema: 'mt_paas_legacy' });
     try {
@@ -206,7 +234,7 @@ describeWithPostgres('catalog on Postgres', () => {
         `INSERT INTO "mt_paas_legacy"."port_blocks" (block, tenant_id, first_port, last_port) VALUES (3, 'old_a', 10500, 10599)`,
       );
 
-      expect(await legacy.migrate()).toEqual(['0003_port_blocks']);
+      expect(await legacy.migrate()).toEqual(['0003_port_blocks', '0004_provisioning_job_reports']);
       const kept = await legacy.driver.query(
         'SELECT block, tenant_id, first_port, last_port FROM "mt_paas_legacy"."port_blocks"',
       );

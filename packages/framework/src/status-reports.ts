@@ -42,7 +42,7 @@ const BATCH = 200;
  * Reports every status change of the tenant lifecycle to the marketplace through the outbox. The record
  * of a transition is its succeeded `provisioning_jobs` row (written by whoever drove it: a marketplace
  * delivery, `mt.onboard`, the CLI in another process); each one becomes one message, id
- * `status:<tenant>:job:<job id>`, written in one transaction with the job's `statusReport` mark — so a
+ * `status:<tenant>:job:<job id>`, written in one transaction with the job's `status_report` column (catalog migration 0004) — so a
  * crash at any point neither loses nor repeats a report, and instances flushing at once write it once.
  */
 export function createStatusReports(deps: { catalog: Catalog; outbox: Outbox }): StatusReports {
@@ -55,7 +55,7 @@ export function createStatusReports(deps: { catalog: Catalog; outbox: Outbox }):
         const { rows } = await catalog.driver.query<JobRow>(
           `SELECT id, tenant_id, action, details ->> 'to' AS to_status, details ->> 'reason' AS reason, updated_at
            FROM ${jobs}
-           WHERE state = 'succeeded' AND action = ANY($1::text[]) AND details ->> 'statusReport' IS NULL
+           WHERE state = 'succeeded' AND action = ANY($1::text[]) AND status_report IS NULL
            ORDER BY updated_at, created_at, id LIMIT ${BATCH}`,
           [[...REPORTED_ACTIONS]],
         );
@@ -64,8 +64,7 @@ export function createStatusReports(deps: { catalog: Catalog; outbox: Outbox }):
           await catalog.driver.transaction(async (session) => {
             // The mark decides who writes the message (the row lock serialises instances).
             const claimed = await session.query(
-              `UPDATE ${jobs} SET details = coalesce(details, '{}'::jsonb) || jsonb_build_object('statusReport', $2::text)
-               WHERE id = $1 AND details ->> 'statusReport' IS NULL RETURNING id`,
+              `UPDATE ${jobs} SET status_report = $2 WHERE id = $1 AND status_report IS NULL RETURNING id`,
               [row.id, id],
             );
             if (claimed.rows.length === 0 || row.to_status === null) return;
