@@ -34,6 +34,8 @@ it('starts market-sim and the tutor with a demo tenant, and stops both on Ctrl-C
     ready: /the tutor \(demo tenant\)\s+(http:\/\/\S+)/,
     timeoutMs: 180_000,
   });
+  // The apps run in process groups of their own: a failing test must not leave them behind.
+  let apps: number[] = [];
   try {
     // the rest of the block is printed with the same write
     await expect.poll(() => launcher.output(), { timeout: 5_000 }).toContain('Ctrl-C stops both');
@@ -56,6 +58,7 @@ it('starts market-sim and the tutor with a demo tenant, and stops both on Ctrl-C
     expect(answer.final?.sources.map((source) => source.title)).toContain(DEMO.document.title);
 
     const children = childrenOf(launcher.pid);
+    apps = children;
     expect(children).toHaveLength(2);
 
     process.kill(launcher.pid, 'SIGINT'); // only the launcher, as a terminal's Ctrl-C reaches it
@@ -65,6 +68,14 @@ it('starts market-sim and the tutor with a demo tenant, and stops both on Ctrl-C
     await expect(fetch(`${marketUrl}/sim/v1/plans`)).rejects.toThrow();
     expect(launcher.output()).toContain('stopping');
   } finally {
+    if (apps.length === 0) apps = childrenOf(launcher.pid);
     await launcher.stop('SIGKILL');
+    for (const app of apps) {
+      try {
+        process.kill(app, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }
 }, 240_000);
