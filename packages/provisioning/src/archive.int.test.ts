@@ -6,13 +6,9 @@ import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from './__fixtures__/app-schema.js';
-import {
-  FIXTURE_MIGRATIONS,
-  openEnvironment,
-  type ProvisioningEnvironment,
-} from './__fixtures__/environment.js';
+import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
 import { readTenantData, seedTenantData } from './__fixtures__/tenant-data.js';
-import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
+import type { Provisioner, StorageMode } from './provisioner.js';
 
 const MODES: StorageMode[] = ['row', 'schema', 'database'];
 
@@ -23,14 +19,8 @@ describeWithPostgres('export / import', () => {
   let folder: string;
 
   const makeProvisioner = (signingKey?: string) =>
-    createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        ...(signingKey === undefined ? {} : { signingKey }),
-      },
+    environment.provisioner({
+      archive: signingKey === undefined ? {} : { signingKey },
       hooks: {
         afterOnboard: ({ scope }) =>
           scope.run((tx) =>
@@ -101,20 +91,12 @@ describeWithPostgres('export / import', () => {
   });
 
   it('exports before purge when configured, and the purge keeps the archive', async () => {
-    const exporting = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      exportBeforePurge: { directory: folder },
-      archive: { appConnectionString: environment.appUrl, migrationsFolder: FIXTURE_MIGRATIONS },
-    });
+    const exporting = environment.provisioner({ exportBeforePurge: { directory: folder } });
     await exporting.onboard({ id: 'ar_purged', name: 'Purged', mode: 'database' });
     await seedTenantData(exporting.tenantDbFor('database'), 'ar_purged');
     let archive: string | undefined;
-    const withHook = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
+    const withHook = environment.provisioner({
       exportBeforePurge: { directory: folder },
-      archive: { appConnectionString: environment.appUrl, migrationsFolder: FIXTURE_MIGRATIONS },
       hooks: {
         beforePurge: (context) => {
           archive = context.archive;

@@ -6,12 +6,8 @@ import { assertIsolation, testIsolationMode } from '@mt-paas/db/testing';
 import { describeWithPostgres, useTestDatabase } from '@mt-paas/test-env';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
-import {
-  FIXTURE_MIGRATIONS,
-  openEnvironment,
-  type ProvisioningEnvironment,
-} from './__fixtures__/environment.js';
-import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
+import { openEnvironment, type ProvisioningEnvironment } from './__fixtures__/environment.js';
+import type { Provisioner, StorageMode } from './provisioner.js';
 
 /**
  * The db isolation contract (`testIsolationMode`) run against tenants whose storage the provisioner made:
@@ -26,15 +22,7 @@ describeWithPostgres('tenants made by the provisioner keep the isolation contrac
 
   beforeAll(async () => {
     environment = await openEnvironment(database.url, 'is');
-    provisioner = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        settleMs: 50,
-      },
-    });
+    provisioner = environment.provisioner({ archive: { settleMs: 50 } });
     folder = await mkdtemp(join(tmpdir(), 'mtp-iso-'));
   });
   afterAll(async () => {

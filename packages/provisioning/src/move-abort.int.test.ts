@@ -12,7 +12,7 @@ import {
 } from './__fixtures__/environment.js';
 import { MOVE_PAIRS, storageLeft as storageLeftIn } from './__fixtures__/moves.js';
 import { readTenantData, seedTenantData } from './__fixtures__/tenant-data.js';
-import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
+import type { Provisioner, StorageMode } from './provisioner.js';
 import { type MoveStep, WRITE_FREEZE_KEY } from './tenant-transfer.js';
 
 /**
@@ -27,15 +27,7 @@ describeWithPostgres('a move window and an aborted move', () => {
 
   beforeAll(async () => {
     environment = await openEnvironment(database.url, 'ma');
-    provisioner = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        settleMs: 30,
-      },
-    });
+    provisioner = environment.provisioner({ archive: { settleMs: 30 } });
   });
   afterAll(async () => {
     await environment?.close();
@@ -174,15 +166,7 @@ describeWithPostgres('a move window and an aborted move', () => {
       maxConnections: 2,
       tenantCacheTtlMs: 100,
     });
-    const mover = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        settleMs: 800,
-      },
-    });
+    const mover = environment.provisioner({ archive: { settleMs: 800 } });
     try {
       let phase: 'before' | 'paused' | 'switching' = 'before';
       const acknowledged: string[] = [];

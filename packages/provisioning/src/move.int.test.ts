@@ -5,13 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { courses } from './__fixtures__/app-schema.js';
 import {
   createRecordingBus,
-  FIXTURE_MIGRATIONS,
   openEnvironment,
   type ProvisioningEnvironment,
 } from './__fixtures__/environment.js';
 import { MOVE_PAIRS, storageLeft as storageLeftIn } from './__fixtures__/moves.js';
 import { readTenantData, seedTenantData } from './__fixtures__/tenant-data.js';
-import { createProvisioner, type Provisioner, type StorageMode } from './provisioner.js';
+import type { Provisioner, StorageMode } from './provisioner.js';
 import { createTenantRouter, type TenantRouter } from './tenant-router.js';
 import { WRITE_FREEZE_KEY } from './tenant-transfer.js';
 
@@ -24,16 +23,7 @@ describeWithPostgres('moving a live tenant between isolation modes', () => {
 
   beforeAll(async () => {
     environment = await openEnvironment(database.url, 'mv');
-    provisioner = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      events: bus,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        settleMs: 300,
-      },
-    });
+    provisioner = environment.provisioner({ events: bus, archive: { settleMs: 300 } });
     router = createTenantRouter({
       catalog: environment.catalog,
       tenantDbs: environment.tenantDbs,
@@ -83,16 +73,7 @@ describeWithPostgres('moving a live tenant between isolation modes', () => {
     const id = 'mv_pause';
     await provisioner.onboard({ id, name: 'Pause', mode: 'schema' });
     await seedTenantData(provisioner.tenantDbFor('schema'), id);
-    const slow = createProvisioner({
-      catalog: environment.catalog,
-      tenantDbs: environment.tenantDbs,
-      events: bus,
-      archive: {
-        appConnectionString: environment.appUrl,
-        migrationsFolder: FIXTURE_MIGRATIONS,
-        settleMs: 2500,
-      },
-    });
+    const slow = environment.provisioner({ events: bus, archive: { settleMs: 2500 } });
     const moving = slow.moveTenant(id, 'database');
     let frozen = false;
     for (let attempt = 0; attempt < 200 && !frozen; attempt += 1) {

@@ -7,6 +7,7 @@ import {
   testBackend,
 } from '@mt-paas/test-env';
 import pg from 'pg';
+import { createProvisioner, type Provisioner, type ProvisionerOptions } from '../provisioner.js';
 
 /** The fixture app's drizzle-kit migrations: the shared courses/enrollments ones, then users. */
 export const FIXTURE_MIGRATIONS = appFixtureMigrationsWith(APP_FIXTURE_USERS_MIGRATION);
@@ -57,6 +58,15 @@ export interface ProvisioningEnvironment {
     text: string,
     params?: unknown[],
   ): Promise<R[]>;
+  /**
+   * A provisioner on this environment's catalog and tenant dbs, archiving through the app role with the
+   * fixture migrations; `archive` fields given here are added to those.
+   */
+  provisioner(
+    options?: Omit<Partial<ProvisionerOptions>, 'archive'> & {
+      archive?: Partial<ProvisionerOptions['archive']>;
+    },
+  ): Provisioner;
   close(): Promise<void>;
 }
 
@@ -100,6 +110,13 @@ export async function openEnvironment(adminUrl: string, label: string): Promise<
     appUrl: role.url,
     appRole: role.name,
     databasePrefix,
+    provisioner: ({ archive, ...options } = {}) =>
+      createProvisioner({
+        catalog,
+        tenantDbs,
+        ...options,
+        archive: { appConnectionString: role.url, migrationsFolder: FIXTURE_MIGRATIONS, ...archive },
+      }),
     query: (text, params) => run(adminUrl, text, params),
     queryDatabase: (database, text, params) => {
       const url = new URL(adminUrl);
