@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { flipSignature } from './__fixtures__/tokens.js';
 import { bearerToken, createJwtVerifier } from './jwt-auth.js';
 
 const secret = 'a-very-long-test-secret-0123456789abcdef';
@@ -98,15 +99,15 @@ describe('createJwtVerifier (HS256)', () => {
     const first = await cached.verify(long);
     expect(await cached.verify(long)).toBe(first);
     expect(cached.peek(long)).toBe(first);
-    // The last signature character changed (base64url): another key, refused by the signature check.
-    const last = long.at(-1) === 'A' ? 'B' : 'A';
-    const forged = `${long.slice(0, -1)}${last}`;
+    // The signature's first character changed (all six of its bits are signature bits; the last one's low
+    // bits are padding a decoder may ignore): another key, refused by the signature check.
+    const forged = flipSignature(long);
     expect(cached.peek(forged)).toBeUndefined();
     await expect(cached.verify(forged)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     // A short token one byte away from a cached one is no hit either.
     const short = await hsToken({ sub: 'u', tenant_id: 'univ_8' });
     await cached.verify(short);
-    const shortForged = `${short.slice(0, -1)}${short.at(-1) === 'A' ? 'B' : 'A'}`;
+    const shortForged = flipSignature(short);
     expect(cached.peek(shortForged)).toBeUndefined();
     await expect(cached.verify(shortForged)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
