@@ -86,6 +86,13 @@ function tooLong(source: string, raw: string): MtPaasError {
   );
 }
 
+/** The headers that may appear once in a request: their lower-case names, and the lengths of those names. */
+export interface IdentityHeaders {
+  names: ReadonlySet<string>;
+  /** A raw header name of another length cannot be one of `names`: it is skipped without lower-casing it. */
+  lengths: ReadonlySet<number>;
+}
+
 /**
  * Names of the headers that identify a tenant or a caller under these strategies; each may appear
  * once in a request.
@@ -93,23 +100,27 @@ function tooLong(source: string, raw: string): MtPaasError {
 export function identityHeaderNames(
   strategies: readonly ResolutionStrategy[],
   extra: readonly string[],
-): Set<string> {
+): IdentityHeaders {
   const names = new Set(['host', 'authorization', ...extra.map((name) => name.toLowerCase())]);
   for (const strategy of strategies)
     if (strategy.type === 'header') names.add((strategy.name ?? 'x-tenant-id').toLowerCase());
-  return names;
+  return { names, lengths: new Set([...names].map((name) => name.length)) };
 }
 
-/** Throws `INVALID_REQUEST` when one of `names` appears more than once in Node's `rawHeaders`. */
+/** Throws `INVALID_REQUEST` when one of the identity headers appears more than once in Node's `rawHeaders`. */
 export function refuseRepeatedHeaders(
   rawHeaders: readonly string[] | undefined,
-  names: ReadonlySet<string>,
+  identity: IdentityHeaders,
 ): void {
   if (rawHeaders === undefined) return;
-  const seen = new Set<string>();
+  let seen: Set<string> | undefined;
   for (let index = 0; index < rawHeaders.length; index += 2) {
-    const name = rawHeaders[index]?.toLowerCase();
-    if (name === undefined || !names.has(name)) continue;
+    const raw = rawHeaders[index];
+    // Lower-casing every header name of every request costs more than the rest of this check.
+    if (raw === undefined || !identity.lengths.has(raw.length)) continue;
+    const name = raw.toLowerCase();
+    if (!identity.names.has(name)) continue;
+    seen ??= new Set<string>();
     if (seen.has(name)) {
       throw new MtPaasError('INVALID_REQUEST', `The ${name} header is sent more than once; send it once.`, {
         details: { header: name },
