@@ -11,6 +11,7 @@
 //              installed from then on, for every promise of the process); nothing per request
 //   als      — Fastify: one `onRequest` hook, `als.run(tenant, done)` per request, nothing else
 //   alsenter — Fastify: one `onRequest` hook, `als.enterWith(tenant); done()` per request, nothing else
+//   hdr, pipereq, pipefix, pipe, pipefin — Fastify: hooks3als plus one part of the adapter at a time (below)
 // IPC: start → started; stop → { cpu, main, others } (µs, server process); close.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { currentTenant } from '@mt-paas/context';
@@ -19,11 +20,19 @@ import { memoryPipeline, threadCpu } from './fixture.mjs';
 const [framework, variant] = process.argv[2].split(':');
 const als = new AsyncLocalStorage();
 const usesMt = variant === 'mt' || variant === 'mtheavy';
-const pipeline = usesMt ? memoryPipeline() : undefined;
+// Bisecting the Fastify adapter: hooks3als plus one part of what the adapter does.
+//   hdr     — + the X-Request-ID header through reply.header() in onRequest
+//   pipe    — + pipeline.admitOrRefuse() in onRequest and runWithTenant in preHandler (no header, no finish)
+//   pipefin — pipe + pipeline.finish() in onResponse
+//   pipereq — hooks3als + the PipelineRequest built from Fastify's request, no pipeline call
+//   pipefix — hooks3als + pipeline.admitOrRefuse() on one prebuilt PipelineRequest per tenant
+const bisect = ['hdr', 'pipe', 'pipefin', 'pipereq', 'pipefix'].includes(variant);
+const usesPipeline = usesMt || (bisect && variant !== 'hdr');
+const pipeline = usesPipeline ? memoryPipeline() : undefined;
 if (pipeline !== undefined) await pipeline.start();
 /** The same answer in every variant: the tenant id and the item id. */
 const answer = (headerTenant, id) => ({
-  tenant: usesMt ? currentTenant() : (als.getStore() ?? headerTenant ?? null),
+  tenant: usesPipeline && variant !== 'pipereq' ? currentTenant() : (als.getStore() ?? headerTenant ?? null),
   id,
 });
 
@@ -46,6 +55,75 @@ if (framework === 'fastify') {
   } else if (variant === 'alsenter') {
     app.addHook('onRequest', (request, _reply, done) => {
       als.enterWith(request.headers['x-tenant-id']);
+      done();
+    });
+  } else if (bisect) {
+    const { runWithTenant } = await import('@mt-paas/context');
+    let n = 0;
+    const prebuilt = new Map();
+    app.decorateRequest('tenant', null);
+    app.decorateRequest('built', null);
+    app.addHook('onRequest', (request, reply, done) => {
+      if (variant === 'hdr') {
+        n += 1;
+        reply.header('x-request-id', `0af8de9-f683-4221-b1e6-e4e95b7a41b6-${n.toString(36)}`);
+        return done();
+      }
+      if (variant === 'pipefix') {
+        const tenant = request.headers['x-tenant-id'];
+        let fixed = prebuilt.get(tenant);
+        if (fixed === undefined) {
+          fixed = {
+            method: 'GET',
+            path: '/items/1',
+            url: '/items/1',
+            headers: { 'x-tenant-id': tenant, host: 'localhost' },
+            rawHeaders: ['x-tenant-id', tenant, 'host', 'localhost'],
+            query: {},
+            ip: '127.0.0.1',
+            routeTemplate: '/items/:id',
+            routePath: '/items/:id',
+          };
+          prebuilt.set(tenant, fixed);
+        }
+        request.tenant = pipeline.admitOrRefuse(fixed, undefined).admission;
+        return done();
+      }
+      const route = request.routeOptions;
+      const url = request.url;
+      const q = url.indexOf('?');
+      const built = {
+        method: request.method,
+        path: q === -1 ? url : url.slice(0, q),
+        url,
+        headers: request.headers,
+        rawHeaders: request.raw.rawHeaders,
+        query: request.query,
+        ip: request.ip,
+        routeTemplate: route.url,
+        routePath: route.url,
+      };
+      if (variant === 'pipereq') {
+        request.built = built;
+        return done();
+      }
+      const outcome = pipeline.admitOrRefuse(built, undefined);
+      request.tenant = outcome.admission;
+      done();
+    });
+    app.addHook('preHandler', (request, _reply, done) =>
+      request.tenant === null
+        ? als.run(request.headers['x-tenant-id'], done)
+        : runWithTenant(request.tenant.context, done),
+    );
+    app.addHook('onResponse', (request, reply, done) => {
+      if (variant === 'pipefin') {
+        pipeline.finish(request.tenant, {
+          status: reply.statusCode,
+          route: '/items/:id',
+          startedAt: request.tenant.startedAt,
+        });
+      }
       done();
     });
   } else if (variant === 'hooks3' || variant === 'hooks3als') {
