@@ -67,7 +67,13 @@ for (let r = 0; r < rounds; r++)
     const st = await ask(s.child, 'stop');
     const n = res['2xx'] + res.non2xx;
     if (res.non2xx) console.log('NON2XX', s.v);
-    s.res.push({ rps: n / res.duration, cpu: st.cpu / n, main: st.main / n, others: st.others / n });
+    s.res.push({
+      rps: n / res.duration,
+      cpu: st.cpu / n,
+      system: st.system / n,
+      main: st.main / n,
+      others: st.others / n,
+    });
   }
 const med = (a) => {
   const b = [...a].sort((x, y) => x - y);
@@ -88,7 +94,9 @@ for (const s of servers) {
       .toFixed(0)
       .padStart(6)}  cpu ${med(s.res.map((x) => x.cpu))
       .toFixed(1)
-      .padStart(5)} µs  main ${med(s.res.map((x) => x.main))
+      .padStart(5)} µs (kernel ${med(s.res.map((x) => x.system))
+      .toFixed(1)
+      .padStart(5)})  main ${med(s.res.map((x) => x.main))
       .toFixed(1)
       .padStart(5)}  others ${med(s.res.map((x) => x.others))
       .toFixed(1)

@@ -185,6 +185,7 @@ process.on('message', (message) => {
     const threads = threadCpu();
     process.send({
       cpu: cpu.user + cpu.system,
+      system: cpu.system,
       main: threads.main - threadsAtStart.main,
       others: threads.others - threadsAtStart.others,
     });
