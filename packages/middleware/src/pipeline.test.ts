@@ -427,6 +427,8 @@ describe('route rules, body guard and token tenants', () => {
       ['X-Tenant-ID', 'univ_8', 'x-tenant-id', 'univ_8'],
       ['Authorization', 'Bearer a', 'AUTHORIZATION', 'Bearer b'],
       ['x-api-key', 'a', 'X-Api-Key', 'b'],
+      // Apart, between headers of the same length as an identity header's name.
+      ['HOST', 'a.example', 'Date', 'x', 'Xyz', 'y', 'date', 'z', 'hOsT', 'b.example'],
     ]) {
       const error = await refusal(pipeline.admit({ ...request({ 'x-tenant-id': 'univ_8' }), rawHeaders }));
       expect({ rawHeaders, code: error.code }).toEqual({ rawHeaders, code: 'INVALID_REQUEST' });
@@ -436,6 +438,18 @@ describe('route rules, body guard and token tenants', () => {
       rawHeaders: ['Host', 'a', 'Cookie', 'a=1', 'Cookie', 'b=2', 'X-Tenant-ID', 'univ_8'],
     });
     expect(fine.tenantId).toBe('univ_8');
+    // Other headers whose names are as long as an identity header's are not identity headers.
+    const sameLengths = await pipeline.admit({
+      ...request({ 'x-tenant-id': 'univ_8' }),
+      rawHeaders: ['Date', 'a', 'date', 'b', 'X-Tenant-Ix', 'a', 'x-tenant-ix', 'b', 'X-Tenant-ID', 'univ_8'],
+    });
+    expect(sameLengths.tenantId).toBe('univ_8');
+    // A header strategy's own name, whatever its length, is an identity header too.
+    const custom = pipelineWith({ strategies: [{ type: 'header', name: 'X-Org' }] }).pipeline;
+    const twice = await refusal(
+      custom.admit({ ...request({ 'x-org': 'univ_8' }), rawHeaders: ['X-Org', 'univ_8', 'x-ORG', 'univ_8'] }),
+    );
+    expect(twice.code).toBe('INVALID_REQUEST');
   });
 });
 
